@@ -1,0 +1,68 @@
+# Cairn developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+LOCALKUBE := hack/localkube
+export CAIRN_LOCALKUBE_DIR ?= $(HOME)/.cache/cairn/localkube
+KUBECONFIG_LOCAL := $(CAIRN_LOCALKUBE_DIR)/kubeconfig
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: demo
+demo: install cluster-up images ## Bring the local cluster up, build the images and show them working
+	@hack/demo.sh
+
+.PHONY: test
+test: install lint cluster-up images ## Lint, then run unit and integration tests on the local cluster
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## Unit tests only (no cluster)
+	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: install
+install: ## Install the cairn package with its test and dev tools
+	@$(PYTHON) -m pip install -q -e '.[test,dev]'
+
+.PHONY: lint
+lint: ## ruff (lint and format) and mypy
+	$(PYTHON) -m ruff check operator tests hack
+	$(PYTHON) -m ruff format --check operator tests hack
+	$(PYTHON) -m mypy
+
+.PHONY: run
+run: ## Run the operator in the foreground against $$KUBECONFIG
+	cairn-operator
+
+.PHONY: localkube
+localkube: ## Build (or reuse cached) Kubernetes, etcd and containerd from their Go modules
+	$(LOCALKUBE)/deps.sh
+	$(LOCALKUBE)/build.sh
+
+.PHONY: cluster-up
+cluster-up: ## Start the local single-node cluster (idempotent); prints export KUBECONFIG=...
+	$(LOCALKUBE)/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and remove its processes, mounts, bridges and rules
+	$(LOCALKUBE)/down.sh
+
+.PHONY: cluster-clean
+cluster-clean: ## cluster-down, then delete the cluster's state (PKI, etcd data, images)
+	$(LOCALKUBE)/down.sh --purge
+
+.PHONY: cluster-status
+cluster-status: ## Report each component of the local cluster
+	@$(LOCALKUBE)/status.sh
+
+.PHONY: images
+images: ## Build cairn/{operator,trainer,server}:dev and load them into the local cluster if it runs
+	hack/images/build.sh
+	@if $(LOCALKUBE)/status.sh >/dev/null 2>&1; then \
+	  CTR=$$(. $(LOCALKUBE)/lib.sh && echo $$CONTAINERD_BIN/ctr) \
+	  hack/images/load.sh $(CAIRN_LOCALKUBE_DIR)/run/containerd.sock; \
+	else echo "local cluster not running: images will be loaded by 'make cluster-up'"; fi

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Checks that the local cluster's address ranges overlap nothing the host uses.
+
+Reads the host's addresses and routes (`ip -json`) and its resolvers (/etc/resolv.conf), ignores
+the interfaces the cluster itself owns, and exits non-zero naming every overlap. With --external it
+prints the interface that holds the default route instead (the one no packet of ours may leave by).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import subprocess
+import sys
+from collections.abc import Iterable
+
+Network = ipaddress.IPv4Network
+
+
+def ip_json(*args: str) -> list[dict[str, object]]:
+    out = subprocess.run(["ip", "-json", "-4", *args], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout or "[]")
+
+
+def external_interface() -> str:
+    for route in ip_json("route", "show", "default"):
+        dev = route.get("dev")
+        if isinstance(dev, str):
+            return dev
+    raise SystemExit("no default route: cannot tell which interface leads off this machine")
+
+
+def host_networks(own_interfaces: set[str]) -> Iterable[tuple[str, Network]]:
+    """Every network the host has an address in or a route to, outside our own interfaces."""
+    for link in ip_json("addr", "show"):
+        name = str(link.get("ifname"))
+        if name in own_interfaces:
+            continue
+        for info in link.get("addr_info", []):  # type: ignore[union-attr]
+            net = ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}").network
+            if not net.is_loopback:
+                yield f"address on {name}", net
+    for route in ip_json("route", "show", "table", "all"):
+        dst, dev = str(route.get("dst")), str(route.get("dev"))
+        if dev in own_interfaces or dst in ("default", "None") or route.get("type") in (
+            "local",
+            "broadcast",
+        ):
+            continue
+        net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
+        if not net.is_loopback:
+            yield f"route via {dev}", net
+
+
+def resolvers(path: str = "/etc/resolv.conf") -> Iterable[tuple[str, Network]]:
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            addr = ipaddress.ip_address(parts[1])
+            if addr.version == 4:
+                yield "resolver", ipaddress.ip_network(f"{addr}/32")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--external", action="store_true", help="print the external interface")
+    parser.add_argument("--own", default="", help="comma-separated interfaces the cluster owns")
+    parser.add_argument("ranges", nargs="*", help="NAME=CIDR ranges the cluster will use")
+    args = parser.parse_args()
+    if args.external:
+        print(external_interface())
+        return 0
+
+    own = {name for name in args.own.split(",") if name}
+    ours = {name: ipaddress.ip_network(cidr) for name, cidr in (r.split("=", 1) for r in args.ranges)}
+    problems = []
+    names = list(ours)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if ours[a].overlaps(ours[b]):
+                problems.append(f"{a} {ours[a]} overlaps {b} {ours[b]}")
+    for what, net in [*host_networks(own), *resolvers()]:
+        for name, mine in ours.items():
+            if mine.overlaps(net):
+                problems.append(f"{name} {mine} overlaps the host's {what} {net}")
+    for problem in problems:
+        print(f"[localkube] error: {problem}; choose another range", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
