@@ -6,7 +6,7 @@ write_configs() {
 
   # containerd: everything under $D, never the host's /var/lib or /run/containerd; network
   # namespaces mounted under its state dir so cluster-down can find and unmount exactly ours.
-  cat > "$D/containerd/config.toml" <<CFG
+  put "$D/containerd/config.toml" <<CFG
 version = 3
 root = "$D/containerd/root"
 state = "$D/containerd/state"
@@ -57,7 +57,7 @@ CFG
 
   # CNI: one bridge on the pod range; no masquerade (pods have no business off this machine)
   # and no portmap (hostPorts would open the external interface).
-  cat > "$D/cni/net.d/10-cairn.conflist" <<CNI
+  put "$D/cni/net.d/10-cairn.conflist" <<CNI
 {
   "cniVersion": "1.0.0",
   "name": "cairn",
@@ -81,9 +81,9 @@ CFG
 CNI
 
   # Pods get no resolver: there is no cluster DNS and the host's resolver is not theirs to use.
-  echo "options ndots:1" > "$D/resolv.conf"
+  echo "options ndots:1" | put "$D/resolv.conf"
 
-  cat > "$D/kubelet/config.yaml" <<CFG
+  put "$D/kubelet/config.yaml" <<CFG
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -114,7 +114,7 @@ serializeImagePulls: false
 maxPods: 110
 CFG
 
-  cat > "$D/kube-proxy.yaml" <<CFG
+  put "$D/kube-proxy.yaml" <<CFG
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -130,7 +130,7 @@ iptables: {localhostNodePorts: false}
 conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 CFG
 
-  cat > "$D/scheduler.yaml" <<CFG
+  put "$D/scheduler.yaml" <<CFG
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
 clientConnection: {kubeconfig: $D/scheduler.kubeconfig}

@@ -16,6 +16,14 @@ CONTAINERD_BIN=$BIN_CACHE/containerd-$CONTAINERD_VERSION
 CAIRN_LOCALKUBE_DIR=${CAIRN_LOCALKUBE_DIR:-$HOME/.cache/cairn/localkube}
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 
+# Replaces FILE with standard input only when the content differs, atomically: kube-proxy exits
+# and containerd reloads CNI when their files change, so a rerun must leave identical files alone.
+put() {
+  local tmp; tmp=$(mktemp "$1.XXXXXX")
+  cat > "$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv -f "$tmp" "$1"; fi
+}
+
 log() { printf '[localkube] %s\n' "$*" >&2; }
 die() { printf '[localkube] error: %s\n' "$*" >&2; exit 1; }
 

@@ -14,13 +14,15 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterable
+from typing import Any
 
-Network = ipaddress.IPv4Network
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def ip_json(*args: str) -> list[dict[str, object]]:
+def ip_json(*args: str) -> list[dict[str, Any]]:
     out = subprocess.run(["ip", "-json", "-4", *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout or "[]")
+    entries: list[dict[str, Any]] = json.loads(out.stdout or "[]")
+    return entries
 
 
 def external_interface() -> str:
@@ -37,15 +39,20 @@ def host_networks(own_interfaces: set[str]) -> Iterable[tuple[str, Network]]:
         name = str(link.get("ifname"))
         if name in own_interfaces:
             continue
-        for info in link.get("addr_info", []):  # type: ignore[union-attr]
+        for info in link.get("addr_info", []):
             net = ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}").network
             if not net.is_loopback:
                 yield f"address on {name}", net
     for route in ip_json("route", "show", "table", "all"):
         dst, dev = str(route.get("dst")), str(route.get("dev"))
-        if dev in own_interfaces or dst in ("default", "None") or route.get("type") in (
-            "local",
-            "broadcast",
+        if (
+            dev in own_interfaces
+            or dst in ("default", "None")
+            or route.get("type")
+            in (
+                "local",
+                "broadcast",
+            )
         ):
             continue
         net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
@@ -55,7 +62,8 @@ def host_networks(own_interfaces: set[str]) -> Iterable[tuple[str, Network]]:
 
 def resolvers(path: str = "/etc/resolv.conf") -> Iterable[tuple[str, Network]]:
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
+        with open(path, encoding="utf-8") as resolv_conf:
+            lines = resolv_conf.read().splitlines()
     except OSError:
         return
     for line in lines:
@@ -77,7 +85,9 @@ def main() -> int:
         return 0
 
     own = {name for name in args.own.split(",") if name}
-    ours = {name: ipaddress.ip_network(cidr) for name, cidr in (r.split("=", 1) for r in args.ranges)}
+    ours = {
+        name: ipaddress.ip_network(cidr) for name, cidr in (r.split("=", 1) for r in args.ranges)
+    }
     problems = []
     names = list(ours)
     for i, a in enumerate(names):

@@ -21,7 +21,7 @@ issue_cert() {  # issue_cert NAME CN ORG USAGE [SAN...]; USAGE is serverAuth, cl
 
 write_kubeconfig() {  # write_kubeconfig FILE CERTNAME
   local file=$1 cert=$2
-  cat > "$file" <<KC
+  put "$file" <<KC
 apiVersion: v1
 kind: Config
 clusters:

@@ -81,20 +81,21 @@ images=$LOCALKUBE_SRC/../images
 ctr_ images ls -q 2>/dev/null | grep -qxF "$PAUSE_IMAGE" || "$images/build.sh" pause
 [ ! -x "$images/load.sh" ] || CTR="$CONTAINERD_BIN/ctr" "$images/load.sh" "$CONTAINERD_SOCK"
 
+# Ready as reported by a live kubelet: when we (re)started it, the node object may be left over
+# from a previous run, so its heartbeat must be newer than this script.
+fresh_since=""
+[ -n "$(pid_of kubelet)" ] || fresh_since=$(date -u -d "@$start" +%Y-%m-%dT%H:%M:%SZ)
+node_ready() {
+  local ready
+  ready=$(kubectl_ get node "$NODE_NAME" \
+    -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}')
+  [ "${ready% *}" = True ] && [[ ! "${ready#* }" < "$fresh_since" ]]
+}
 start_component kubelet "$K8S_BIN/kubelet" --config "$D/kubelet/config.yaml" \
   --kubeconfig "$D/kubelet.kubeconfig" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
   --root-dir "$D/kubelet/root" --cert-dir "$PKI/kubelet-certs"
 start_component kube-proxy "$K8S_BIN/kube-proxy" --config "$D/kube-proxy.yaml"
 
-# Ready as reported by the kubelet we just started: the node object may be left over from a
-# previous run, so its heartbeat must be newer than this script.
-started_at=$(date -u -d "@$start" +%Y-%m-%dT%H:%M:%SZ)
-node_ready() {
-  local ready
-  ready=$(kubectl_ get node "$NODE_NAME" \
-    -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}')
-  [ "${ready% *}" = True ] && [[ "${ready#* }" > "$started_at" || "${ready#* }" == "$started_at" ]]
-}
 wait_for 180 "node $NODE_NAME Ready" node_ready
 wait_for 120 "the default service account" kubectl_ -n default get serviceaccount default
 wait_for 60 "kube-proxy's rules" iptables -t nat -S KUBE-SERVICES

@@ -1,0 +1,1 @@
+"""The `cairn` command, also usable as a kubectl plugin."""

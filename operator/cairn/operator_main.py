@@ -1,0 +1,114 @@
+"""`cairn-operator`: runs the Cairn controllers under kopf, with a liveness endpoint."""
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+
+import kopf
+
+from cairn import __version__
+
+DEFAULT_HEALTH_ADDR = "0.0.0.0:8080"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorOptions:
+    namespaces: tuple[str, ...]  # empty: every namespace
+    health_addr: str
+    peering: str | None  # None: standalone
+    log_format: kopf.LogFormat
+    verbose: bool
+
+    @property
+    def liveness_endpoint(self) -> str:
+        return f"http://{self.health_addr}/healthz"
+
+
+def _log_format(name: str) -> kopf.LogFormat:
+    try:
+        return kopf.LogFormat[name.upper()]
+    except KeyError:
+        choices = ", ".join(f.name.lower() for f in kopf.LogFormat)
+        raise argparse.ArgumentTypeError(f"{name!r} is not one of: {choices}") from None
+
+
+def _split_namespaces(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def parse_args(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ
+) -> OperatorOptions:
+    """Read options from the command line; each has an environment variable for the Helm chart."""
+    parser = argparse.ArgumentParser(
+        prog="cairn-operator",
+        description="Run the Cairn operator against the cluster of $KUBECONFIG or in-cluster.",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NAMESPACE",
+        help="watch only this namespace; repeatable, globs such as 'team-*' allowed "
+        "(env CAIRN_NAMESPACES, comma-separated; default: every namespace)",
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    parser.add_argument(
+        "--health-addr",
+        default=environ.get("CAIRN_HEALTH_ADDR", DEFAULT_HEALTH_ADDR),
+        metavar="HOST:PORT",
+        help="serve the liveness probe at http://HOST:PORT/healthz "
+        f"(env CAIRN_HEALTH_ADDR; default {DEFAULT_HEALTH_ADDR})",
+    )
+    parser.add_argument(
+        "--peering",
+        default=environ.get("CAIRN_PEERING") or None,
+        metavar="NAME",
+        help="coordinate replicas through this KopfPeering object, which needs kopf's peering "
+        "CRDs (env CAIRN_PEERING; default: standalone, for a single replica)",
+    )
+    parser.add_argument(
+        "--log-format",
+        type=_log_format,
+        default=environ.get("CAIRN_LOG_FORMAT", "full"),
+        help="plain, full or json (env CAIRN_LOG_FORMAT; default full)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument("--version", action="version", version=f"cairn-operator {__version__}")
+    args = parser.parse_args(argv)
+
+    if args.all_namespaces:
+        namespaces: list[str] = []
+    elif args.namespaces:
+        namespaces = args.namespaces
+    else:
+        namespaces = _split_namespaces(environ.get("CAIRN_NAMESPACES", ""))
+    return OperatorOptions(
+        namespaces=tuple(namespaces),
+        health_addr=args.health_addr,
+        peering=args.peering,
+        log_format=args.log_format,
+        verbose=args.verbose,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    options = parse_args(argv)
+    kopf.configure(verbose=options.verbose, log_format=options.log_format)
+    # Importing the controllers registers their handlers with kopf's default registry.
+    import cairn.controllers  # noqa: F401
+
+    kopf.run(
+        clusterwide=not options.namespaces,
+        namespaces=options.namespaces,
+        standalone=options.peering is None,
+        peering_name=options.peering,
+        liveness_endpoint=options.liveness_endpoint,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Model registry logic: versions, gates, approvals and aliases; pure and cluster-free."""

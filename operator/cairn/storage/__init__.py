@@ -1,0 +1,1 @@
+"""Artifact storage: URIs (pvc://, file://, s3://) and sha256 digests."""

@@ -1,0 +1,1 @@
+"""The trainer SDK that runs inside training pods and reports through the termination message."""

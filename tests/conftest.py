@@ -1,0 +1,122 @@
+"""Shared fixtures: the real cluster, API clients, throwaway namespaces, the in-process operator.
+
+Every test gets the marker of its folder (tests/unit → unit, tests/integration → integration,
+tests/e2e → e2e), so `pytest -m unit` needs no cluster. Integration and e2e tests reach the
+cluster only through the `cluster` fixture; when no cluster can be found or started they fail
+and say what was tried: a missing cluster never passes for a green run.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kopf.testing import KopfRunner
+from kubernetes.config import kube_config
+
+from tests.support.cluster import Cluster, ClusterUnavailable, find_or_start_cluster
+from tests.support.kube import Kube
+from tests.support.namespaces import create_test_namespace, delete_namespace
+from tests.support.operator import (
+    STOP_TIMEOUT,
+    RunningOperator,
+    free_local_port,
+    kopf_run_args,
+    wait_until_healthy,
+)
+from tests.support.wait import wait_for
+
+TESTS_DIR = Path(__file__).parent
+FOLDER_MARKERS = ("unit", "integration", "e2e")
+CLUSTER_MARKERS = ("integration", "e2e")
+NODE_READY_TIMEOUT = 180
+
+FOUND_CLUSTER = pytest.StashKey[str | ClusterUnavailable]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(TESTS_DIR):
+            folder = item.path.relative_to(TESTS_DIR).parts[0]
+            if folder in FOLDER_MARKERS:
+                item.add_marker(folder)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The cluster is found (or started, which can take many minutes) here rather than in a
+    # fixture, so that no test's timeout is spent on it.
+    needs_cluster = any(
+        item.get_closest_marker(marker) for item in session.items for marker in CLUSTER_MARKERS
+    )
+    if not needs_cluster or session.config.option.collectonly:
+        return
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # show `make cluster-up` progress live
+        try:
+            found: str | ClusterUnavailable = find_or_start_cluster()
+        except ClusterUnavailable as error:
+            found = error
+    session.config.stash[FOUND_CLUSTER] = found
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
+    """The real cluster; $KUBECONFIG points at it while the tests run."""
+    found = pytestconfig.stash.get(FOUND_CLUSTER, None)
+    if found is None:
+        pytest.fail("the cluster fixture is only for tests under tests/integration or tests/e2e")
+    if isinstance(found, ClusterUnavailable):
+        pytest.fail(str(found), pytrace=False)
+
+    with pytest.MonkeyPatch.context() as patch:
+        # kopf, kubectl and any subprocess of a test then talk to the same cluster.
+        patch.setenv("KUBECONFIG", found)
+        # The kubernetes client read $KUBECONFIG once, on import, before the cluster was known;
+        # kopf's in-process login goes through it.
+        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", found)
+        yield Cluster(kubeconfig=found)
+
+
+def _node_ready(kube: Kube) -> bool:
+    return any(
+        condition.type == "Ready" and condition.status == "True"
+        for node in kube.core.list_node().items
+        for condition in node.status.conditions or []
+    )
+
+
+@pytest.fixture(scope="session")
+def k8s(cluster: Cluster) -> Iterator[Kube]:
+    """API clients for the cluster (.core, .apps, .batch, .custom), once a node is Ready."""
+    kube = Kube.from_kubeconfig(cluster.kubeconfig)
+    wait_for(
+        lambda: _node_ready(kube),
+        timeout=NODE_READY_TIMEOUT,
+        message=f"a Ready node in the cluster of {cluster.kubeconfig}",
+    )
+    yield kube
+    kube.api_client.close()
+
+
+@pytest.fixture
+def namespace(k8s: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new namespace for this test alone, deleted afterwards (without waiting)."""
+    name = create_test_namespace(k8s, hint=request.node.name)
+    yield name
+    delete_namespace(k8s, name)
+
+
+@pytest.fixture
+def operator(namespace: str) -> Iterator[RunningOperator]:
+    """The Cairn controllers running in-process, watching `namespace`, once kopf is healthy.
+
+    At teardown the operator is stopped, and the test fails unless it exited cleanly.
+    """
+    health_url = f"http://127.0.0.1:{free_local_port()}/healthz"
+    runner = KopfRunner(kopf_run_args(namespace, health_url), timeout=STOP_TIMEOUT)
+    with runner:
+        running = RunningOperator(namespace=namespace, health_url=health_url, runner=runner)
+        wait_until_healthy(running)
+        yield running
+    # An exception in the operator has already been re-raised when the `with` block ended.
+    assert runner.exit_code == 0, runner.output

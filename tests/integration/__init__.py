@@ -1,0 +1,1 @@
+"""Tests against a real Kubernetes cluster, reached only through the `cluster` fixture."""

@@ -1,0 +1,1 @@
+"""Helpers the tests share: finding the cluster, waiting, building workloads."""

@@ -1,0 +1,52 @@
+"""Running the Cairn controllers in-process under kopf, as the `operator` fixture does."""
+
+import dataclasses
+import socket
+
+from kopf.testing import KopfRunner
+
+from tests.support.http import get_or_none
+from tests.support.wait import wait_for
+
+STARTUP_TIMEOUT = 60
+STOP_TIMEOUT = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class RunningOperator:
+    namespace: str
+    health_url: str
+    runner: KopfRunner
+
+
+def free_local_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def kopf_run_args(namespace: str, health_url: str) -> list[str]:
+    """`kopf run` arguments for the real controllers, watching one namespace only."""
+    return [
+        "run",
+        "--standalone",
+        "--namespace",
+        namespace,
+        "--liveness",
+        health_url,
+        "--verbose",
+        "-m",
+        "cairn.controllers",
+    ]
+
+
+def wait_until_healthy(operator: RunningOperator) -> None:
+    def healthy() -> bool:
+        if operator.runner.future.done():
+            # The operator already exited: waiting longer cannot help, its output says why.
+            raise AssertionError(f"the operator exited during startup:\n{operator.runner.output}")
+        response = get_or_none(operator.health_url)
+        return response is not None and response.status_code == 200
+
+    wait_for(healthy, timeout=STARTUP_TIMEOUT, message=f"{operator.health_url} to answer 200")

@@ -1,0 +1,1 @@
+"""Tests of pure logic; they need no cluster."""
