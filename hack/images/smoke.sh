@@ -40,11 +40,13 @@ for name in "${names[@]}"; do
         got=$(in_image "$ref" python -c 'import os, sklearn, cairn; print(6 * 7, os.getuid())')
         expect trainer "42 1000" "$got"
         ;;
-    operator | server)
-        cmd=cairn-$name
-        [[ $name == server ]] && cmd=cairn-serve
-        got=$(in_image "$ref" sh -c "command -v $cmd; python -c 'import os, cairn; print(os.getuid())'")
-        expect "$name" "/usr/local/bin/$cmd 1000" "${got//$'\n'/ }"
+    operator)
+        got=$(in_image "$ref" sh -c "command -v cairn-operator; python -c 'import os, cairn; print(os.getuid())'")
+        expect operator "/usr/local/bin/cairn-operator 1000" "${got//$'\n'/ }"
+        ;;
+    server)
+        got=$(in_image "$ref" python -c 'import os, cairn, prometheus_client; print(os.getuid())')
+        expect server "1000" "$got"
         ;;
     *) die "unknown image '$name' (known: ${ALL_IMAGES[*]})" ;;
     esac

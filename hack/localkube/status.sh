@@ -3,12 +3,24 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-down=0
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+
+down=0 rss_total=0 peak_total=0
 for c in "${COMPONENTS[@]}"; do
   pid=$(pid_of "$c")
-  if [ -n "$pid" ]; then printf '%-24s running (pid %s)\n' "$c" "$pid"
-  else printf '%-24s stopped\n' "$c"; down=1; fi
+  if [ -n "$pid" ]; then
+    rss=$(kib "$pid" VmRSS) peak=$(kib "$pid" VmHWM)
+    rss_total=$((rss_total + rss)) peak_total=$((peak_total + peak))
+    printf '%-24s running (pid %s, rss %d MiB, peak %d MiB)\n' "$c" "$pid" $((rss / 1024)) $((peak / 1024))
+  else
+    printf '%-24s stopped\n' "$c"; down=1
+  fi
 done
+printf '%-24s rss %d MiB, sum of peaks %d MiB\n' "components" $((rss_total / 1024)) $((peak_total / 1024))
+if [ -f "/sys/fs/cgroup/memory$CGROUP_ROOT/memory.max_usage_in_bytes" ]; then
+  printf '%-24s peak %d MiB\n' "pods (cgroup)" \
+    $(( $(cat "/sys/fs/cgroup/memory$CGROUP_ROOT/memory.max_usage_in_bytes") / 1048576 ))
+fi
 if [ -f "$KUBECONFIG_ADMIN" ] && [ "$down" -eq 0 ]; then
   kubectl_ get nodes -o wide 2>&1 | sed 's/^/  /'
 fi
