@@ -34,6 +34,10 @@ lint: ## ruff (lint and format) and mypy
 	$(PYTHON) -m ruff format --check operator tests hack
 	$(PYTHON) -m mypy
 
+.PHONY: crds
+crds: ## Regenerate crds/ from the API models in operator/cairn/api
+	PYTHONPATH=operator $(PYTHON) -m cairn.api.crdgen crds
+
 .PHONY: run
 run: ## Run the operator in the foreground against $$KUBECONFIG
 	cairn-operator

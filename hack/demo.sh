@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
-# The demo so far: a real single-node cluster built from source, with Cairn's images loaded,
-# running a training-image pod. Later milestones extend it to train, register and serve a model.
+# The demo: on the local cluster built from source, the Cairn operator trains the iris example
+# in a pod, registers it as ModelVersion iris-v1 with its metrics and lineage, validates it
+# against the Model's gate and resolves the `production` alias to it.
 set -euo pipefail
 . "$(dirname "$0")/localkube/lib.sh"
 export KUBECONFIG=$KUBECONFIG_ADMIN
+repo=$(cd "$(dirname "$0")/.." && pwd)
+ns=cairn-demo
 k() { "$K8S_BIN/kubectl" "$@"; }
+step() { printf '\n== %s\n' "$*"; }
 
-echo "== node"; k get nodes -o wide
-echo "== images in the node's containerd"
-ctr_ images ls -q | grep -E '^docker.io/cairn/' | sed 's/^/  /'
-echo "== a pod from cairn/trainer:dev"
-k delete pod cairn-demo --ignore-not-found --wait=true >/dev/null
-k run cairn-demo --image=docker.io/cairn/trainer:dev --image-pull-policy=Never --restart=Never \
-  --command -- python -c "import sklearn, cairn; print('sklearn', sklearn.__version__, 'cairn', cairn.__version__, 'answer', 6*7)"
-k wait pod/cairn-demo --for=jsonpath='{.status.phase}'=Succeeded --timeout=120s >/dev/null
-k logs cairn-demo
-k delete pod cairn-demo --wait=false >/dev/null
-echo
-echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
-echo "export PATH=$K8S_BIN:\$PATH"
+step "the node and Cairn's images in its containerd"
+k get nodes -o wide
+ctr_ images ls -q 2>/dev/null | grep -E '^docker.io/cairn/' | sed 's/^/  /'
+
+step "Cairn's custom resources"
+k apply --server-side --force-conflicts -f "$repo/crds/" >/dev/null
+k wait --for=condition=Established crd --all --timeout=60s >/dev/null
+k get crd -o custom-columns=NAME:.metadata.name,SHORT:.spec.names.shortNames | grep cairn.dev
+
+step "a fresh namespace $ns with its artifact store"
+k delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+"$repo/hack/localkube/artifacts-claim.sh" --delete "$ns"
+k create namespace "$ns" >/dev/null
+"$repo/hack/localkube/artifacts-claim.sh" "$ns" >/dev/null
+
+step "the operator (cairn-operator -n $ns, in the background; log: $LOGS/demo-operator.log)"
+cairn-operator -n "$ns" --health-addr 127.0.0.1:18080 > "$LOGS/demo-operator.log" 2>&1 &
+operator_pid=$!
+trap 'kill "$operator_pid" 2>/dev/null || true' EXIT
+
+step "kubectl apply -n $ns -f examples/iris/"
+k apply -n "$ns" -f "$repo/examples/iris/"
+k wait -n "$ns" trainingrun/iris-1 --for=condition=Registered --timeout=300s
+k wait -n "$ns" modelversion/iris-v1 --for=condition=Ready --timeout=120s
+k wait -n "$ns" model/iris --for=jsonpath='{.status.aliases.production}'=1 --timeout=120s
+
+step "kubectl get cairn -n $ns"
+k get cairn -n "$ns"
+step "the registered version: artifact, lineage, metrics, gates"
+k get -n "$ns" modelversion iris-v1 -o jsonpath='{.spec}{"\n"}{.status.gates}{"\n"}'
+step "Events"
+k get events -n "$ns" --field-selector involvedObject.kind!=Pod --sort-by=.lastTimestamp \
+  -o custom-columns=OBJECT:.involvedObject.name,REASON:.reason,MESSAGE:.message | tail -12
+
+printf '\nexport KUBECONFIG=%s\nexport PATH=%s:$PATH\n' "$KUBECONFIG_ADMIN" "$K8S_BIN"

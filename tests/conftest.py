@@ -13,7 +13,9 @@ import pytest
 from kopf.testing import KopfRunner
 from kubernetes.config import kube_config
 
+from tests.support.artifacts import create_artifacts_claim, delete_artifacts_claim
 from tests.support.cluster import Cluster, ClusterUnavailable, find_or_start_cluster
+from tests.support.crds import crds_installed  # noqa: F401  (a fixture: imported to register it)
 from tests.support.kube import Kube
 from tests.support.namespaces import create_test_namespace, delete_namespace
 from tests.support.operator import (
@@ -120,3 +122,11 @@ def operator(namespace: str) -> Iterator[RunningOperator]:
         yield running
     # An exception in the operator has already been re-raised when the `with` block ended.
     assert runner.exit_code == 0, runner.output
+
+
+@pytest.fixture
+def artifacts(namespace: str) -> Iterator[Path]:
+    """The namespace's `cairn-artifacts` claim; yields the directory on this machine behind it."""
+    directory = create_artifacts_claim(namespace)
+    yield directory
+    delete_artifacts_claim(namespace)

@@ -1,5 +1,7 @@
 """Kopf handlers, one module per kind; importing this package registers all of them with kopf."""
 
 from cairn.controllers import settings
+from cairn.controllers.registry import handlers as registry_handlers
+from cairn.controllers.trainingrun import handlers as trainingrun_handlers
 
-__all__ = ["settings"]
+__all__ = ["registry_handlers", "settings", "trainingrun_handlers"]

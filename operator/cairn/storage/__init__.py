@@ -1,1 +1,52 @@
-"""Artifact storage: URIs (pvc://, file://, s3://) and sha256 digests."""
+"""Artifact storage: URIs (pvc://, file://; s3:// later), how pods mount them, sha256 digests.
+
+Pure: no Kubernetes API, no kopf.
+"""
+
+from cairn.storage.digest import (
+    FileEntry,
+    Manifest,
+    check_digest_syntax,
+    directory_digest,
+    directory_manifest,
+    file_sha256s,
+    manifest_of,
+    verify_digest,
+)
+from cairn.storage.errors import (
+    ArtifactError,
+    DigestMismatch,
+    InvalidArtifactURI,
+    InvalidDigest,
+    StorageError,
+    UnsupportedArtifactStore,
+)
+from cairn.storage.mount import DEFAULT_VOLUME_NAME, PodMount, pvc_mount
+from cairn.storage.store import ArtifactStore, LocalStore, open_store
+from cairn.storage.uri import ArtifactURI, file_uri, parse_artifact_uri
+
+__all__ = [
+    "DEFAULT_VOLUME_NAME",
+    "ArtifactError",
+    "ArtifactStore",
+    "ArtifactURI",
+    "DigestMismatch",
+    "FileEntry",
+    "InvalidArtifactURI",
+    "InvalidDigest",
+    "LocalStore",
+    "Manifest",
+    "PodMount",
+    "StorageError",
+    "UnsupportedArtifactStore",
+    "check_digest_syntax",
+    "directory_digest",
+    "directory_manifest",
+    "file_sha256s",
+    "file_uri",
+    "manifest_of",
+    "open_store",
+    "parse_artifact_uri",
+    "pvc_mount",
+    "verify_digest",
+]

@@ -1,1 +1,71 @@
-"""The trainer SDK that runs inside training pods and reports through the termination message."""
+"""The trainer SDK: what training code calls inside a TrainingRun's pod (or on a laptop).
+
+    from cairn import training
+
+    data = training.load_dataset()                      # CAIRN_DATASET_URI
+    model = RandomForestClassifier(n_estimators=training.param("n_estimators", 100))
+    model.fit(data.X, data.y)
+    training.log_metric("accuracy", 0.97)
+    training.save_model(model)                          # into CAIRN_OUTPUT_DIR
+
+At a successful exit the run summary (metrics, artifact digest and size, dataset digest) is
+written to the container's termination message, where the operator reads it; `finish()` does
+it earlier. Environment variables: see cairn.training.env.
+"""
+
+from cairn.training.datasets import Dataset, DatasetError, data_digest
+from cairn.training.metrics import MetricError
+from cairn.training.model_dir import (
+    FORMAT,
+    METADATA_FILE,
+    MODEL_FILE,
+    ModelMetadata,
+    SavedModel,
+    load_model,
+    read_metadata,
+)
+from cairn.training.params import ParamError
+from cairn.training.session import TrainingSession, default_session
+from cairn.training.signature import Signature, SignatureError, TensorSpec, infer_signature
+from cairn.training.summary import TERMINATION_MESSAGE_LIMIT, SummaryTooLarge, encode_summary
+
+params = default_session.params
+param = default_session.param
+dataset_uri = default_session.dataset_uri
+load_dataset = default_session.load_dataset
+log_metric = default_session.log_metric
+log_metrics = default_session.log_metrics
+save_model = default_session.save_model
+finish = default_session.finish
+
+__all__ = [
+    "FORMAT",
+    "METADATA_FILE",
+    "MODEL_FILE",
+    "TERMINATION_MESSAGE_LIMIT",
+    "Dataset",
+    "DatasetError",
+    "MetricError",
+    "ModelMetadata",
+    "ParamError",
+    "SavedModel",
+    "Signature",
+    "SignatureError",
+    "SummaryTooLarge",
+    "TensorSpec",
+    "TrainingSession",
+    "data_digest",
+    "dataset_uri",
+    "default_session",
+    "encode_summary",
+    "finish",
+    "infer_signature",
+    "load_dataset",
+    "load_model",
+    "log_metric",
+    "log_metrics",
+    "param",
+    "params",
+    "read_metadata",
+    "save_model",
+]

@@ -1,0 +1,188 @@
+"""Types several kinds share: names, URIs, digests, quantities, conditions and artifact records."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+from cairn.api.base import ApiModel
+from cairn.api.cel import Matches
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_MESSAGE = (
+    "must be a lowercase DNS label: letters a-z, digits and '-', starting and ending with a "
+    "letter or digit (for example iris or fraud-detector)"
+)
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A model's versions are named <model>-v<N>, and that name must stay a 63-character DNS label.
+MODEL_NAME_MAX = 50
+DNS_LABEL_MAX = 63
+DNS_SUBDOMAIN_MAX = 253
+URI_MAX = 2048
+TEXT_MAX = 1024
+MESSAGE_MAX = 32768
+METRIC_NAME_MAX = 128
+METRICS_MAX = 256
+PARAMS_MAX = 256
+CONDITIONS_MAX = 16
+
+ModelName = Annotated[
+    str, Field(min_length=1, max_length=MODEL_NAME_MAX), Matches(DNS_LABEL, DNS_LABEL_MESSAGE)
+]
+DnsSubdomain = Annotated[
+    str,
+    Field(min_length=1, max_length=DNS_SUBDOMAIN_MAX),
+    Matches(
+        DNS_SUBDOMAIN,
+        "must be a lowercase DNS subdomain: DNS labels (a-z, 0-9, '-') joined by '.', "
+        "for example iris-code",
+    ),
+]
+Uri = Annotated[
+    str,
+    Field(min_length=1, max_length=URI_MAX),
+    Matches(
+        r"^[a-zA-Z][a-zA-Z0-9+.-]*:.+$",
+        "must be a URI with a scheme, for example pvc://datasets/iris.csv or s3://bucket/key",
+    ),
+]
+ArtifactUri = Annotated[
+    str,
+    Field(min_length=1, max_length=URI_MAX),
+    Matches(
+        r"^(pvc|file|s3)://.+$",
+        "must be pvc://<claim>/<path>, file://<path> or s3://<bucket>/<key>",
+    ),
+]
+Digest = Annotated[
+    str,
+    Field(max_length=71),
+    Matches(
+        r"^sha256:[0-9a-f]{64}$",
+        "must be a digest of the form sha256:<64 lowercase hexadecimal digits>",
+    ),
+]
+MetricName = Annotated[str, Field(min_length=1, max_length=METRIC_NAME_MAX)]
+# Map keys stay unconstrained: a structural schema cannot constrain them (no propertyNames).
+Metrics = Annotated[dict[str, float], Field(max_length=METRICS_MAX)]
+
+ParamValue = StrictBool | StrictInt | StrictFloat | StrictStr
+# A structural schema cannot say "string, number or boolean", and CEL cannot see into an object
+# whose fields the schema leaves open: the value types are checked here, in Python, only.
+Params = Annotated[
+    dict[str, ParamValue],
+    Field(max_length=PARAMS_MAX),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": PARAMS_MAX,
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+    ),
+]
+QUANTITY = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
+    r"|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+# A Kubernetes resource quantity (2, "500m", "4Gi"): the one union a structural schema allows.
+Quantity = Annotated[
+    int | Annotated[str, StringConstraints(pattern=QUANTITY)],
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": QUANTITY,
+            "x-kubernetes-int-or-string": True,
+        }
+    ),
+]
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(ApiModel):
+    """One aspect of the object's state, shaped exactly like a Kubernetes metav1.Condition."""
+
+    type: str = Field(
+        max_length=316,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+        description="The aspect this condition reports, in CamelCase (for example Succeeded).",
+    )
+    status: ConditionStatus = Field(
+        description="Whether the condition holds: True, False or Unknown."
+    )
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="The metadata.generation of the object when the condition was last set.",
+    )
+    last_transition_time: datetime = Field(
+        description="When the status last changed from one value to another."
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="Why the condition is in this state: a CamelCase word a program can match on.",
+    )
+    message: str = Field(
+        max_length=MESSAGE_MAX, description="What happened, in words, for a person to read."
+    )
+
+
+# Keyed by type, as every metav1.Condition list: one entry per type, merged by type.
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        max_length=CONDITIONS_MAX,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    ),
+]
+
+
+class ArtifactRef(ApiModel):
+    """Where a trained model's files are, and the digest that proves they are the ones trained."""
+
+    uri: ArtifactUri = Field(
+        description="Where the model files are: pvc://<claim>/<path>, file://<path> or "
+        "s3://<bucket>/<key>."
+    )
+    digest: Digest = Field(
+        description="sha256 of the model files, sha256:<64 hex digits>; checked before the model "
+        "is served."
+    )
+    size: int | None = Field(default=None, ge=0, description="Total size of the files in bytes.")
+    format: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="How the model is serialised, for example joblib or onnx.",
+    )
+
+
+class DatasetRef(ApiModel):
+    """A dataset a model was trained on."""
+
+    uri: Uri = Field(
+        description="Where the dataset is, for example pvc://datasets/iris.csv or "
+        "s3://bucket/iris.csv."
+    )
+    digest: Digest | None = Field(
+        default=None,
+        description="sha256 of the dataset's content, sha256:<64 hex digits>, recorded as lineage.",
+    )

@@ -1,0 +1,200 @@
+"""ModelVersion: the immutable record of one trained model, and its approval."""
+
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, WithJsonSchema
+
+from cairn.api.base import AGE_COLUMN, ApiModel, Crd, PrinterColumn, Resource
+from cairn.api.cel import immutable_except, rule
+from cairn.api.common import (
+    DNS_LABEL_MAX,
+    TEXT_MAX,
+    ArtifactRef,
+    Conditions,
+    DatasetRef,
+    Metrics,
+    ModelName,
+    Params,
+)
+from cairn.api.model import GateOp
+
+VERSION_MAX = 2**31 - 1
+
+
+class ApprovalState(StrEnum):
+    PENDING = "Pending"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+class ModelVersionPhase(StrEnum):
+    INVALID = "Invalid"
+    PENDING_APPROVAL = "PendingApproval"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+class ModelVersionConditionType(StrEnum):
+    VALIDATED = "Validated"
+    APPROVED = "Approved"
+    READY = "Ready"
+
+
+class Source(ApiModel):
+    """Where the model came from: its lineage."""
+
+    run: str | None = Field(
+        default=None, max_length=DNS_LABEL_MAX, description="Name of the TrainingRun."
+    )
+    run_uid: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="UID of the TrainingRun, telling it apart from a later run of the same name.",
+    )
+    image: str | None = Field(
+        default=None, max_length=TEXT_MAX, description="Container image that trained the model."
+    )
+    code_revision: str | None = Field(
+        default=None, max_length=TEXT_MAX, description="Version of the training code."
+    )
+    params: Params | None = Field(default=None, description="Hyperparameters of the run.")
+    dataset: DatasetRef | None = Field(
+        default=None, description="The dataset trained on, with its digest."
+    )
+
+
+class Approval(ApiModel):
+    """A person's decision on the version: the one part of a ModelVersion that may change."""
+
+    state: ApprovalState = Field(
+        default=ApprovalState.PENDING,
+        description="Pending, Approved or Rejected. With a policy that does not require "
+        "approval, the operator treats validated versions as approved.",
+    )
+    by: str | None = Field(default=None, max_length=TEXT_MAX, description="Who decided.")
+    reason: str | None = Field(default=None, max_length=TEXT_MAX, description="Why.")
+
+
+class ModelVersionSpec(ApiModel):
+    """The record of one trained model. Fixed at creation, except approval."""
+
+    model_config = ConfigDict(
+        json_schema_extra=immutable_except(
+            "approval",
+            message="{field} cannot change: a ModelVersion is the immutable record of one trained "
+            "model. Train and register a new version instead (only spec.approval may change).",
+        )
+    )
+
+    model: ModelName = Field(description="Name of the Model this is a version of.")
+    version: int = Field(
+        ge=1, le=VERSION_MAX, description="Version number, unique in the Model, never reused."
+    )
+    artifact: ArtifactRef = Field(description="The model's files and their digest.")
+    source: Source | None = Field(
+        default=None,
+        description="Lineage: the run, image, code revision, params and dataset that made it.",
+    )
+    metrics: Metrics | None = Field(
+        default=None, description="Metrics of the trained model, for example {accuracy: 0.97}."
+    )
+    signature: (
+        Annotated[
+            dict[str, Any],
+            WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The model's inputs and outputs (names, types, shapes), as the trainer "
+        "described them.",
+    )
+    approval: Approval = Field(
+        default_factory=Approval,
+        json_schema_extra={"default": {}},
+        description="Whether a person approved the version. Set it with `cairn approve` or "
+        "`cairn reject`, or by editing this field.",
+    )
+
+
+class GateResult(ApiModel):
+    """One gate of the Model's policy, evaluated against this version's metrics."""
+
+    metric: str = Field(description="Name of the metric.")
+    op: GateOp = Field(description="Comparison: >=, >, <=, < or ==.")
+    threshold: float = Field(description="The value the metric is compared with.")
+    value: float | None = Field(
+        default=None,
+        json_schema_extra={"nullable": True},
+        description="The version's value of the metric; null when the trainer did not report it.",
+    )
+    passed: bool = Field(description="Whether the metric meets the threshold.")
+    message: str | None = Field(default=None, description="The comparison, in words.")
+
+
+class ModelVersionStatus(ApiModel):
+    """Validation and use of the version, as the operator sees them; written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status describes."
+    )
+    phase: ModelVersionPhase | None = Field(
+        default=None,
+        description="Invalid (a gate failed or the artifact is unusable), PendingApproval, "
+        "Approved or Rejected.",
+    )
+    conditions: Conditions | None = Field(
+        default=None,
+        description="Validated (every gate passed), Approved, and Ready (validated and "
+        "approved: the version may be served).",
+    )
+    gates: list[GateResult] | None = Field(
+        default=None, description="Each gate of the Model's policy and its result."
+    )
+    key_metric: str | None = Field(
+        default=None,
+        description="The version's headline metric as name=value, for example accuracy=0.97, "
+        "for `kubectl get`.",
+    )
+    deployments: list[str] | None = Field(
+        default=None, description="ModelDeployments serving this version."
+    )
+
+
+class ModelVersion(Resource):
+    """A ModelVersion records one trained model: its artifact and digest, metrics and lineage.
+    It is immutable except for its approval. Named <model>-v<version>."""
+
+    crd: ClassVar[Crd] = Crd(
+        plural="modelversions",
+        short_names=("mv",),
+        columns=(
+            PrinterColumn("Model", ".spec.model", "The Model."),
+            PrinterColumn("Version", ".spec.version", "Version number.", type="integer"),
+            PrinterColumn(
+                "Approval",
+                ".status.phase",
+                "PendingApproval, Approved (by a person or automatically), Rejected or Invalid.",
+            ),
+            PrinterColumn(
+                "Validated",
+                '.status.conditions[?(@.type=="Validated")].status',
+                "Whether every gate passed.",
+            ),
+            PrinterColumn("Metric", ".status.keyMetric", "Headline metric."),
+            AGE_COLUMN,
+        ),
+        rules=(
+            rule(
+                "self.metadata.name == '%s-v%d'.format([self.spec.model, self.spec.version])",
+                "metadata.name must be <spec.model>-v<spec.version>, for example iris-v3",
+            ),
+        ),
+    )
+
+    kind: Literal["ModelVersion"] = Field(default="ModelVersion", description="ModelVersion.")
+    spec: ModelVersionSpec = Field(description="The record of the trained model.")
+    status: ModelVersionStatus | None = Field(
+        default=None, description="Validation and use of the version, as the operator sees them."
+    )

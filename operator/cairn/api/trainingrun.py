@@ -1,0 +1,350 @@
+"""TrainingRun: one training execution, run as a Job, whose result becomes a ModelVersion."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import ConfigDict, Field
+
+from cairn.api.base import AGE_COLUMN, ApiModel, Crd, PrinterColumn, Resource
+from cairn.api.cel import Matches, immutable_except, rule
+from cairn.api.common import (
+    DNS_LABEL_MAX,
+    DNS_SUBDOMAIN_MAX,
+    MESSAGE_MAX,
+    TEXT_MAX,
+    ArtifactRef,
+    ArtifactUri,
+    Conditions,
+    DatasetRef,
+    DnsSubdomain,
+    Metrics,
+    ModelName,
+    Params,
+    Quantity,
+)
+
+DEFAULT_IMAGE = "docker.io/cairn/trainer:dev"
+DEFAULT_CODE_MOUNT_PATH = "/opt/cairn/code"
+ARGUMENTS_MAX = 256
+ARGUMENT_MAX = 8192
+ENV_MAX = 128
+ENV_VALUE_MAX = 32768
+MAP_MAX = 64
+
+
+class ImagePullPolicy(StrEnum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class TrainingRunPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class TrainingRunConditionType(StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    REGISTERED = "Registered"
+
+
+Argument = Annotated[str, Field(max_length=ARGUMENT_MAX)]
+ResourceList = Annotated[dict[str, Quantity], Field(max_length=32)]
+
+
+class ConfigMapCode(ApiModel):
+    """A ConfigMap in the run's namespace holding the training code."""
+
+    name: DnsSubdomain = Field(description="Name of the ConfigMap.")
+    key: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=DNS_SUBDOMAIN_MAX),
+            Matches(
+                r"^[-._a-zA-Z0-9]+$",
+                "must be a ConfigMap key: letters, digits, '-', '_' and '.'",
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Mount only this key, as a file of the same name. Without it, every key of "
+        "the ConfigMap becomes a file.",
+    )
+
+
+class CodeSource(ApiModel):
+    """Training code mounted into the training container, so the image need not contain it."""
+
+    config_map: ConfigMapCode = Field(description="The ConfigMap holding the code.")
+    mount_path: Annotated[
+        str,
+        Field(max_length=TEXT_MAX),
+        Matches(r"^/.*$", "must be an absolute path, for example /opt/cairn/code"),
+    ] = Field(
+        default=DEFAULT_CODE_MOUNT_PATH,
+        description="Directory the code's files appear in, inside the container.",
+    )
+    revision: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="Version of the code, for example a Git commit; recorded in the "
+        "ModelVersion's lineage.",
+    )
+
+
+class ResourceRequirements(ApiModel):
+    """Compute resources of the training container, as in a Pod's container."""
+
+    requests: ResourceList | None = Field(
+        default=None,
+        description='Resources the container is guaranteed, for example {cpu: "1", memory: 2Gi}.',
+    )
+    limits: ResourceList | None = Field(
+        default=None,
+        description='Most the container may use; GPUs go here, for example {"nvidia.com/gpu": 1}.',
+    )
+
+
+class EnvVar(ApiModel):
+    """An environment variable of the training container."""
+
+    name: str = Field(
+        min_length=1, max_length=TEXT_MAX, description="Name of the variable; unique in the list."
+    )
+    value: str | None = Field(
+        default=None, max_length=ENV_VALUE_MAX, description="Value of the variable."
+    )
+
+
+class Toleration(ApiModel):
+    """A taint the training pod tolerates, as in a Pod's spec."""
+
+    key: str | None = Field(
+        default=None,
+        max_length=DNS_SUBDOMAIN_MAX + 1 + DNS_LABEL_MAX,
+        description="Taint key to match; empty with operator Exists matches every taint.",
+    )
+    operator: Literal["Exists", "Equal"] | None = Field(
+        default=None, description="Exists, or Equal (the default) to match the value too."
+    )
+    value: str | None = Field(
+        default=None, max_length=DNS_LABEL_MAX, description="Taint value to match with Equal."
+    )
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to match; empty matches all effects."
+    )
+    toleration_seconds: int | None = Field(
+        default=None,
+        description="With NoExecute: how long the pod stays bound to a node after the taint "
+        "appears; unset means for ever.",
+    )
+
+
+class OutputSpec(ApiModel):
+    """Where the trained model is written."""
+
+    uri: ArtifactUri | None = Field(
+        default=None,
+        description="Artifact location: pvc://<claim>/<path>, file://<path> or "
+        "s3://<bucket>/<key>. Default: pvc://cairn-artifacts/<namespace>/<model>/<run>.",
+    )
+
+
+class TrainingRunSpec(ApiModel):
+    """What to train and how. Fixed at creation, except suspend."""
+
+    model_config = ConfigDict(
+        json_schema_extra=immutable_except(
+            "suspend",
+            message="{field} cannot change: a TrainingRun is the record of one training run. "
+            "Create a new TrainingRun with the new settings (only spec.suspend may change).",
+        )
+    )
+
+    model: ModelName = Field(
+        description="Name of the Model this run trains (created if missing). The trained model "
+        "is registered as ModelVersion <model>-v<N>. A DNS label of at most 50 characters."
+    )
+    image: str = Field(
+        default=DEFAULT_IMAGE,
+        min_length=1,
+        max_length=TEXT_MAX,
+        description="Container image that runs the training code.",
+    )
+    image_pull_policy: ImagePullPolicy = Field(
+        default=ImagePullPolicy.IF_NOT_PRESENT,
+        description="When the node pulls the image: Always, IfNotPresent or Never.",
+    )
+    command: Annotated[list[Argument], Field(max_length=ARGUMENTS_MAX)] | None = Field(
+        default=None,
+        description="Entrypoint of the training container; the image's entrypoint when unset.",
+    )
+    args: Annotated[list[Argument], Field(max_length=ARGUMENTS_MAX)] | None = Field(
+        default=None,
+        description="Arguments to the entrypoint, for example [python, /opt/cairn/code/train.py].",
+    )
+    code: CodeSource | None = Field(
+        default=None, description="Training code to mount into the container from a ConfigMap."
+    )
+    params: Params | None = Field(
+        default=None,
+        description="Hyperparameters: names to strings, numbers or booleans. The trainer reads "
+        "them as JSON from CAIRN_PARAMS; they are recorded in the ModelVersion.",
+    )
+    dataset: DatasetRef | None = Field(
+        default=None,
+        description="The dataset to train on; its URI is passed as CAIRN_DATASET_URI.",
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None, description="CPU, memory and GPU requests and limits of the trainer."
+    )
+    env: (
+        Annotated[
+            list[EnvVar],
+            Field(
+                max_length=ENV_MAX,
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                },
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Extra environment variables of the trainer.")
+    node_selector: (
+        Annotated[
+            dict[str, Annotated[str, Field(max_length=DNS_LABEL_MAX)]],
+            Field(max_length=MAP_MAX),
+        ]
+        | None
+    ) = Field(default=None, description="Node labels the training pod must be scheduled on.")
+    tolerations: Annotated[list[Toleration], Field(max_length=MAP_MAX)] | None = Field(
+        default=None, description="Taints the training pod tolerates."
+    )
+    service_account_name: DnsSubdomain | None = Field(
+        default=None,
+        description="ServiceAccount the training pod runs as; the namespace's default if unset.",
+    )
+    backoff_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Retries after a failed attempt before the run fails. 0: fail on the first "
+        "failure.",
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Seconds the run may take, all attempts together, before it fails with "
+        "DeadlineExceeded.",
+    )
+    suspend: bool = Field(
+        default=False,
+        description="true pauses the run: running pods are stopped and none are started until "
+        "it is set back to false. The one field that may change after creation.",
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds after the run finishes when its Job and pods are deleted; the "
+        "TrainingRun and its results stay. Kept until the run is deleted if unset.",
+    )
+    output: OutputSpec | None = Field(
+        default=None, description="Where the trained model is written."
+    )
+    # `register` would shadow pydantic's (ABCMeta's) own `register`.
+    register_: bool = Field(
+        default=True,
+        alias="register",
+        description="Whether a successful run is registered as a ModelVersion of spec.model.",
+    )
+
+
+class TrainingRunStatus(ApiModel):
+    """What the operator observed of the run. Written by the operator only."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status describes."
+    )
+    phase: TrainingRunPhase | None = Field(
+        default=None, description="Where the run is: Pending, Running, Succeeded or Failed."
+    )
+    conditions: Conditions | None = Field(
+        default=None,
+        description="Running, Succeeded, Failed and Registered, each True, False or Unknown with "
+        "a reason. `kubectl wait --for=condition=Succeeded` waits for the run to finish well.",
+    )
+    job_name: str | None = Field(default=None, description="Name of the Job running the trainer.")
+    attempts: int | None = Field(
+        default=None, ge=0, description="Pods started so far, retries included."
+    )
+    start_time: datetime | None = Field(default=None, description="When the first pod started.")
+    completion_time: datetime | None = Field(
+        default=None, description="When the run succeeded or failed."
+    )
+    metrics: Metrics | None = Field(
+        default=None, description="Metrics the trainer reported, for example {accuracy: 0.97}."
+    )
+    key_metric: str | None = Field(
+        default=None,
+        description="The run's headline metric as name=value, for example accuracy=0.97, "
+        "for `kubectl get`.",
+    )
+    artifact: ArtifactRef | None = Field(
+        default=None, description="The trained model's files, as the trainer reported them."
+    )
+    dataset: DatasetRef | None = Field(
+        default=None, description="The dataset trained on, with the digest the trainer measured."
+    )
+    model_version: str | None = Field(
+        default=None, description="Name of the ModelVersion this run was registered as."
+    )
+    version: int | None = Field(
+        default=None, ge=1, description="Version number allocated to this run in its Model."
+    )
+    failure_reason: str | None = Field(
+        default=None,
+        description="Why the run failed, as a word a program can match on, for example "
+        "OOMKilled, ImagePullBackOff, DeadlineExceeded or BackoffLimitExceeded.",
+    )
+    message: str | None = Field(
+        default=None,
+        max_length=MESSAGE_MAX,
+        description="What happened last, for a person: on failure, the reason and the last lines "
+        "of the trainer's log.",
+    )
+
+
+class TrainingRun(Resource):
+    """A TrainingRun trains a model once, in a Job's pod, and registers the result as a
+    ModelVersion of its Model. It is a record: its spec cannot change after creation."""
+
+    crd: ClassVar[Crd] = Crd(
+        plural="trainingruns",
+        short_names=("tr",),
+        columns=(
+            PrinterColumn("Phase", ".status.phase", "Where the run is."),
+            PrinterColumn("Model", ".spec.model", "The Model this run trains."),
+            PrinterColumn("Metric", ".status.keyMetric", "The run's headline metric."),
+            PrinterColumn("Version", ".status.modelVersion", "The ModelVersion registered."),
+            AGE_COLUMN,
+            PrinterColumn("Reason", ".status.failureReason", "Why it failed.", priority=1),
+        ),
+        rules=(
+            rule(
+                "size(self.metadata.name) <= 63",
+                "metadata.name must be at most 63 characters: it also names the run's Job",
+            ),
+        ),
+    )
+
+    kind: Literal["TrainingRun"] = Field(default="TrainingRun", description="TrainingRun.")
+    spec: TrainingRunSpec = Field(description="What to train and how.")
+    status: TrainingRunStatus | None = Field(
+        default=None, description="What the operator observed of the run."
+    )

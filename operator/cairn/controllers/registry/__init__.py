@@ -1,0 +1,1 @@
+"""The Model and ModelVersion controllers: gates, approval and alias resolution."""

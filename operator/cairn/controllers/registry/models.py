@@ -1,0 +1,73 @@
+"""Reconciling a Model: resolve its aliases against its versions, report its latest version."""
+
+from typing import Any
+
+from cairn.controllers.conditions import is_true, set_condition
+from cairn.kube import events, objects
+from cairn.registry.aliases import resolve
+
+Body = dict[str, Any]
+MODELS, VERSIONS = "models", "modelversions"
+MODEL_LABEL = "cairn.dev/model"
+
+
+def versions_of(namespace: str, model: str) -> list[Body]:
+    return [
+        v
+        for v in objects.list_(VERSIONS, namespace, f"{MODEL_LABEL}={model}")
+        if v["spec"]["model"] == model
+    ]
+
+
+def reconcile_model(model: Body, versions: list[Body]) -> None:
+    meta, spec, status = model["metadata"], model.get("spec") or {}, model.get("status") or {}
+    generation = meta.get("generation")
+    phases = {
+        int(v["spec"]["version"]): (v.get("status") or {}).get("phase", "Pending") for v in versions
+    }
+    ready = {
+        int(v["spec"]["version"])
+        for v in versions
+        if is_true((v.get("status") or {}).get("conditions"), "Ready")
+    }
+    resolved, problems = resolve(spec.get("aliases") or {}, ready, phases, meta["name"])
+    message = "; ".join(problems) if problems else f"{len(resolved)} alias(es) resolved"
+    conditions = set_condition(
+        status.get("conditions"),
+        "AliasesResolved",
+        not problems,
+        "InvalidAliasTarget" if problems else "Resolved",
+        message,
+        generation,
+    )
+    conditions = set_condition(
+        conditions,
+        "Ready",
+        not problems,
+        "InvalidAliasTarget" if problems else "Ready",
+        message,
+        generation,
+    )
+    latest = max([int(status.get("latestVersion") or 0), *phases])
+    old_aliases = status.get("aliases") or {}
+    new_status: Body = {
+        "observedGeneration": generation,
+        # A merge patch removes a key only when it is sent as null.
+        "aliases": {**{a: None for a in old_aliases if a not in resolved}, **resolved},
+        "conditions": conditions,
+    }
+    if latest:
+        new_status["latestVersion"] = latest
+    changed = {
+        k: v
+        for k, v in new_status.items()
+        if (status.get(k) != (resolved if k == "aliases" else v))
+    }
+    if not changed:
+        return
+    objects.patch_status(MODELS, meta["namespace"], meta["name"], changed)
+    if problems and status.get("conditions") != conditions:
+        events.warn(model, reason="InvalidAliasTarget", message=message)
+    for alias, version in resolved.items():
+        if old_aliases.get(alias) != version:
+            events.info(model, reason="AliasMoved", message=f"{alias} → {meta['name']}-v{version}")

@@ -1,0 +1,1 @@
+"""The TrainingRun controller: runs training in a Job and records what came of it."""

@@ -1,0 +1,48 @@
+"""kopf handlers for TrainingRuns: thin, each one calls the same reconcile."""
+
+from typing import Any
+
+import kopf
+
+from cairn.controllers.trainingrun import jobspec
+from cairn.controllers.trainingrun.reconcile import PLURAL, is_settled, reconcile
+from cairn.kube import objects
+
+# Catches anything an event missed; Job and pod events make the usual path immediate.
+RESYNC_SECONDS = 10
+
+
+def _unsettled(spec: Any, status: Any, **_: Any) -> bool:
+    return not is_settled(dict(status or {}), dict(spec or {}))
+
+
+@kopf.on.create(objects.GROUP, objects.VERSION, PLURAL)
+@kopf.on.resume(objects.GROUP, objects.VERSION, PLURAL)
+@kopf.on.update(objects.GROUP, objects.VERSION, PLURAL, field="spec.suspend")
+def on_run(body: kopf.Body, **_: Any) -> None:
+    reconcile(dict(body))
+
+
+@kopf.timer(objects.GROUP, objects.VERSION, PLURAL, interval=RESYNC_SECONDS, when=_unsettled)
+def resync_run(body: kopf.Body, **_: Any) -> None:
+    reconcile(dict(body))
+
+
+def _reconcile_named(namespace: str | None, name: str | None) -> None:
+    if not namespace or not name:
+        return
+    run = objects.get(PLURAL, namespace, name)
+    if run is not None:
+        reconcile(run)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={jobspec.RUN_LABEL: kopf.PRESENT})
+def on_job_event(labels: kopf.Labels, namespace: str | None, type: str, **_: Any) -> None:
+    if type != "DELETED":
+        _reconcile_named(namespace, labels.get(jobspec.RUN_LABEL))
+
+
+@kopf.on.event("", "v1", "pods", labels={jobspec.RUN_LABEL: kopf.PRESENT})
+def on_pod_event(labels: kopf.Labels, namespace: str | None, type: str, **_: Any) -> None:
+    if type != "DELETED":
+        _reconcile_named(namespace, labels.get(jobspec.RUN_LABEL))

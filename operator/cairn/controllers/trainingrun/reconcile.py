@@ -1,0 +1,178 @@
+"""One level-based reconcile of a TrainingRun: every handler (create, resume, timer, Job or pod
+event) calls it; it compares the run with its Job and pods and moves the run forward."""
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from cairn.controllers import registration
+from cairn.controllers.conditions import is_true, set_condition
+from cairn.controllers.trainingrun import jobspec
+from cairn.controllers.trainingrun.observe import Observation, Phase, Reason, observe
+from cairn.controllers.trainingrun.output import InvalidOutput, output_mount, output_uri
+from cairn.kube import events, objects, workloads
+from cairn.kube.errors import is_conflict
+from cairn.registry.gates import key_metric
+
+Body = dict[str, Any]
+PLURAL = "trainingruns"
+LOG_TAIL_LINES = 20
+FINISHED = {Phase.SUCCEEDED.value, Phase.FAILED.value}
+
+logger = logging.getLogger(__name__)
+
+
+def is_settled(status: Body, spec: Body) -> bool:
+    """Nothing more will ever happen to this run."""
+    if status.get("phase") == Phase.FAILED:
+        return True
+    registered = is_true(status.get("conditions"), "Registered")
+    return status.get("phase") == Phase.SUCCEEDED and (registered or not spec.get("register", True))
+
+
+def ensure_job(run: Body) -> Body:
+    namespace = run["metadata"]["namespace"]
+    job = jobspec.build_job(run, output_mount(run), output_uri(run))
+    events.adopt(job, run)  # deleting the run deletes its Job and pods
+    try:
+        created = workloads.create_job(namespace, job)
+    except ApiException as error:
+        if not is_conflict(error):
+            raise
+        found = workloads.get_job(namespace, job["metadata"]["name"])
+        if found is None:
+            raise kopf.TemporaryError("the Job exists and yet cannot be read", delay=2) from error
+        return found
+    events.info(run, reason="JobCreated", message=f"created Job {job['metadata']['name']}")
+    return created
+
+
+def failure_message(run: Body, seen: Observation) -> str:
+    """The observation's message, with the failed container's last log lines when there are."""
+    failed = seen.failed_container
+    if failed is None:
+        return seen.message
+    tail = workloads.log_tail(
+        run["metadata"]["namespace"], failed.pod, failed.container, LOG_TAIL_LINES
+    ).rstrip()
+    return f"{seen.message}; last log lines:\n{tail}" if tail else seen.message
+
+
+def status_for(run: Body, seen: Observation, message: str) -> Body:
+    generation = run["metadata"].get("generation")
+    conditions = (run.get("status") or {}).get("conditions")
+    phase = seen.phase
+    conditions = set_condition(
+        conditions, "Running", phase == Phase.RUNNING, seen.reason, message, generation
+    )
+    conditions = set_condition(
+        conditions, "Succeeded", phase == Phase.SUCCEEDED, seen.reason, message, generation
+    )
+    conditions = set_condition(
+        conditions, "Failed", phase == Phase.FAILED, seen.reason, message, generation
+    )
+    status: Body = {
+        "observedGeneration": generation,
+        "phase": phase.value,
+        "conditions": conditions,
+        "jobName": jobspec.job_name(run["metadata"]["name"]),
+        "attempts": seen.attempts,
+        "message": message,
+    }
+    if seen.start_time:
+        status["startTime"] = seen.start_time
+    if seen.completion_time:
+        status["completionTime"] = seen.completion_time
+    if phase == Phase.FAILED:
+        status["failureReason"] = seen.reason.value
+    if seen.summary is not None:
+        status.update(summary_fields(seen.summary))
+    return status
+
+
+def summary_fields(summary: Body) -> Body:
+    """What the trainer's termination message contributes to the run's status."""
+    fields: Body = {}
+    if summary.get("metrics"):
+        fields["metrics"] = summary["metrics"]
+        fields["keyMetric"] = key_metric(summary["metrics"])
+    if summary.get("artifact"):
+        fields["artifact"] = summary["artifact"]
+    if summary.get("dataset"):
+        fields["dataset"] = summary["dataset"]
+    return fields
+
+
+def post_transition_event(run: Body, before: str | None, seen: Observation, message: str) -> None:
+    if before == seen.phase.value:
+        return
+    if seen.phase == Phase.FAILED:
+        events.warn(run, reason=seen.reason.value, message=message)
+    elif seen.phase == Phase.RUNNING:
+        events.info(run, reason="Started", message="training started")
+    elif seen.phase == Phase.SUCCEEDED:
+        metrics = ", ".join(
+            f"{k}={v:g}" for k, v in (seen.summary or {}).get("metrics", {}).items()
+        )
+        events.info(run, reason="Succeeded", message=f"training finished {metrics}".strip())
+
+
+def register(run: Body, status: Body) -> Body:
+    """Register the succeeded run and record it; returns the status fields written."""
+    registered_run = {**run, "status": {**(run.get("status") or {}), **status}}
+    version, name = registration.register(registered_run)
+    conditions = set_condition(
+        status.get("conditions"),
+        "Registered",
+        True,
+        "Registered",
+        f"registered as ModelVersion {name}",
+        run["metadata"].get("generation"),
+    )
+    written = {"version": version, "modelVersion": name, "conditions": conditions}
+    meta = run["metadata"]
+    objects.patch_status(PLURAL, meta["namespace"], meta["name"], written)
+    # Released only once the run records its version: a crash before this line is retried with
+    # the same number (see registration).
+    registration.release(registered_run, version)
+    events.info(run, reason="Registered", message=f"registered as ModelVersion {name}")
+    return written
+
+
+def reconcile(run: Body) -> None:
+    meta, spec, status = run["metadata"], run["spec"], run.get("status") or {}
+    if is_settled(status, spec):
+        return
+    namespace = meta["namespace"]
+
+    if status.get("phase") == Phase.SUCCEEDED:
+        register(run, status)  # succeeded earlier, registration interrupted: finish it
+        return
+
+    try:
+        job = workloads.get_job(namespace, jobspec.job_name(meta["name"])) or ensure_job(run)
+    except InvalidOutput as error:
+        seen = Observation(Phase.FAILED, Reason.CONFIG_ERROR, str(error))
+        objects.patch_status(PLURAL, namespace, meta["name"], status_for(run, seen, str(error)))
+        post_transition_event(run, status.get("phase"), seen, str(error))
+        return
+    pods = workloads.list_pods(namespace, f"{jobspec.RUN_LABEL}={meta['name']}")
+    seen = observe(job, pods)
+    # A Job that would wait forever is stopped; otherwise it follows spec.suspend.
+    suspended = seen.stop_job or bool(spec.get("suspend", False))
+    if bool(job.get("spec", {}).get("suspend")) != suspended:
+        workloads.set_job_suspended(namespace, job["metadata"]["name"], suspended)
+
+    message = failure_message(run, seen) if seen.phase == Phase.FAILED else seen.message
+    new_status = status_for(run, seen, message)
+    changed = {k: v for k, v in new_status.items() if status.get(k) != v}
+    if changed:
+        objects.patch_status(PLURAL, namespace, meta["name"], changed)
+    post_transition_event(run, status.get("phase"), seen, message)
+
+    if seen.phase == Phase.SUCCEEDED and spec.get("register", True):
+        if not (seen.summary or {}).get("artifact"):
+            return
+        register(run, new_status)

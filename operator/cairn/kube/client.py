@@ -1,0 +1,33 @@
+"""The one place that builds the API client: in-cluster config in a pod, else the kubeconfig."""
+
+import functools
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+
+@functools.cache
+def api_client() -> Any:
+    """A shared ApiClient; the kubernetes client's pool is thread-safe, kopf runs sync handlers
+    in threads."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except ConfigException:
+        config.load_kube_config(client_configuration=configuration)
+    # Many runs finish at once; the default pool of 4 connections would serialise them.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+def core() -> Any:
+    return client.CoreV1Api(api_client())
+
+
+def batch() -> Any:
+    return client.BatchV1Api(api_client())
+
+
+def custom() -> Any:
+    return client.CustomObjectsApi(api_client())

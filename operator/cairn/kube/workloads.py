@@ -1,0 +1,49 @@
+"""Jobs and pods of training runs: create, read, suspend, and the tail of a container's log."""
+
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from cairn.kube import client
+from cairn.kube.errors import is_not_found
+
+Body = dict[str, Any]
+
+
+def _to_dict(obj: Any) -> Body:
+    # Plain dicts in camelCase, as in the YAML a user reads, for the pure observation code.
+    serialized: Body = client.api_client().sanitize_for_serialization(obj)
+    return serialized
+
+
+def get_job(namespace: str, name: str) -> Body | None:
+    try:
+        return _to_dict(client.batch().read_namespaced_job(name, namespace))
+    except ApiException as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
+def create_job(namespace: str, job: Body) -> Body:
+    return _to_dict(client.batch().create_namespaced_job(namespace, job))
+
+
+def set_job_suspended(namespace: str, name: str, suspended: bool) -> None:
+    client.batch().patch_namespaced_job(name, namespace, {"spec": {"suspend": suspended}})
+
+
+def list_pods(namespace: str, label_selector: str) -> list[Body]:
+    pods = client.core().list_namespaced_pod(namespace, label_selector=label_selector)
+    return [_to_dict(pod) for pod in pods.items]
+
+
+def log_tail(namespace: str, pod: str, container: str, lines: int) -> str:
+    """The last lines a container wrote, or an empty string when the log is gone."""
+    try:
+        text: str = client.core().read_namespaced_pod_log(
+            pod, namespace, container=container, tail_lines=lines
+        )
+    except ApiException:
+        return ""
+    return text

@@ -1,0 +1,147 @@
+"""Datasets by URI: `sklearn://<name>` (shipped inside scikit-learn) and `file:///<path>.csv`."""
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cairn.storage import InvalidArtifactURI, parse_artifact_uri
+
+# Bundled with scikit-learn: no network needed.
+SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+TARGET_COLUMN = "target"
+_FORMS = "sklearn://<name> or file:///<absolute path>.csv"
+
+
+class DatasetError(ValueError):
+    """A dataset URI that is not supported, or data that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    X: NDArray[np.float64]
+    y: NDArray[Any]
+    uri: str
+    digest: str
+    feature_names: tuple[str, ...]
+
+
+def load_dataset(uri: str) -> Dataset:
+    scheme, separator, rest = uri.partition("://")
+    if separator and scheme == "sklearn":
+        X, y, feature_names = _load_sklearn(rest.strip("/"))
+    elif separator and scheme == "file":
+        try:
+            path = parse_artifact_uri(uri).local_path
+        except InvalidArtifactURI as error:
+            raise DatasetError(str(error)) from None
+        X, y, feature_names = _load_csv(path)
+    else:
+        raise DatasetError(f"dataset URI {uri!r} is not supported: write {_FORMS}")
+    return Dataset(X=X, y=y, uri=uri, digest=data_digest(X, y), feature_names=feature_names)
+
+
+def data_digest(X: NDArray[Any], y: NDArray[Any]) -> str:
+    """sha256 of a canonical serialization of the data, independent of where it was read from.
+
+    Each array contributes a JSON header (dtype, shape) and its bytes: numbers as little-endian
+    int64, uint64, float64 or bool in C order; anything else as a JSON list of strings.
+    """
+    sha256 = hashlib.sha256()
+    for array in (X, y):
+        dtype, payload = _canonical_bytes(np.asarray(array))
+        header = json.dumps({"dtype": dtype, "shape": list(np.shape(array))}, sort_keys=True)
+        sha256.update(header.encode() + b"\n")
+        sha256.update(payload)
+    return "sha256:" + sha256.hexdigest()
+
+
+def _canonical_bytes(array: NDArray[Any]) -> tuple[str, bytes]:
+    kinds = {"b": "|b1", "i": "<i8", "u": "<u8", "f": "<f8"}
+    if array.dtype.kind in kinds:
+        canonical = np.ascontiguousarray(array, dtype=kinds[array.dtype.kind])
+        return canonical.dtype.str, canonical.tobytes(order="C")
+    return "str", json.dumps([str(item) for item in array.ravel().tolist()]).encode()
+
+
+def _load_sklearn(name: str) -> tuple[NDArray[np.float64], NDArray[Any], tuple[str, ...]]:
+    if name not in SKLEARN_DATASETS:
+        raise DatasetError(
+            f"sklearn://{name} is not a dataset shipped with scikit-learn; "
+            f"use one of: {', '.join('sklearn://' + known for known in SKLEARN_DATASETS)}"
+        )
+    # Imported here: the model server imports this package but never loads datasets.
+    from sklearn import datasets  # type: ignore[import-untyped]
+
+    bunch = getattr(datasets, f"load_{name}")()
+    feature_names = tuple(str(feature) for feature in bunch.feature_names)
+    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target), feature_names
+
+
+def _load_csv(path: Path) -> tuple[NDArray[np.float64], NDArray[Any], tuple[str, ...]]:
+    """Features are every numeric column; the label is the `target` column, else the last."""
+    if path.suffix.lower() != ".csv":
+        raise DatasetError(f"{path} is not a .csv file: file:// datasets are CSV")
+    try:
+        with path.open(newline="") as file:
+            rows = [(number, row) for number, row in enumerate(csv.reader(file), 1) if row]
+    except OSError as error:
+        raise DatasetError(f"cannot read dataset {path}: {error.strerror}") from None
+    if not rows:
+        raise DatasetError(f"dataset {path} is empty")
+
+    first = rows[0][1]
+    if len(first) < 2:
+        raise DatasetError(f"dataset {path} needs at least one feature column and a label")
+    # A header names "target", or has a name where a feature's number would be.
+    has_header = TARGET_COLUMN in first or not all(_is_number(cell) for cell in first[:-1])
+    names = first if has_header else [f"x{index}" for index in range(len(first) - 1)] + ["y"]
+    label = names.index(TARGET_COLUMN) if TARGET_COLUMN in names else len(names) - 1
+    data = rows[1:] if has_header else rows
+    if not data:
+        raise DatasetError(f"dataset {path} has a header and no rows")
+
+    features: list[list[float]] = []
+    labels: list[str] = []
+    for line, row in data:
+        if len(row) != len(names):
+            raise DatasetError(f"{path} line {line}: {len(row)} fields, expected {len(names)}")
+        values = []
+        for column, cell in enumerate(row):
+            if column == label:
+                if not cell.strip():
+                    raise DatasetError(f"{path} line {line}: the label is empty")
+                labels.append(cell.strip())
+            elif _is_number(cell):
+                values.append(float(cell))
+            else:
+                raise DatasetError(
+                    f"{path} line {line}, column {names[column]!r}: {cell!r} is not a number "
+                    f"(features are numeric; the label is the {TARGET_COLUMN!r} or last column)"
+                )
+        features.append(values)
+    feature_names = tuple(name for column, name in enumerate(names) if column != label)
+    return np.asarray(features, dtype=np.float64), _label_array(labels), feature_names
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_array(labels: list[str]) -> NDArray[Any]:
+    """Integers when every label is one, then floats, else strings."""
+    for kind in (int, float):
+        try:
+            return np.asarray([kind(label) for label in labels])
+        except ValueError:
+            continue
+    return np.asarray(labels)

@@ -1,0 +1,180 @@
+"""The state of one training process, and the exit hook that reports it.
+
+Training code calls the module-level functions of `cairn.training`, which act on the process's
+default session; tests make their own sessions with an environment of their choosing.
+"""
+
+import atexit
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, SupportsFloat, TypeVar, overload
+
+from numpy.typing import ArrayLike
+
+from cairn.storage import file_uri
+from cairn.training import env as contract
+from cairn.training.datasets import Dataset, load_dataset
+from cairn.training.metrics import checked_metric
+from cairn.training.model_dir import FORMAT, SavedModel, check_estimator, write_model_dir
+from cairn.training.params import convert_param, parse_params
+from cairn.training.signature import Signature, checked_signature, infer_signature
+from cairn.training.summary import encode_summary
+
+T = TypeVar("T")
+
+
+class TrainingSession:
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, *, finish_at_exit: bool = True
+    ) -> None:
+        self._environ = environ  # None: os.environ, read at each use
+        self._finish_at_exit = finish_at_exit
+        self._exit_hook_registered = False
+        self._metrics: dict[str, float] = {}
+        self._dataset: Dataset | None = None
+        self._artifact: dict[str, Any] | None = None
+        self._written: bytes | None = None
+
+    @property
+    def env(self) -> contract.RunEnv:
+        return contract.RunEnv.from_environ(os.environ if self._environ is None else self._environ)
+
+    def params(self) -> dict[str, Any]:
+        """All parameters of the run (CAIRN_PARAMS), as given."""
+        return parse_params(self.env.params_json)
+
+    @overload
+    def param(self, name: str, default: T) -> T: ...
+    @overload
+    def param(self, name: str, default: None, as_type: Callable[[Any], T]) -> T | None: ...
+    def param(self, name: str, default: Any, as_type: Callable[[Any], Any] | None = None) -> Any:
+        """Parameter `name` converted to the type of `default` (or `as_type` when the default is
+        None, for an optional parameter); `default` when the run does not set it."""
+        return convert_param(name, self.params().get(name), default, as_type)
+
+    def dataset_uri(self, default: str | None = None) -> str:
+        """The run's dataset (CAIRN_DATASET_URI), else `default`."""
+        uri = self.env.dataset_uri or default
+        if uri is None:
+            raise LookupError(
+                f"{contract.DATASET_URI} is not set: give the TrainingRun a dataset, "
+                "or pass a default such as dataset_uri('sklearn://iris')"
+            )
+        return uri
+
+    def load_dataset(self, uri: str | None = None) -> Dataset:
+        """X, y and the data's digest, from `uri` or the run's dataset."""
+        self._register_exit_hook()
+        self._dataset = load_dataset(uri or self.dataset_uri())
+        return self._dataset
+
+    def log_metric(self, name: str, value: SupportsFloat) -> None:
+        """Record a metric; logging a name again replaces its value."""
+        self._register_exit_hook()
+        checked_name, number = checked_metric(name, value)
+        self._metrics[checked_name] = number
+
+    def log_metrics(self, metrics: Mapping[str, SupportsFloat]) -> None:
+        """Record several metrics; none is recorded when one is invalid."""
+        self._register_exit_hook()
+        checked = [checked_metric(name, value) for name, value in metrics.items()]
+        self._metrics.update(checked)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self._metrics)
+
+    def save_model(
+        self,
+        model: Any,
+        path: str | Path | None = None,
+        *,
+        signature: Mapping[str, Any] | None = None,
+        sample_input: ArrayLike | None = None,
+    ) -> SavedModel:
+        """Save a fitted scikit-learn estimator into `path`, by default the run's output directory.
+
+        The signature is inferred from `sample_input` (rows of model input) when not given, else
+        from the dataset this run loaded when the model takes its features, else from the model.
+        Metrics logged so far are recorded in the metadata too.
+        """
+        self._register_exit_hook()
+        check_estimator(model)
+        env = self.env
+        directory = Path(path).absolute() if path is not None else env.output_dir
+        saved = write_model_dir(
+            model,
+            directory,
+            signature=self._signature(model, signature, sample_input),
+            metrics=self._metrics,
+            dataset=self._dataset_reference(),
+            run=env.run,
+            model=env.model,
+        )
+        self._artifact = {
+            "uri": env.output_uri if directory == env.output_dir else file_uri(directory),
+            "digest": saved.digest,
+            "size": saved.manifest.size,
+            "format": FORMAT,
+        }
+        return saved
+
+    def _signature(
+        self, model: Any, given: Mapping[str, Any] | None, sample: ArrayLike | None
+    ) -> Signature:
+        if given is not None:
+            return checked_signature(given)
+        if sample is None and self._dataset is not None:
+            training = self._dataset
+            if training.X.shape[1] == getattr(model, "n_features_in_", None):
+                return infer_signature(model, training.X[:1], training.feature_names)
+        return infer_signature(model, sample)
+
+    def _dataset_reference(self) -> dict[str, str] | None:
+        if self._dataset is None:
+            return None
+        return {"uri": self._dataset.uri, "digest": self._dataset.digest}
+
+    def summary(self) -> bytes:
+        """The termination message: compact JSON within the kubelet's 4096-byte limit."""
+        return encode_summary(self._metrics, self._artifact, self._dataset_reference())
+
+    def finish(self) -> dict[str, Any]:
+        """Write the summary to the termination message and return it; calling again is harmless.
+
+        Outside Kubernetes there is no termination message: the summary goes to stderr instead.
+        """
+        message = self.summary()
+        if message != self._written:
+            log = self.env.termination_log
+            if log is None:
+                print(
+                    f"cairn: not in a Kubernetes pod (no {contract.KUBERNETES_TERMINATION_LOG}, "
+                    f"{contract.TERMINATION_LOG} unset); run summary: {message.decode()}",
+                    file=sys.stderr,
+                )
+            else:
+                log.write_bytes(message)
+            self._written = message
+        summary: dict[str, Any] = json.loads(message)
+        return summary
+
+    def _register_exit_hook(self) -> None:
+        if self._finish_at_exit and not self._exit_hook_registered:
+            atexit.register(self._finish_if_succeeded)
+            self._exit_hook_registered = True
+
+    def _finish_if_succeeded(self) -> None:
+        # The interpreter stores an uncaught exception in sys.last_value (3.12+: last_exc too)
+        # before exit hooks run. A failed run writes nothing, which leaves room for the log's
+        # tail (terminationMessagePolicy: FallbackToLogsOnError). sys.exit(n) leaves no such
+        # trace, so a script ending with sys.exit(1) still reports what it logged; the operator
+        # judges success by the exit code.
+        if getattr(sys, "last_exc", None) is None and getattr(sys, "last_value", None) is None:
+            self.finish()
+
+
+default_session = TrainingSession()

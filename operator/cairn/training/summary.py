@@ -1,0 +1,60 @@
+"""The run summary the trainer leaves in its container's termination message for the operator.
+
+    {"metrics": {"accuracy": 0.97, ...},
+     "artifact": {"uri": "pvc://...", "digest": "sha256:...", "size": 123,
+                  "format": "sklearn-joblib"},
+     "dataset": {"uri": "sklearn://iris", "digest": "sha256:..."},
+     "truncated": true}
+
+Compact JSON; "artifact" and "dataset" appear once a model was saved and a dataset loaded, and
+"truncated" only when metrics had to be left out: beyond the first 256, or to fit in 4096 bytes.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+# The kubelet keeps at most this many bytes of a termination message.
+TERMINATION_MESSAGE_LIMIT = 4096
+# Status holds at most this many metrics (cairn.api's limit).
+MAX_METRICS = 256
+
+
+class SummaryTooLarge(ValueError):
+    """A summary over the limit even without metrics (URIs that long are a mistake)."""
+
+
+def encode_summary(
+    metrics: Mapping[str, float],
+    artifact: Mapping[str, Any] | None,
+    dataset: Mapping[str, str] | None,
+    *,
+    limit: int = TERMINATION_MESSAGE_LIMIT,
+) -> bytes:
+    """The summary as UTF-8 JSON of at most `limit` bytes, keeping the first metrics that fit."""
+    items = list(metrics.items())
+
+    def encoded(count: int) -> bytes:
+        summary: dict[str, Any] = {"metrics": dict(items[:count])}
+        if artifact is not None:
+            summary["artifact"] = dict(artifact)
+        if dataset is not None:
+            summary["dataset"] = dict(dataset)
+        if count < len(items):
+            summary["truncated"] = True
+        return json.dumps(summary, separators=(",", ":"), allow_nan=False).encode()
+
+    most = min(len(items), MAX_METRICS)
+    if len(candidate := encoded(most)) <= limit:
+        return candidate
+    if len(encoded(0)) > limit:
+        raise SummaryTooLarge(
+            f"the run summary exceeds {limit} bytes without any metric: shorten the artifact "
+            "and dataset URIs"
+        )
+    # The size grows with the number of metrics kept: find the most that fit.
+    fits, too_many = 0, most
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        fits, too_many = (middle, too_many) if len(encoded(middle)) <= limit else (fits, middle)
+    return encoded(fits)

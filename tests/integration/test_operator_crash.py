@@ -1,0 +1,111 @@
+"""The operator process is killed (SIGKILL, no clean stop) while runs are in flight: after each
+restart every run converges, and no version number is duplicated or lost."""
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.kube import Kube
+from tests.support.operator import free_local_port
+from tests.support.training import (
+    condition,
+    create_run,
+    get,
+    script_config_map,
+    version_numbers,
+    wait_for_run,
+)
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.usefixtures("crds_installed")
+
+RUNS = 8
+TRAINER = (
+    "from sklearn.tree import DecisionTreeClassifier\n"
+    "from cairn import training\n"
+    "data = training.load_dataset()\n"
+    "model = DecisionTreeClassifier().fit(data.X, data.y)\n"
+    "training.log_metric('accuracy', float(model.score(data.X, data.y)))\n"
+    "training.save_model(model)\n"
+)
+
+
+class OperatorProcess:
+    """`cairn-operator` as users run it, in its own process so that it can be killed."""
+
+    def __init__(self, namespace: str, log: Path) -> None:
+        self.namespace, self.log = namespace, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        port = free_local_port()
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                ["cairn-operator", "-n", self.namespace, "--health-addr", f"127.0.0.1:{port}"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=os.environ.copy(),
+            )
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def operator_process(namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    operator = OperatorProcess(namespace, tmp_path / "operator.log")
+    yield operator
+    operator.kill()
+
+
+def registered_count(k8s: Kube, namespace: str) -> int:
+    runs = [get(k8s, namespace, "trainingruns", f"crash-{i}") or {} for i in range(RUNS)]
+    return sum(condition(run, "Registered").get("status") == "True" for run in runs)
+
+
+def test_runs_converge_without_duplicates_across_operator_kills(
+    k8s: Kube, namespace: str, artifacts: Path, operator_process: OperatorProcess
+) -> None:
+    script_config_map(k8s, namespace, "tiny", TRAINER)
+    operator_process.start()
+    for i in range(RUNS):
+        create_run(k8s, namespace, f"crash-{i}", model="crash", code="tiny")
+
+    # Kill while Jobs are being created, then again while versions are being registered.
+    time.sleep(3)
+    operator_process.kill()
+    operator_process.start()
+    wait_for(
+        lambda: registered_count(k8s, namespace) >= 1,
+        timeout=300,
+        message="a first registration",
+    )
+    operator_process.kill()
+    operator_process.start()
+    wait_for(
+        lambda: registered_count(k8s, namespace) >= RUNS // 2,
+        timeout=300,
+        message="half of the runs registered",
+    )
+    operator_process.kill()
+    operator_process.start()
+
+    runs = [
+        wait_for_run(k8s, namespace, f"crash-{i}", "Succeeded", timeout=300, registered=True)
+        for i in range(RUNS)
+    ]
+    assert sorted(run["status"]["version"] for run in runs) == list(range(1, RUNS + 1))
+    assert version_numbers(k8s, namespace, "crash") == list(range(1, RUNS + 1))
+    model = get(k8s, namespace, "models", "crash")
+    assert model is not None
+    assert model["status"]["versionCounter"] == RUNS
+    assert not model["status"].get("allocations")
+    jobs = k8s.batch.list_namespaced_job(namespace, label_selector="cairn.dev/model=crash")
+    assert len(jobs.items) == RUNS  # one Job per run: none created twice

@@ -1,0 +1,200 @@
+"""Training and registration end to end: real pods train, the operator registers what they made."""
+
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cairn.storage.digest import directory_digest
+from tests.support.kube import Kube, read_or_none
+from tests.support.operator import RunningOperator
+from tests.support.training import (
+    apply_example,
+    condition,
+    create_run,
+    get,
+    script_config_map,
+    version_numbers,
+    wait_for_phase,
+    wait_for_run,
+)
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.usefixtures("crds_installed")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TINY_TRAINER = textwrap.dedent(
+    """
+    from sklearn.linear_model import LogisticRegression
+    from cairn import training
+
+    data = training.load_dataset()
+    model = LogisticRegression(max_iter=200).fit(data.X, data.y)
+    training.log_metric("accuracy", float(model.score(data.X, data.y)))
+    training.save_model(model)
+    """
+)
+
+
+def test_iris_example_trains_and_registers_version_1(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    apply_example(namespace, REPO_ROOT / "examples/iris")
+    run = wait_for_run(k8s, namespace, "iris-1", "Succeeded", timeout=240)
+    assert condition(run, "Registered")["status"] == "True"
+
+    version = get(k8s, namespace, "modelversions", "iris-v1")
+    assert version is not None
+    assert version["spec"]["metrics"]["accuracy"] >= 0.9
+    assert version["spec"]["source"]["run"] == "iris-1"
+    assert version["spec"]["source"]["dataset"]["digest"].startswith("sha256:")
+    # The digest the registry recorded is the digest of the files the pod wrote on the volume.
+    uri = version["spec"]["artifact"]["uri"]
+    run_dir = artifacts / uri.removeprefix("pvc://cairn-artifacts/")
+    assert version["spec"]["artifact"]["digest"] == directory_digest(run_dir)
+    assert run["status"]["artifact"] == version["spec"]["artifact"]
+
+    wait_for_phase(k8s, namespace, "iris-v1", "Approved")
+    model = wait_for(
+        lambda: (
+            (m := get(k8s, namespace, "models", "iris"))
+            and (m.get("status") or {}).get("latestVersion") == 1
+            and m
+        ),
+        timeout=60,
+        message="Model iris to report latestVersion 1",
+    )
+    assert model["status"]["aliases"] == {"production": 1}
+
+
+def test_failing_script_fails_with_its_log_tail_and_registers_nothing(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    script = "import sys\nprint('loading data')\nprint('bad column: petal_size')\nsys.exit(3)\n"
+    script_config_map(k8s, namespace, "broken", script)
+    create_run(k8s, namespace, "broken-1", model="broken", code="broken")
+
+    run = wait_for_run(k8s, namespace, "broken-1", "Failed", timeout=120)
+    failed = condition(run, "Failed")
+    assert failed["reason"] == "NonZeroExit"
+    assert "exited with code 3" in failed["message"]
+    assert "bad column: petal_size" in failed["message"]
+    assert run["status"]["failureReason"] == "NonZeroExit"
+    assert get(k8s, namespace, "modelversions", "broken-v1") is None
+
+
+def test_missing_image_fails_at_once(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    create_run(k8s, namespace, "noimage-1", model="noimage", image="docker.io/cairn/nope:dev")
+    run = wait_for_run(k8s, namespace, "noimage-1", "Failed", timeout=60)
+    assert condition(run, "Failed")["reason"] == "ImageMissing"
+    assert "docker.io/cairn/nope:dev" in condition(run, "Failed")["message"]
+
+
+def test_failed_gate_keeps_the_version_out_of_aliases(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    k8s.custom.create_namespaced_custom_object(
+        "cairn.dev", "v1alpha1", namespace, "models",
+        {
+            "apiVersion": "cairn.dev/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "strict"},
+            "spec": {
+                "policy": {"gates": [{"metric": "accuracy", "op": ">=", "threshold": 1.01}]},
+                "aliases": {"production": 1},
+            },
+        },
+    )  # fmt: skip
+    script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
+    create_run(k8s, namespace, "strict-1", model="strict", code="tiny")
+    wait_for_run(k8s, namespace, "strict-1", "Succeeded", timeout=180)
+
+    version = wait_for_phase(k8s, namespace, "strict-v1", "Invalid")
+    assert condition(version, "Validated")["status"] == "False"
+    assert "fails >= 1.01" in condition(version, "Validated")["message"]
+    model = wait_for(
+        lambda: (
+            (m := get(k8s, namespace, "models", "strict"))
+            and condition(m, "AliasesResolved").get("status") == "False"
+            and m
+        ),
+        timeout=60,
+        message="the alias to an invalid version to be refused",
+    )
+    assert "production" not in (model["status"].get("aliases") or {})
+    assert "strict-v1 is Invalid" in condition(model, "AliasesResolved")["message"]
+
+
+def test_approval_is_required_and_given_with_the_cli(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    k8s.custom.create_namespaced_custom_object(
+        "cairn.dev", "v1alpha1", namespace, "models",
+        {
+            "apiVersion": "cairn.dev/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "gated"},
+            "spec": {"policy": {"requireApproval": True}, "aliases": {"production": 1}},
+        },
+    )  # fmt: skip
+    script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
+    create_run(k8s, namespace, "gated-1", model="gated", code="tiny")
+    wait_for_run(k8s, namespace, "gated-1", "Succeeded", timeout=180)
+    wait_for_phase(k8s, namespace, "gated-v1", "PendingApproval")
+
+    subprocess.run(
+        ["cairn", "approve", "gated", "1", "-n", namespace, "--reason", "reviewed"], check=True
+    )
+    version = wait_for_phase(k8s, namespace, "gated-v1", "Approved")
+    assert version["spec"]["approval"]["reason"] == "reviewed"
+    wait_for(
+        lambda: (
+            ((get(k8s, namespace, "models", "gated") or {}).get("status") or {}).get("aliases")
+            == {"production": 1}
+        ),
+        timeout=60,
+        message="production to resolve to the approved version",
+    )
+
+
+def test_twenty_concurrent_runs_get_versions_1_to_20_once_each(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
+    names = [f"many-{i}" for i in range(20)]
+    for name in names:
+        create_run(k8s, namespace, name, model="many", code="tiny")
+    runs: list[dict[str, Any]] = [
+        wait_for_run(k8s, namespace, name, "Succeeded", timeout=600, registered=True)
+        for name in names
+    ]
+    assert sorted(run["status"]["version"] for run in runs) == list(range(1, 21))
+    assert version_numbers(k8s, namespace, "many") == list(range(1, 21))
+    model = get(k8s, namespace, "models", "many")
+    assert model is not None
+    assert model["status"]["versionCounter"] == 20
+    assert not model["status"].get("allocations")
+
+
+def test_deleting_a_run_deletes_its_job(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
+    create_run(k8s, namespace, "gone-1", model="gone", code="tiny", suspend=True)
+    wait_for(
+        lambda: read_or_none(k8s.batch.read_namespaced_job, "gone-1", namespace),
+        timeout=60,
+        message="the run's Job",
+    )
+    k8s.custom.delete_namespaced_custom_object(
+        "cairn.dev", "v1alpha1", namespace, "trainingruns", "gone-1"
+    )
+    wait_for(
+        lambda: read_or_none(k8s.batch.read_namespaced_job, "gone-1", namespace) is None,
+        timeout=60,
+        message="garbage collection of the Job",
+    )

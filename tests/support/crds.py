@@ -1,0 +1,170 @@
+"""Cairn's CRDs in the cluster under test, installed from crds/, and an example of each kind."""
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.support.cluster import REPO_ROOT
+from tests.support.kube import Kube
+from tests.support.wait import wait_for
+
+CRDS_DIR = REPO_ROOT / "crds"
+FIELD_MANAGER = "cairn-tests"
+ESTABLISHED_TIMEOUT = 60
+
+# Complete examples of each kind, every field set, as a person (or the operator) writes them.
+DIGEST = "sha256:" + "ab" * 32
+
+TRAINING_RUN = f"""
+apiVersion: cairn.dev/v1alpha1
+kind: TrainingRun
+metadata:
+  name: iris-1
+spec:
+  model: iris
+  image: docker.io/cairn/trainer:dev
+  imagePullPolicy: Never
+  command: [python]
+  args: [/opt/cairn/code/train.py, --verbose]
+  code:
+    configMap: {{name: iris-code, key: train.py}}
+    mountPath: /opt/cairn/code
+    revision: 3f2a9c1
+  params: {{max_depth: 3, learning_rate: 0.1, criterion: gini, shuffle: true}}
+  dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}"}}
+  resources:
+    requests: {{cpu: 500m, memory: 1Gi}}
+    limits: {{memory: 2Gi, nvidia.com/gpu: 1}}
+  env: [{{name: LOG_LEVEL, value: debug}}]
+  nodeSelector: {{kubernetes.io/os: linux}}
+  tolerations: [{{key: gpu, operator: Exists, effect: NoSchedule}}]
+  serviceAccountName: trainer
+  backoffLimit: 2
+  activeDeadlineSeconds: 3600
+  suspend: false
+  ttlSecondsAfterFinished: 600
+  output: {{uri: "pvc://cairn-artifacts/ml/iris/iris-1"}}
+  register: true
+status:
+  observedGeneration: 1
+  phase: Succeeded
+  conditions:
+  - type: Succeeded
+    status: "True"
+    observedGeneration: 1
+    lastTransitionTime: "2026-01-02T03:04:05Z"
+    reason: TrainerSucceeded
+    message: the trainer exited 0
+  jobName: iris-1
+  attempts: 1
+  startTime: "2026-01-02T03:00:00Z"
+  completionTime: "2026-01-02T03:04:05Z"
+  metrics: {{accuracy: 0.97, f1: 0.96}}
+  keyMetric: accuracy=0.97
+  artifact: {{uri: "pvc://cairn-artifacts/ml/iris/iris-1", digest: "{DIGEST}", size: 2048,
+             format: joblib}}
+  dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}"}}
+  modelVersion: iris-v1
+  version: 1
+"""
+
+MODEL = """
+apiVersion: cairn.dev/v1alpha1
+kind: Model
+metadata:
+  name: iris
+spec:
+  description: Classifies iris flowers.
+  owner: ml-platform
+  policy:
+    gates: [{metric: accuracy, op: ">=", threshold: 0.9}]
+    requireApproval: true
+  aliases: {production: 3, staging: 4}
+  retention: {keepVersions: 10}
+status:
+  observedGeneration: 2
+  latestVersion: 4
+  versionCounter: 5
+  allocations: {iris-5: 5}
+  aliases: {production: 3}
+"""
+
+MODEL_VERSION = f"""
+apiVersion: cairn.dev/v1alpha1
+kind: ModelVersion
+metadata:
+  name: iris-v3
+spec:
+  model: iris
+  version: 3
+  artifact: {{uri: "pvc://cairn-artifacts/ml/iris/iris-3", digest: "{DIGEST}", size: 2048,
+             format: joblib}}
+  source:
+    run: iris-3
+    runUid: 6f1c2b7e-0000-4000-8000-000000000003
+    image: docker.io/cairn/trainer:dev
+    codeRevision: 3f2a9c1
+    params: {{max_depth: 3}}
+    dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}"}}
+  metrics: {{accuracy: 0.97}}
+  signature:
+    inputs: [{{name: features, dtype: float64, shape: [-1, 4]}}]
+  approval: {{state: Approved, by: alice, reason: reviewed}}
+status:
+  phase: Approved
+  gates:
+  - {{metric: accuracy, op: ">=", threshold: 0.9, value: 0.97, passed: true,
+     message: accuracy 0.97 >= 0.9}}
+  deployments: [iris-prod]
+"""
+
+
+def manifest(text: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+def crd_manifests(directory: Path = CRDS_DIR) -> list[dict[str, Any]]:
+    return [yaml.safe_load(path.read_text()) for path in sorted(directory.glob("*.yaml"))]
+
+
+def _established(api: Any, name: str) -> bool:
+    conditions = api.read_custom_resource_definition(name).status.conditions or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+
+def install_crds(kube: Kube) -> list[str]:
+    """Server-side apply every CRD (idempotent, safe from parallel workers); wait until served.
+
+    Returns the CRDs' names. A CRD the API server refuses (a bad schema, CEL over its cost
+    budget) fails here with the server's reason.
+    """
+    api = client.ApiextensionsV1Api(kube.api_client)
+    names = []
+    for manifest in crd_manifests():
+        name = manifest["metadata"]["name"]
+        api.patch_custom_resource_definition(
+            name,
+            manifest,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
+        names.append(name)
+    for name in names:
+        wait_for(
+            functools.partial(_established, api, name),
+            timeout=ESTABLISHED_TIMEOUT,
+            message=f"CRD {name} to be Established",
+        )
+    return names
+
+
+@pytest.fixture(scope="session")
+def crds_installed(k8s: Kube) -> list[str]:
+    """Cairn's CRDs, applied from crds/ and Established; left installed afterwards."""
+    return install_crds(k8s)

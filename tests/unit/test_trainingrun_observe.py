@@ -1,0 +1,107 @@
+"""How a training Job and its pods are read into a run's phase and reason."""
+
+import json
+from typing import Any
+
+from cairn.controllers.trainingrun.observe import Phase, Reason, observe
+
+Body = dict[str, Any]
+
+
+def job(*conditions: tuple[str, str], active: int = 0, failed: int = 0, **spec: Any) -> Body:
+    return {
+        "metadata": {"name": "r1"},
+        "spec": {"template": {"spec": {"containers": [{"image": "img:1"}]}}, **spec},
+        "status": {
+            "active": active,
+            "failed": failed,
+            "conditions": [{"type": t, "status": "True", "reason": r} for t, r in conditions],
+        },
+    }
+
+
+def pod(name: str, phase: str, state: Body) -> Body:
+    return {
+        "metadata": {"name": name},
+        "status": {"phase": phase, "containerStatuses": [{"name": "trainer", "state": state}]},
+    }
+
+
+def terminated(code: int, reason: str = "Error", message: str = "", at: str = "t1") -> Body:
+    return {
+        "terminated": {"exitCode": code, "reason": reason, "message": message, "finishedAt": at}
+    }
+
+
+def test_no_job_yet_is_pending() -> None:
+    assert observe(None, []).phase == Phase.PENDING
+
+
+def test_active_job_is_running() -> None:
+    seen = observe(job(active=1), [pod("p", "Running", {"running": {}})])
+    assert (seen.phase, seen.reason) == (Phase.RUNNING, Reason.RUNNING)
+
+
+def test_success_reads_the_termination_message() -> None:
+    summary = {"metrics": {"accuracy": 0.97}, "artifact": {"uri": "pvc://a/b"}}
+    pods = [pod("p", "Succeeded", terminated(0, "Completed", json.dumps(summary)))]
+    seen = observe(job(("Complete", "")), pods)
+    assert seen.phase == Phase.SUCCEEDED
+    assert seen.summary == summary
+
+
+def test_success_without_a_summary_fails_with_a_hint() -> None:
+    seen = observe(job(("Complete", "")), [pod("p", "Succeeded", terminated(0, "Completed"))])
+    assert (seen.phase, seen.reason) == (Phase.FAILED, Reason.BAD_SUMMARY)
+    assert "save_model" in seen.message
+
+
+def test_garbage_termination_message_is_reported() -> None:
+    pods = [pod("p", "Succeeded", terminated(0, "Completed", "not json"))]
+    seen = observe(job(("Complete", "")), pods)
+    assert (seen.phase, seen.reason) == (Phase.FAILED, Reason.BAD_SUMMARY)
+
+
+def test_non_zero_exit_names_the_container_and_code() -> None:
+    pods = [pod("p", "Failed", terminated(3))]
+    seen = observe(job(("Failed", "BackoffLimitExceeded"), failed=1), pods)
+    assert (seen.phase, seen.reason) == (Phase.FAILED, Reason.NON_ZERO_EXIT)
+    assert "exited with code 3" in seen.message
+    assert seen.failed_container is not None and seen.failed_container.pod == "p"
+
+
+def test_retries_are_mentioned_when_the_job_had_them() -> None:
+    pods = [
+        pod("p1", "Failed", terminated(1, at="t1")),
+        pod("p2", "Failed", terminated(2, at="t2")),
+    ]
+    seen = observe(job(("Failed", "BackoffLimitExceeded"), failed=2, backoffLimit=1), pods)
+    assert "retries exhausted (spec.backoffLimit=1)" in seen.message
+    assert seen.failed_container is not None and seen.failed_container.pod == "p2"
+    assert seen.attempts == 2
+
+
+def test_oom_killed_says_so() -> None:
+    pods = [pod("p", "Failed", terminated(137, "OOMKilled"))]
+    seen = observe(job(("Failed", "BackoffLimitExceeded")), pods)
+    assert seen.reason == Reason.OOM_KILLED
+    assert "limits.memory" in seen.message
+
+
+def test_deadline_exceeded() -> None:
+    seen = observe(job(("Failed", "DeadlineExceeded"), activeDeadlineSeconds=5), [])
+    assert seen.reason == Reason.DEADLINE_EXCEEDED
+    assert "activeDeadlineSeconds (5s)" in seen.message
+
+
+def test_missing_image_fails_and_stops_the_job() -> None:
+    waiting = {"waiting": {"reason": "ErrImageNeverPull", "message": "image not present"}}
+    seen = observe(job(active=1), [pod("p", "Pending", waiting)])
+    assert (seen.phase, seen.reason) == (Phase.FAILED, Reason.IMAGE_MISSING)
+    assert seen.stop_job
+    assert "img:1" in seen.message
+
+
+def test_suspended_job_is_pending() -> None:
+    seen = observe(job(suspend=True), [])
+    assert (seen.phase, seen.reason) == (Phase.PENDING, Reason.SUSPENDED)
