@@ -70,3 +70,7 @@ images: ## Build cairn/{operator,trainer,server}:dev and load them into the loca
 	  CTR=$$(. $(LOCALKUBE)/lib.sh && echo $$CONTAINERD_BIN/ctr) \
 	  hack/images/load.sh $(CAIRN_LOCALKUBE_DIR)/run/containerd.sock; \
 	else echo "local cluster not running: images will be loaded by 'make cluster-up'"; fi
+
+.PHONY: bench-serve
+bench-serve: install ## Benchmark cairn-serve against MLServer and a bare Starlette app (~12 min)
+	$(PYTHON) bench/serve/bench.py

@@ -198,3 +198,27 @@ def test_deleting_a_run_deletes_its_job(
         timeout=60,
         message="garbage collection of the Job",
     )
+
+
+def test_retention_keeps_the_newest_and_the_aliased_versions(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    k8s.custom.create_namespaced_custom_object(
+        "cairn.dev", "v1alpha1", namespace, "models",
+        {
+            "apiVersion": "cairn.dev/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "kept"},
+            "spec": {"retention": {"keepVersions": 1}, "aliases": {"production": 1}},
+        },
+    )  # fmt: skip
+    script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
+    for i in range(3):
+        create_run(k8s, namespace, f"kept-{i}", model="kept", code="tiny")
+        wait_for_run(k8s, namespace, f"kept-{i}", "Succeeded", timeout=180, registered=True)
+    wait_for(
+        lambda: version_numbers(k8s, namespace, "kept") == [1, 3],
+        timeout=90,
+        message="version 2 to be retired while 1 (aliased) and 3 (newest) stay",
+        describe=lambda: f"versions: {version_numbers(k8s, namespace, 'kept')}",
+    )

@@ -4,6 +4,7 @@ from cairn.registry import allocation
 from cairn.registry.aliases import resolve
 from cairn.registry.approval import VersionPhase, decide
 from cairn.registry.gates import judge_all
+from cairn.registry.retention import versions_to_delete
 
 
 def test_allocation_is_stable_for_a_run_and_never_reuses_numbers() -> None:
@@ -60,3 +61,11 @@ def test_aliases_resolve_only_to_ready_versions() -> None:
         "next → 9: iris-v9 does not exist",
         "staging → 2: iris-v2 is Invalid, not Validated and Approved",
     ]
+
+
+def test_retention_keeps_the_newest_and_the_protected_versions() -> None:
+    assert versions_to_delete([1, 2, 3, 4, 5], keep=3, protected=set()) == [1, 2]
+    assert versions_to_delete([1, 2, 3, 4, 5], keep=3, protected={1}) == [2]
+    assert versions_to_delete([1, 2], keep=1, protected={1}) == []
+    assert versions_to_delete([1, 2, 3], keep=1, protected={1, 2, 3}) == []
+    assert versions_to_delete([1, 2], keep=5, protected=set()) == []

@@ -105,3 +105,8 @@ def test_missing_image_fails_and_stops_the_job() -> None:
 def test_suspended_job_is_pending() -> None:
     seen = observe(job(suspend=True), [])
     assert (seen.phase, seen.reason) == (Phase.PENDING, Reason.SUSPENDED)
+
+
+def test_success_criteria_met_waits_for_the_pods_final_state() -> None:
+    seen = observe(job(("SuccessCriteriaMet", "")), [pod("p", "Running", {"running": {}})])
+    assert seen.phase == Phase.RUNNING

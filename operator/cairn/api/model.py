@@ -65,7 +65,7 @@ class Retention(ApiModel):
     keep_versions: int | None = Field(
         default=None,
         ge=1,
-        description="Keep at most this many versions, deleting the oldest first; versions that an "
+        description="Keep the newest this many versions and delete older ones; versions that an "
         "alias points at or a deployment uses are never deleted. Unset: keep all.",
     )
 

@@ -1,8 +1,9 @@
 """Registering a succeeded TrainingRun as ModelVersion `<model>-v<N>`.
 
 Safe to repeat and to interrupt between any two API calls: the version number is allocated on
-the Model's status together with the run it belongs to, the ModelVersion carries the run's uid,
-and the allocation is released only after the run's status records the version.
+the Model's status together with the run it belongs to (a retry gets the same number), and the
+ModelVersion carries the run's uid (a retry after it exists finds it and allocates nothing), so
+the allocation can be released as soon as the ModelVersion exists.
 """
 
 import logging

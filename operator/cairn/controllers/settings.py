@@ -34,6 +34,10 @@ def configure(settings: kopf.OperatorSettings, *, instance: str) -> None:
     )
     settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"
 
+    # Handlers are synchronous and spend their time waiting on the API server: with asyncio's
+    # default of a handful of threads, 200 runs created at once would queue behind each other.
+    settings.execution.max_workers = 32
+
     # Without a server-side timeout a watch whose connection silently died is never noticed.
     # The client waits a little longer so that the server, not the client, ends a quiet watch.
     settings.watching.server_timeout = 300

@@ -66,3 +66,12 @@ def replace_status(plural: str, body: Body) -> Body:
         GROUP, VERSION, meta["namespace"], plural, meta["name"], body
     )
     return replaced
+
+
+def delete(plural: str, namespace: str, name: str) -> None:
+    """Delete the object; one that is already gone is fine."""
+    try:
+        client.custom().delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+    except ApiException as error:
+        if not is_not_found(error):
+            raise

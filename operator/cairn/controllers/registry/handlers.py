@@ -24,7 +24,9 @@ def _refresh_model(namespace: str, name: str) -> None:
 @kopf.on.create(objects.GROUP, objects.VERSION, VERSIONS)
 @kopf.on.resume(objects.GROUP, objects.VERSION, VERSIONS)
 @kopf.on.update(objects.GROUP, objects.VERSION, VERSIONS, field="spec.approval")
-@kopf.timer(objects.GROUP, objects.VERSION, VERSIONS, interval=RESYNC_SECONDS)
+@kopf.timer(
+    objects.GROUP, objects.VERSION, VERSIONS, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS
+)
 def on_version(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     assert namespace, "ModelVersions are namespaced"
     version = dict(body)
@@ -36,7 +38,9 @@ def on_version(body: kopf.Body, namespace: str | None, **_: Any) -> None:
 @kopf.on.create(objects.GROUP, objects.VERSION, MODELS)
 @kopf.on.resume(objects.GROUP, objects.VERSION, MODELS)
 @kopf.on.update(objects.GROUP, objects.VERSION, MODELS, field="spec")
-@kopf.timer(objects.GROUP, objects.VERSION, MODELS, interval=RESYNC_SECONDS)
+@kopf.timer(
+    objects.GROUP, objects.VERSION, MODELS, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS
+)
 def on_model(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
     assert namespace, "Models are namespaced"
     model = dict(body)

@@ -5,6 +5,7 @@ from typing import Any
 from cairn.controllers.conditions import is_true, set_condition
 from cairn.kube import events, objects
 from cairn.registry.aliases import resolve
+from cairn.registry.retention import versions_to_delete
 
 Body = dict[str, Any]
 MODELS, VERSIONS = "models", "modelversions"
@@ -19,9 +20,35 @@ def versions_of(namespace: str, model: str) -> list[Body]:
     ]
 
 
+def apply_retention(model: Body, versions: list[Body]) -> list[Body]:
+    """Delete the versions spec.retention no longer keeps; returns the versions that remain."""
+    keep = ((model.get("spec") or {}).get("retention") or {}).get("keepVersions")
+    if not keep:
+        return versions
+    aliases = {
+        **((model.get("status") or {}).get("aliases") or {}),
+        **((model.get("spec") or {}).get("aliases") or {}),
+    }
+    protected = {int(v) for v in aliases.values()} | {
+        int(v["spec"]["version"]) for v in versions if (v.get("status") or {}).get("deployments")
+    }
+    doomed = set(versions_to_delete([int(v["spec"]["version"]) for v in versions], keep, protected))
+    for version in versions:
+        if int(version["spec"]["version"]) in doomed:
+            meta = version["metadata"]
+            objects.delete(VERSIONS, meta["namespace"], meta["name"])
+            events.info(
+                model,
+                reason="VersionRetired",
+                message=f"deleted {meta['name']}: spec.retention.keepVersions={keep}",
+            )
+    return [v for v in versions if int(v["spec"]["version"]) not in doomed]
+
+
 def reconcile_model(model: Body, versions: list[Body]) -> None:
     meta, spec, status = model["metadata"], model.get("spec") or {}, model.get("status") or {}
     generation = meta.get("generation")
+    versions = apply_retention(model, versions)
     phases = {
         int(v["spec"]["version"]): (v.get("status") or {}).get("phase", "Pending") for v in versions
     }

@@ -23,7 +23,14 @@ def on_run(body: kopf.Body, **_: Any) -> None:
     reconcile(dict(body))
 
 
-@kopf.timer(objects.GROUP, objects.VERSION, PLURAL, interval=RESYNC_SECONDS, when=_unsettled)
+@kopf.timer(
+    objects.GROUP,
+    objects.VERSION,
+    PLURAL,
+    interval=RESYNC_SECONDS,
+    initial_delay=RESYNC_SECONDS,  # the create handler has just reconciled
+    when=_unsettled,
+)
 def resync_run(body: kopf.Body, **_: Any) -> None:
     reconcile(dict(body))
 
@@ -37,8 +44,11 @@ def _reconcile_named(namespace: str | None, name: str | None) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={jobspec.RUN_LABEL: kopf.PRESENT})
-def on_job_event(labels: kopf.Labels, namespace: str | None, type: str, **_: Any) -> None:
-    if type != "DELETED":
+def on_job_event(
+    labels: kopf.Labels, namespace: str | None, type: str, status: kopf.Status, **_: Any
+) -> None:
+    # A Job with no status yet is the one the run's own reconcile just created: nothing to read.
+    if type != "DELETED" and status:
         _reconcile_named(namespace, labels.get(jobspec.RUN_LABEL))
 
 

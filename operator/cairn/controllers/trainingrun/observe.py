@@ -140,7 +140,8 @@ def observe(job: Body | None, pods: list[Body]) -> Observation:
         "completion_time": status.get("completionTime"),
     }
 
-    if _job_condition(job, "Complete") or _job_condition(job, "SuccessCriteriaMet"):
+    complete = _job_condition(job, "Complete")
+    if complete or _job_condition(job, "SuccessCriteriaMet"):
         try:
             summary = _success_summary(pods)
         except json.JSONDecodeError as error:
@@ -151,6 +152,9 @@ def observe(job: Body | None, pods: list[Body]) -> Observation:
                 "cairn.training (save_model and finish)",
                 **times,
             )
+        if summary is None and not complete:
+            # SuccessCriteriaMet comes first; the pod's final state may not be visible yet.
+            return Observation(Phase.RUNNING, Reason.RUNNING, "training finishing", **times)
         if summary is None:
             return Observation(
                 Phase.FAILED,

@@ -131,12 +131,12 @@ def register(run: Body, status: Body) -> Body:
         f"registered as ModelVersion {name}",
         run["metadata"].get("generation"),
     )
+    # The allocation is released before the run records its version: once the ModelVersion
+    # exists, a retry finds it by the run's uid and needs no allocation (see registration).
+    registration.release(registered_run, version)
     written = {"version": version, "modelVersion": name, "conditions": conditions}
     meta = run["metadata"]
     objects.patch_status(PLURAL, meta["namespace"], meta["name"], written)
-    # Released only once the run records its version: a crash before this line is retried with
-    # the same number (see registration).
-    registration.release(registered_run, version)
     events.info(run, reason="Registered", message=f"registered as ModelVersion {name}")
     return written
 
@@ -152,13 +152,19 @@ def reconcile(run: Body) -> None:
         return
 
     try:
-        job = workloads.get_job(namespace, jobspec.job_name(meta["name"])) or ensure_job(run)
+        # A run that has not been observed yet has no Job: create it without looking first.
+        if status.get("phase"):
+            job = workloads.get_job(namespace, jobspec.job_name(meta["name"])) or ensure_job(run)
+        else:
+            job = ensure_job(run)
     except InvalidOutput as error:
         seen = Observation(Phase.FAILED, Reason.CONFIG_ERROR, str(error))
         objects.patch_status(PLURAL, namespace, meta["name"], status_for(run, seen, str(error)))
         post_transition_event(run, status.get("phase"), seen, str(error))
         return
-    pods = workloads.list_pods(namespace, f"{jobspec.RUN_LABEL}={meta['name']}")
+    # A Job the controller manager has not touched yet (empty status) has no pods to list.
+    selector = f"{jobspec.RUN_LABEL}={meta['name']}"
+    pods = workloads.list_pods(namespace, selector) if job.get("status") else []
     seen = observe(job, pods)
     # A Job that would wait forever is stopped; otherwise it follows spec.suspend.
     suspended = seen.stop_job or bool(spec.get("suspend", False))

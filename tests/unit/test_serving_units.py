@@ -1,0 +1,243 @@
+"""The model server's parts: options, the batcher, the ONNX runtime's verification, startup."""
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris  # type: ignore[import-untyped]
+from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.neighbors import KNeighborsClassifier  # type: ignore[import-untyped]
+
+from cairn import training
+from cairn.serving.batching import Batcher
+from cairn.serving.config import parse_config
+from cairn.serving.main import EXIT_NOT_SERVABLE
+from cairn.serving.runtime import (
+    PROBA_ATOL,
+    SklearnRuntime,
+    choose_runtime,
+    verification_sample,
+)
+
+X, Y = load_iris(return_X_y=True)
+REPO = Path(__file__).resolve().parents[2]
+
+
+# -- options ----------------------------------------------------------------------------------
+
+
+def test_options_from_flags_and_environment() -> None:
+    config = parse_config(["--model-dir", "/m", "--name", "iris"], environ={})
+    assert (config.port, config.batching, config.max_batch_size, config.runtime) == (
+        8080,
+        True,
+        32,
+        "auto",
+    )
+    assert config.access_log is False
+    env = {
+        "CAIRN_MODEL_DIR": "/models/iris",
+        "CAIRN_MODEL_NAME": "iris",
+        "CAIRN_MODEL_VERSION": "3",
+        "CAIRN_PORT": "9000",
+        "CAIRN_EXPECTED_DIGEST": "sha256:" + "a" * 64,
+        "CAIRN_STRICT": "true",
+        "CAIRN_BATCHING": "off",
+        "CAIRN_MAX_BATCH_SIZE": "8",
+        "CAIRN_MAX_WAIT_MS": "2.5",
+        "CAIRN_RUNTIME": "sklearn",
+        "CAIRN_ACCESS_LOG": "1",
+    }
+    config = parse_config([], environ=env)
+    assert config.model_dir == Path("/models/iris")
+    assert (config.name, config.version, config.port) == ("iris", "3", 9000)
+    assert config.strict and not config.batching and config.access_log
+    assert (config.max_batch_size, config.max_wait_ms, config.runtime) == (8, 2.5, "sklearn")
+    # Flags win over the environment.
+    assert parse_config(["--port", "9100"], environ=env).port == 9100
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--model-dir", "/m", "--name", "iris", "--port", "0"],
+        ["--model-dir", "/m", "--name", "iris", "--max-batch-size", "0"],
+        ["--model-dir", "/m", "--name", "iris", "--runtime", "tensorflow"],
+        ["--model-dir", "/m", "--name", "iris", "--max-wait-ms", "-1"],
+    ],
+)
+def test_bad_options_exit_with_usage(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(argv, environ={})
+    assert exit_info.value.code == 2
+
+
+def test_bad_environment_names_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_config(["--model-dir", "/m", "--name", "x"], environ={"CAIRN_PORT": "http"})
+    assert "CAIRN_PORT" in capsys.readouterr().err
+
+
+def test_python_m_is_cairn_serve_and_strict_exits_on_a_digest_mismatch(tmp_path: Path) -> None:
+    model = LogisticRegression(max_iter=300).fit(X, Y)
+    training.save_model(model, path=tmp_path / "m", sample_input=X[:1])
+    command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(tmp_path / "m")]
+    command += ["--name", "iris", "--strict", "--expected-digest", "sha256:" + "0" * 64]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == EXIT_NOT_SERVABLE
+    assert "NOT READY" in done.stdout and "expected sha256:000" in done.stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "cairn.serving", "--help"], capture_output=True, text=True
+    ).stdout
+    assert "CAIRN_EXPECTED_DIGEST" in help_text and "cairn-serve" in help_text
+
+
+# -- the batcher -------------------------------------------------------------------------------
+
+
+class SlowModel:
+    """Counts calls and takes `seconds` per call, like a model with a fixed per-call cost."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls: list[int] = []
+
+    def __call__(self, rows: Any, outputs: Any) -> dict[str, Any]:
+        self.calls.append(len(rows))
+        time.sleep(self.seconds)
+        if (rows < 0).any():
+            raise ValueError("negative")
+        return {"predict": rows.sum(axis=1)}
+
+
+def test_a_lone_request_is_not_held_waiting() -> None:
+    model = SlowModel(0.0)
+    batcher = Batcher(model, max_wait=1.0)
+
+    async def main() -> float:
+        started = time.perf_counter()
+        await batcher.predict(np.ones((1, 2)), ("predict",))
+        return time.perf_counter() - started
+
+    try:
+        took = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert took < 0.1  # a max wait of 1 s was not spent
+
+
+def test_requests_arriving_during_a_call_share_the_next_and_keep_their_rows() -> None:
+    model = SlowModel(0.05)
+    batcher = Batcher(model, max_batch_size=8)
+
+    async def main() -> list[Any]:
+        first = asyncio.create_task(batcher.predict(np.full((1, 2), 100.0), ("predict",)))
+        await asyncio.sleep(0.01)  # the first call is running now
+        rest = [batcher.predict(np.full((i % 3 + 1, 2), float(i)), ("predict",)) for i in range(20)]
+        return [await first, *await asyncio.gather(*rest)]
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert model.calls[0] == 1
+    assert len(model.calls) == 1 + 3  # 20 requests in batches of at most 8
+    assert results[0]["predict"].tolist() == [200.0]
+    for i, result in enumerate(results[1:]):
+        assert result["predict"].tolist() == [2.0 * i] * (i % 3 + 1)
+
+
+def test_a_failing_request_fails_alone() -> None:
+    model = SlowModel(0.02)
+    batcher = Batcher(model)
+
+    async def main() -> list[Any]:
+        first = asyncio.create_task(batcher.predict(np.ones((1, 2)), ("predict",)))
+        await asyncio.sleep(0.005)
+        rows = [np.ones((1, 2)), -np.ones((1, 2)), np.ones((2, 2))]
+        batch = [batcher.predict(r, ("predict",)) for r in rows]
+        return [await first, *await asyncio.gather(*batch, return_exceptions=True)]
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert isinstance(results[2], ValueError)
+    assert results[1]["predict"].tolist() == [2.0]
+    assert results[3]["predict"].tolist() == [2.0, 2.0]
+
+
+def test_batching_off_calls_the_model_once_per_request() -> None:
+    model = SlowModel(0.01)
+    batcher = Batcher(model, enabled=False)
+
+    async def main() -> None:
+        await asyncio.gather(*(batcher.predict(np.ones((1, 2)), ("predict",)) for _ in range(5)))
+
+    try:
+        asyncio.run(main())
+    finally:
+        batcher.close()
+    assert model.calls == [1, 1, 1, 1, 1]
+
+
+def test_waits_for_requests_on_their_way_at_most_max_wait() -> None:
+    model = SlowModel(0.0)
+    batcher = Batcher(model, max_wait=0.05)
+
+    async def main() -> float:
+        batcher.arriving()  # a request whose body is still being received, forever
+        started = time.perf_counter()
+        await batcher.predict(np.ones((1, 2)), ("predict",))
+        return time.perf_counter() - started
+
+    try:
+        took = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert 0.04 <= took < 0.5
+
+
+# -- runtimes ---------------------------------------------------------------------------------
+
+
+def signature_of(model: Any) -> training.Signature:
+    return training.infer_signature(model, X[:1])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        RandomForestClassifier(n_estimators=30, random_state=0),
+        LogisticRegression(max_iter=500),
+    ],
+    ids=["forest", "logistic"],
+)
+def test_onnx_runtime_is_chosen_and_agrees_with_scikit_learn(model: Any) -> None:
+    model.fit(X, Y)
+    choice = choose_runtime(model, signature_of(model), "auto")
+    assert choice.runtime.name == "onnx", choice.reason
+    sample = np.vstack([X, verification_sample(model, signature_of(model))])
+    got = choice.runtime.predict(sample, ["predict", "predict_proba"])
+    want = SklearnRuntime(model).predict(sample, ["predict", "predict_proba"])
+    assert np.array_equal(got["predict"], want["predict"])
+    assert np.abs(got["predict_proba"] - want["predict_proba"]).max() <= PROBA_ATOL
+
+
+def test_unconvertible_models_fall_back_with_a_reason(caplog: pytest.LogCaptureFixture) -> None:
+    class Custom(KNeighborsClassifier):  # type: ignore[misc]
+        """skl2onnx knows KNeighborsClassifier, not this subclass."""
+
+    model = Custom().fit(X, Y)
+    choice = choose_runtime(model, signature_of(model), "auto")
+    assert choice.runtime.name == "sklearn"
+    assert "ONNX Runtime not used" in choice.reason
+    assert "ONNX Runtime not used" in caplog.text
+    assert choose_runtime(model, signature_of(model), "sklearn").runtime.name == "sklearn"
