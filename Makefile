@@ -6,6 +6,9 @@ PYTHON ?= python3
 LOCALKUBE := hack/localkube
 export CAIRN_LOCALKUBE_DIR ?= $(HOME)/.cache/cairn/localkube
 KUBECONFIG_LOCAL := $(CAIRN_LOCALKUBE_DIR)/kubeconfig
+# The kubectl that hack/localkube builds comes first; a user's own kubectl works too.
+LOCAL_BIN := $(shell . hack/localkube/lib.sh && echo $$K8S_BIN)
+export PATH := $(LOCAL_BIN):$(PATH)
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -38,9 +41,21 @@ lint: ## ruff (lint and format) and mypy
 crds: ## Regenerate crds/ from the API models in operator/cairn/api
 	PYTHONPATH=operator $(PYTHON) -m cairn.api.crdgen crds
 
+.PHONY: install-crds
+install-crds: ## Apply crds/ to the cluster that KUBECONFIG names
+	kubectl apply --server-side --force-conflicts -f crds/
+	kubectl wait --for=condition=Established crd/trainingruns.cairn.dev crd/models.cairn.dev crd/modelversions.cairn.dev
+
 .PHONY: run
-run: ## Run the operator in the foreground against $$KUBECONFIG
+run: install install-crds ## Run the operator in the foreground against the KUBECONFIG cluster
 	cairn-operator
+
+.PHONY: bench
+bench: bench-train bench-serve ## Every benchmark; each ends with a one-line summary
+
+.PHONY: bench-train
+bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) bench/train/bench_train.py
 
 .PHONY: localkube
 localkube: ## Build (or reuse cached) Kubernetes, etcd and containerd from their Go modules

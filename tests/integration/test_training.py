@@ -14,6 +14,7 @@ from tests.support.training import (
     apply_example,
     condition,
     create_run,
+    event_reasons,
     get,
     script_config_map,
     version_numbers,
@@ -55,6 +56,7 @@ def test_iris_example_trains_and_registers_version_1(
     run_dir = artifacts / uri.removeprefix("pvc://cairn-artifacts/")
     assert version["spec"]["artifact"]["digest"] == directory_digest(run_dir)
     assert run["status"]["artifact"] == version["spec"]["artifact"]
+    assert {"JobCreated", "Succeeded", "Registered"} <= event_reasons(k8s, namespace, "iris-1")
 
     wait_for_phase(k8s, namespace, "iris-v1", "Approved")
     model = wait_for(
@@ -83,6 +85,7 @@ def test_failing_script_fails_with_its_log_tail_and_registers_nothing(
     assert "bad column: petal_size" in failed["message"]
     assert run["status"]["failureReason"] == "NonZeroExit"
     assert get(k8s, namespace, "modelversions", "broken-v1") is None
+    assert "NonZeroExit" in event_reasons(k8s, namespace, "broken-1")
 
 
 def test_missing_image_fails_at_once(

@@ -130,3 +130,9 @@ def version_numbers(k8s: Kube, namespace: str, model: str) -> list[int]:
         GROUP, VERSION, namespace, "modelversions", label_selector=f"cairn.dev/model={model}"
     )
     return sorted(int(v["spec"]["version"]) for v in listing["items"])
+
+
+def event_reasons(k8s: Kube, namespace: str, name: str) -> set[str]:
+    """Reasons of the Events about the object `name` (any kind)."""
+    events = k8s.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+    return {event.reason for event in events.items}

@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from cairn.kube import events, objects
+from cairn.kube import events, objects, ownership
 from cairn.kube.errors import is_conflict
 from cairn.registry import allocation
 
@@ -116,7 +116,7 @@ def version_body(run: Body, model: Body, version: int) -> Body:
     if status.get("signature"):
         body["spec"]["signature"] = status["signature"]
     # Versions belong to their Model: deleting the Model deletes them; deleting the run does not.
-    events.adopt(body, model)
+    ownership.adopt(body, model)
     return body
 
 

@@ -12,7 +12,7 @@ from cairn.controllers.conditions import is_true, set_condition
 from cairn.controllers.trainingrun import jobspec
 from cairn.controllers.trainingrun.observe import Observation, Phase, Reason, observe
 from cairn.controllers.trainingrun.output import InvalidOutput, output_mount, output_uri
-from cairn.kube import events, objects, workloads
+from cairn.kube import events, objects, ownership, workloads
 from cairn.kube.errors import is_conflict
 from cairn.registry.gates import key_metric
 
@@ -35,7 +35,7 @@ def is_settled(status: Body, spec: Body) -> bool:
 def ensure_job(run: Body) -> Body:
     namespace = run["metadata"]["namespace"]
     job = jobspec.build_job(run, output_mount(run), output_uri(run))
-    events.adopt(job, run)  # deleting the run deletes its Job and pods
+    ownership.adopt(job, run)  # deleting the run deletes its Job and pods
     try:
         created = workloads.create_job(namespace, job)
     except ApiException as error:
