@@ -13,6 +13,7 @@ from tests.support.operator import RunningOperator
 from tests.support.training import (
     apply_example,
     condition,
+    create_model,
     create_run,
     event_reasons,
     get,
@@ -62,13 +63,14 @@ def test_iris_example_trains_and_registers_version_1(
     model = wait_for(
         lambda: (
             (m := get(k8s, namespace, "models", "iris"))
-            and (m.get("status") or {}).get("latestVersion") == 1
+            and (m.get("status") or {}).get("aliases") == {"production": 1}
             and m
         ),
         timeout=60,
-        message="Model iris to report latestVersion 1",
+        message="Model iris to resolve production to version 1",
     )
-    assert model["status"]["aliases"] == {"production": 1}
+    assert model["status"]["latestVersion"] == 1
+    assert condition(model, "AliasesResolved")["status"] == "True"
 
 
 def test_failing_script_fails_with_its_log_tail_and_registers_nothing(
@@ -100,18 +102,15 @@ def test_missing_image_fails_at_once(
 def test_failed_gate_keeps_the_version_out_of_aliases(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:
-    k8s.custom.create_namespaced_custom_object(
-        "cairn.dev", "v1alpha1", namespace, "models",
+    create_model(
+        k8s,
+        namespace,
+        "strict",
         {
-            "apiVersion": "cairn.dev/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": "strict"},
-            "spec": {
-                "policy": {"gates": [{"metric": "accuracy", "op": ">=", "threshold": 1.01}]},
-                "aliases": {"production": 1},
-            },
+            "policy": {"gates": [{"metric": "accuracy", "op": ">=", "threshold": 1.01}]},
+            "aliases": {"production": 1},
         },
-    )  # fmt: skip
+    )
     script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
     create_run(k8s, namespace, "strict-1", model="strict", code="tiny")
     wait_for_run(k8s, namespace, "strict-1", "Succeeded", timeout=180)
@@ -135,15 +134,9 @@ def test_failed_gate_keeps_the_version_out_of_aliases(
 def test_approval_is_required_and_given_with_the_cli(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:
-    k8s.custom.create_namespaced_custom_object(
-        "cairn.dev", "v1alpha1", namespace, "models",
-        {
-            "apiVersion": "cairn.dev/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": "gated"},
-            "spec": {"policy": {"requireApproval": True}, "aliases": {"production": 1}},
-        },
-    )  # fmt: skip
+    create_model(
+        k8s, namespace, "gated", {"policy": {"requireApproval": True}, "aliases": {"production": 1}}
+    )
     script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
     create_run(k8s, namespace, "gated-1", model="gated", code="tiny")
     wait_for_run(k8s, namespace, "gated-1", "Succeeded", timeout=180)
@@ -206,15 +199,9 @@ def test_deleting_a_run_deletes_its_job(
 def test_retention_keeps_the_newest_and_the_aliased_versions(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:
-    k8s.custom.create_namespaced_custom_object(
-        "cairn.dev", "v1alpha1", namespace, "models",
-        {
-            "apiVersion": "cairn.dev/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": "kept"},
-            "spec": {"retention": {"keepVersions": 1}, "aliases": {"production": 1}},
-        },
-    )  # fmt: skip
+    create_model(
+        k8s, namespace, "kept", {"retention": {"keepVersions": 1}, "aliases": {"production": 1}}
+    )
     script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
     for i in range(3):
         create_run(k8s, namespace, f"kept-{i}", model="kept", code="tiny")

@@ -50,6 +50,19 @@ def script_config_map(k8s: Kube, namespace: str, name: str, script: str) -> None
     )
 
 
+def create_model(k8s: Kube, namespace: str, name: str, spec: Body) -> Body:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Model",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    created: Body = k8s.custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "models", body
+    )
+    return created
+
+
 def create_run(
     k8s: Kube,
     namespace: str,
