@@ -33,8 +33,8 @@ install: ## Install the cairn package with its test and dev tools
 
 .PHONY: lint
 lint: ## ruff (lint and format) and mypy
-	$(PYTHON) -m ruff check operator tests hack
-	$(PYTHON) -m ruff format --check operator tests hack
+	$(PYTHON) -m ruff check operator tests hack bench
+	$(PYTHON) -m ruff format --check operator tests hack bench
 	$(PYTHON) -m mypy
 
 .PHONY: crds
@@ -44,7 +44,7 @@ crds: ## Regenerate crds/ from the API models in operator/cairn/api
 .PHONY: install-crds
 install-crds: ## Apply crds/ to the cluster that KUBECONFIG names
 	kubectl apply --server-side --force-conflicts -f crds/
-	kubectl wait --for=condition=Established crd/trainingruns.cairn.dev crd/models.cairn.dev crd/modelversions.cairn.dev
+	kubectl wait --for=condition=Established crd/trainingruns.cairn.dev crd/models.cairn.dev crd/modelversions.cairn.dev crd/modeldeployments.cairn.dev
 
 .PHONY: run
 run: install install-crds ## Run the operator in the foreground against the KUBECONFIG cluster

@@ -96,7 +96,11 @@ def main() -> int:
         capture_output=True,
     )
     namespace = f"bench-train-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace, "labels": {"cairn.dev/bench": "1"}}})
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=namespace, labels={"cairn.dev/bench": "1"})
+        )
+    )
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"{namespace}-operator.log"
     operator = start_operator(namespace, log)
 
@@ -158,12 +162,14 @@ def main() -> int:
     api50, api99 = quantile(create_latency, 0.5), quantile(create_latency, 0.99)
     print(f"{args.runs} TrainingRuns created at once (16 client threads), operator: cairn-operator")
     print(f"{'measure':<34}{'p50 s':>10}{'p99 s':>10}{'max s':>10}")
-    print(f"{'run created -> Job created':<34}{p50:>10.3f}{p99:>10.3f}{max(latency):>10.3f}")
-    print(
-        f"{'API server create (anchor)':<34}{api50:>10.3f}{api99:>10.3f}{max(create_latency):>10.3f}"
-    )
+    rows = [
+        ("run created -> Job created", p50, p99, max(latency)),
+        ("API server create (anchor)", api50, api99, max(create_latency)),
+    ]
+    for label, q50, q99, worst in rows:
+        print(f"{label:<34}{q50:>10.3f}{q99:>10.3f}{worst:>10.3f}")
     print(f"operator peak RSS: {peak:.0f} MiB; mean run->Job {statistics.mean(latency):.3f} s")
-    print(f"targets: run->Job p99 <= 3 s, operator peak RSS <= 250 MiB")
+    print("targets: run->Job p99 <= 3 s, operator peak RSS <= 250 MiB")
     print(
         f"run_to_job_p50_s={p50:.3f} run_to_job_p99_s={p99:.3f} "
         f"apiserver_create_p50_s={api50:.3f} operator_peak_mib={peak:.0f}"
