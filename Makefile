@@ -44,7 +44,7 @@ crds: ## Regenerate crds/ from the API models in operator/cairn/api
 .PHONY: install-crds
 install-crds: ## Apply crds/ to the cluster that KUBECONFIG names
 	kubectl apply --server-side --force-conflicts -f crds/
-	kubectl wait --for=condition=Established crd/trainingruns.cairn.dev crd/models.cairn.dev crd/modelversions.cairn.dev crd/modeldeployments.cairn.dev
+	kubectl wait --for=condition=Established -f crds/
 
 .PHONY: run
 run: install install-crds ## Run the operator in the foreground against the KUBECONFIG cluster
