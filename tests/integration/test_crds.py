@@ -14,7 +14,14 @@ from kubernetes.client.exceptions import ApiException
 from cairn.api import GROUP, KINDS, VERSION
 from cairn.api.crd import kind_of
 from tests.support.cluster import REPO_ROOT
-from tests.support.crds import DIGEST, MODEL, MODEL_VERSION, TRAINING_RUN, manifest
+from tests.support.crds import (
+    DIGEST,
+    MODEL,
+    MODEL_DEPLOYMENT,
+    MODEL_VERSION,
+    TRAINING_RUN,
+    manifest,
+)
 from tests.support.kube import Kube
 from tests.support.wait import wait_for
 
@@ -74,6 +81,19 @@ def model_version(name: str = "iris-v1", version: int = 1, **spec: Any) -> Manif
             **spec,
         },
     }
+
+
+def model_deployment(name: str = "iris", **spec: Any) -> Manifest:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {"model": "iris", **({"version": 1} if not spec else {}), **spec},
+    }
+
+
+def canary(*steps: Any, **fields: Any) -> dict[str, Any]:
+    return {"canary": {"steps": list(steps), **fields}}
 
 
 def without_status(body: Manifest) -> Manifest:
@@ -208,6 +228,62 @@ BAD_MANIFESTS = {
         model_version(name="iris-latest"),
         ["metadata.name must be <spec.model>-v<spec.version>"],
     ),
+    "deployment with both version and alias": (
+        model_deployment(version=1, alias="production"),
+        ["set exactly one of spec.version", "or spec.alias"],
+    ),
+    "deployment with neither version nor alias": (
+        model_deployment(replicas=1),
+        ["set exactly one of spec.version"],
+    ),
+    "deployment following an alias that is not a DNS label": (
+        model_deployment(alias="Prod_1"),
+        ["spec.alias", "must be an alias name"],
+    ),
+    "deployment with negative replicas": (
+        model_deployment(version=1, replicas=-1),
+        ["spec.replicas", "greater than or equal to 0"],
+    ),
+    "deployment named so that its Service cannot be": (
+        model_deployment(name="1iris", version=1),
+        ["metadata.name must be a DNS label starting with a letter"],
+    ),
+    "canary weight above 100": (
+        model_deployment(version=1, strategy=canary({"setWeight": 120})),
+        ["spec.strategy.canary.steps[0].setWeight", "less than or equal to 100"],
+    ),
+    "canary without steps": (
+        model_deployment(version=1, strategy=canary()),
+        ["spec.strategy.canary.steps", "needs at least one step"],
+    ),
+    "canary step both weight and pause": (
+        model_deployment(version=1, strategy=canary({"setWeight": 10, "pause": {}})),
+        ["spec.strategy.canary.steps[0]", "exactly one of setWeight"],
+    ),
+    "canary pause that is not a duration": (
+        model_deployment(version=1, strategy=canary({"pause": {"duration": "soon"}})),
+        ["spec.strategy.canary.steps[0].pause.duration", "must be a duration"],
+    ),
+    "analysis metric that is not built in and has no query": (
+        model_deployment(
+            version=1,
+            strategy=canary({"setWeight": 10}, analysis={"metrics": [{"name": "f1", "max": 1}]}),
+        ),
+        ["spec.strategy.canary.analysis.metrics[0]", "errorRate, latencyP50 or latencyP99"],
+    ),
+    "analysis metric without a threshold": (
+        model_deployment(
+            version=1,
+            strategy=canary({"setWeight": 10}, analysis={"metrics": [{"name": "errorRate"}]}),
+        ),
+        ["a metric needs a threshold"],
+    ),
+    "prometheus provider without an address": (
+        model_deployment(
+            version=1, strategy=canary({"setWeight": 10}, analysis={"provider": "prometheus"})
+        ),
+        ["provider prometheus needs prometheus.address"],
+    ),
     "unknown approval state": (
         model_version(approval={"state": "Maybe"}),
         ["spec.approval.state", "Unsupported value", "Approved"],
@@ -225,7 +301,9 @@ def test_malformed_manifest_is_refused_naming_the_field(
         assert text in message
 
 
-@pytest.mark.parametrize("text", [TRAINING_RUN, MODEL, MODEL_VERSION], ids=PLURALS)
+@pytest.mark.parametrize(
+    "text", [TRAINING_RUN, MODEL, MODEL_VERSION, MODEL_DEPLOYMENT], ids=PLURALS
+)
 def test_complete_example_is_stored_without_losing_a_field(
     k8s: Kube, namespace: str, text: str
 ) -> None:
@@ -359,6 +437,49 @@ def test_kubectl_get_shows_the_columns_and_the_cairn_category(k8s: Kube, namespa
         *("NAME", "MODEL", "VERSION", "APPROVAL", "VALIDATED", "METRIC", "AGE")
     ], versions.stderr
     assert models.stdout.split()[:4] == ["NAME", "LATEST", "ALIASES", "AGE"], models.stderr
+
+
+def test_model_deployment_columns_defaults_and_scale(k8s: Kube, namespace: str) -> None:
+    created = create(k8s, namespace, model_deployment(alias="production"))
+    assert created["spec"] == {
+        "model": "iris",
+        "alias": "production",
+        "replicas": 1,
+        "image": "docker.io/cairn/server:dev",
+        "imagePullPolicy": "IfNotPresent",
+        "port": 8080,
+        "progressDeadlineSeconds": 600,
+        "paused": False,
+    }
+    k8s.custom.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        "modeldeployments",
+        "iris",
+        {
+            "status": {
+                "phase": "Progressing",
+                "stable": {"version": 3},
+                "canary": {"version": 4, "weight": 20},
+                "replicas": 2,
+                "selector": "cairn.dev/deployment=iris",
+            }
+        },
+    )
+
+    scaled = run_kubectl("scale", "mdep/iris", "-n", namespace, "--replicas=3")
+    listing = run_kubectl("get", "mdep", "-n", namespace)
+    scale = k8s.custom.get_namespaced_custom_object_scale(
+        GROUP, VERSION, namespace, "modeldeployments", "iris"
+    )
+
+    assert scaled.returncode == 0, scaled.stderr
+    assert read(k8s, namespace, "ModelDeployment", "iris")["spec"]["replicas"] == 3
+    assert scale["status"] == {"replicas": 2, "selector": "cairn.dev/deployment=iris"}
+    header, row = listing.stdout.splitlines()
+    assert header.split() == ["NAME", "MODEL", "STABLE", "CANARY", "WEIGHT", "PHASE", "AGE"]
+    assert row.split()[:6] == ["iris", "iris", "3", "4", "20", "Progressing"]
 
 
 def test_kubectl_explain_shows_the_field_descriptions() -> None:

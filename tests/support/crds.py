@@ -122,6 +122,72 @@ status:
   deployments: [iris-prod]
 """
 
+MODEL_DEPLOYMENT = """
+apiVersion: cairn.dev/v1alpha1
+kind: ModelDeployment
+metadata:
+  name: iris-prod
+spec:
+  model: iris
+  alias: production
+  replicas: 2
+  image: docker.io/cairn/server:dev
+  imagePullPolicy: Never
+  resources:
+    requests: {cpu: 200m, memory: 256Mi}
+    limits: {memory: 1Gi}
+  env: [{name: CAIRN_MAX_BATCH_SIZE, value: "16"}]
+  port: 9000
+  strategy:
+    canary:
+      steps:
+      - setWeight: 20
+      - pause: {duration: 1m}
+      - setWeight: 50
+      - pause: {}
+      analysis:
+        interval: 15s
+        failureLimit: 3
+        minRequests: 50
+        provider: prometheus
+        prometheus: {address: "http://prometheus.monitoring.svc:9090"}
+        metrics:
+        - {name: errorRate, max: 0.05}
+        - {name: latencyP99, max: 0.5, maxRatioToStable: 1.5}
+        - {name: lowConfidence, query: "avg(rate(x{track='{{track}}'}[1m]))", min: 0.1}
+      trafficRouting:
+        gatewayAPI: {httpRoute: iris}
+  progressDeadlineSeconds: 300
+  paused: false
+status:
+  observedGeneration: 3
+  phase: Progressing
+  conditions:
+  - type: Progressing
+    status: "True"
+    observedGeneration: 3
+    lastTransitionTime: "2026-01-02T03:04:05Z"
+    reason: CanaryStep
+    message: step 1 of 4, canary weight 20
+  stable: {version: 3, replicas: 2, readyReplicas: 2}
+  canary:
+    version: 4
+    weight: 20
+    step: 1
+    stepStartedAt: "2026-01-02T03:04:05Z"
+    replicas: 1
+    readyReplicas: 1
+    failedIntervals: 0
+    analysis:
+    - {name: errorRate, value: 0.01, stableValue: 0.0, threshold: max 0.05, verdict: Pass}
+    - {name: latencyP99, verdict: Inconclusive}
+  replicas: 3
+  readyReplicas: 3
+  selector: cairn.dev/deployment=iris-prod
+  url: http://iris-prod.ml.svc:9000
+  message: step 1 of 4, canary weight 20
+"""
+
 
 def manifest(text: str) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load(text)

@@ -14,19 +14,32 @@ from cairn.api import (
     GateOp,
     ImagePullPolicy,
     Model,
+    ModelDeployment,
     ModelVersion,
     Resource,
     TrainingRun,
     TrainingRunPhase,
     TrainingRunStatus,
 )
-from tests.support.crds import DIGEST, MODEL, MODEL_VERSION, TRAINING_RUN, manifest
+from tests.support.crds import (
+    DIGEST,
+    MODEL,
+    MODEL_DEPLOYMENT,
+    MODEL_VERSION,
+    TRAINING_RUN,
+    manifest,
+)
 
 
 @pytest.mark.parametrize(
     ("kind", "text"),
-    [(TrainingRun, TRAINING_RUN), (Model, MODEL), (ModelVersion, MODEL_VERSION)],
-    ids=["TrainingRun", "Model", "ModelVersion"],
+    [
+        (TrainingRun, TRAINING_RUN),
+        (Model, MODEL),
+        (ModelVersion, MODEL_VERSION),
+        (ModelDeployment, MODEL_DEPLOYMENT),
+    ],
+    ids=["TrainingRun", "Model", "ModelVersion", "ModelDeployment"],
 )
 def test_a_complete_manifest_round_trips(kind: type[Resource], text: str) -> None:
     assert kind.model_validate(manifest(text)).to_dict() == manifest(text)

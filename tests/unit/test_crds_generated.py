@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cairn.api import KINDS, ModelVersion, Resource, TrainingRun
+from cairn.api import KINDS, ModelDeployment, ModelVersion, Resource, TrainingRun
 from cairn.api.crd import custom_resource_definition
 from cairn.api.crdgen import render
 
@@ -80,6 +80,7 @@ def test_checked_in_crds_are_the_generated_ones() -> None:
 
 def test_every_kind_has_its_crd_file() -> None:
     assert sorted(render()) == [
+        "cairn.dev_modeldeployments.yaml",
         "cairn.dev_models.yaml",
         "cairn.dev_modelversions.yaml",
         "cairn.dev_trainingruns.yaml",
@@ -102,7 +103,7 @@ def test_names_scope_and_category(resource: type[Resource]) -> None:
     assert spec["names"]["singular"] == kind_id(resource).lower()
     (version,) = spec["versions"]
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
-    assert version["subresources"] == {"status": {}}
+    assert version["subresources"]["status"] == {}
 
 
 def test_short_names() -> None:
@@ -110,7 +111,25 @@ def test_short_names() -> None:
         kind_id(resource): custom_resource_definition(resource)["spec"]["names"]["shortNames"]
         for resource in KINDS
     }
-    assert short_names == {"TrainingRun": ["tr"], "Model": ["mdl"], "ModelVersion": ["mv"]}
+    assert short_names == {
+        "TrainingRun": ["tr"],
+        "Model": ["mdl"],
+        "ModelVersion": ["mv"],
+        "ModelDeployment": ["mdep"],
+    }
+
+
+def test_model_deployments_have_the_scale_subresource() -> None:
+    version = custom_resource_definition(ModelDeployment)["spec"]["versions"][0]
+
+    assert version["subresources"] == {
+        "status": {},
+        "scale": {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
+    }
 
 
 def test_schema_has_no_ref_title_or_union(resource: type[Resource]) -> None:
@@ -218,6 +237,7 @@ def test_printer_columns_answer_the_first_questions() -> None:
         "TrainingRun": ["Phase", "Model", "Metric", "Version", "Age"],
         "Model": ["Latest", "Aliases", "Age"],
         "ModelVersion": ["Model", "Version", "Approval", "Validated", "Metric", "Age"],
+        "ModelDeployment": ["Model", "Stable", "Canary", "Weight", "Phase", "Age"],
     }
 
 

@@ -41,6 +41,15 @@ class PrinterColumn:
 
 
 @dataclasses.dataclass(frozen=True)
+class Scale:
+    """The scale subresource: where `kubectl scale` and a HorizontalPodAutoscaler read and write."""
+
+    spec_replicas_path: str
+    status_replicas_path: str
+    label_selector_path: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Crd:
     """What the CRD of a kind says beyond the schema of its spec and status."""
 
@@ -49,6 +58,7 @@ class Crd:
     columns: tuple[PrinterColumn, ...]
     # x-kubernetes-validations on the whole object: the only place a rule can read metadata.name.
     rules: tuple[dict[str, str], ...] = ()
+    scale: Scale | None = None
 
 
 AGE_COLUMN = PrinterColumn(

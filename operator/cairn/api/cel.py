@@ -116,3 +116,13 @@ def immutable_except(
             )
 
     return add_immutability_rules
+
+
+def object_rules(*rules: dict[str, str]) -> Callable[[dict[str, Any], type[BaseModel]], None]:
+    """A `json_schema_extra` for a model: CEL rules on the object itself, across its fields
+    (for example "exactly one of a or b")."""
+
+    def add_object_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
+        add_rules(schema, *rules)
+
+    return add_object_rules

@@ -3,7 +3,7 @@
 import copy
 from typing import Any
 
-from cairn.api.base import CATEGORY, GROUP, VERSION, Resource
+from cairn.api.base import CATEGORY, GROUP, VERSION, Crd, Resource
 from cairn.api.cel import add_rules
 from cairn.api.schema import Schema, structural_schema
 
@@ -37,6 +37,19 @@ def openapi_schema(resource: type[Resource]) -> Schema:
     return schema
 
 
+def subresources(crd: Crd) -> dict[str, Any]:
+    """Status always (status is written only through it); scale when the kind has replicas."""
+    found: dict[str, Any] = {"status": {}}
+    if crd.scale:
+        found["scale"] = {
+            "specReplicasPath": crd.scale.spec_replicas_path,
+            "statusReplicasPath": crd.scale.status_replicas_path,
+        }
+        if crd.scale.label_selector_path:
+            found["scale"]["labelSelectorPath"] = crd.scale.label_selector_path
+    return found
+
+
 def custom_resource_definition(resource: type[Resource]) -> dict[str, Any]:
     crd = resource.crd
     kind = kind_of(resource)
@@ -61,7 +74,7 @@ def custom_resource_definition(resource: type[Resource]) -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "schema": {"openAPIV3Schema": openapi_schema(resource)},
-                    "subresources": {"status": {}},
+                    "subresources": subresources(crd),
                     "additionalPrinterColumns": [
                         {
                             "name": column.name,

@@ -25,6 +25,10 @@ def core() -> Any:
     return client.CoreV1Api(api_client())
 
 
+def apps() -> Any:
+    return client.AppsV1Api(api_client())
+
+
 def batch() -> Any:
     return client.BatchV1Api(api_client())
 

@@ -1,4 +1,5 @@
-"""Jobs and pods of training runs: create, read, suspend, and the tail of a container's log."""
+"""Workloads the operator runs: Jobs and pods of training runs (create, read, suspend, log
+tails), and the Deployments and Services that serve models."""
 
 from typing import Any
 
@@ -47,3 +48,52 @@ def log_tail(namespace: str, pod: str, container: str, lines: int) -> str:
     except ApiException:
         return ""
     return text
+
+
+# Deployments and Services of ModelDeployments: written whole with server-side apply, so that
+# the operator's manifest is exactly what the object holds (a field it stops setting is removed)
+# and fields that others own (an HPA's, kubectl's) are never fought over silently.
+FIELD_MANAGER = "cairn-operator"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def get_deployment(namespace: str, name: str) -> Body | None:
+    try:
+        return _to_dict(client.apps().read_namespaced_deployment(name, namespace))
+    except ApiException as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
+def apply_deployment(namespace: str, deployment: Body) -> Body:
+    applied = client.apps().patch_namespaced_deployment(
+        deployment["metadata"]["name"],
+        namespace,
+        deployment,
+        field_manager=FIELD_MANAGER,
+        force=True,
+        _content_type=APPLY_PATCH,
+    )
+    return _to_dict(applied)
+
+
+def get_service(namespace: str, name: str) -> Body | None:
+    try:
+        return _to_dict(client.core().read_namespaced_service(name, namespace))
+    except ApiException as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
+def apply_service(namespace: str, service: Body) -> Body:
+    applied = client.core().patch_namespaced_service(
+        service["metadata"]["name"],
+        namespace,
+        service,
+        field_manager=FIELD_MANAGER,
+        force=True,
+        _content_type=APPLY_PATCH,
+    )
+    return _to_dict(applied)

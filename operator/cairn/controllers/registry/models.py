@@ -8,7 +8,7 @@ from cairn.registry.aliases import resolve
 from cairn.registry.retention import versions_to_delete
 
 Body = dict[str, Any]
-MODELS, VERSIONS = "models", "modelversions"
+MODELS, VERSIONS, DEPLOYMENTS = "models", "modelversions", "modeldeployments"
 MODEL_LABEL = "cairn.dev/model"
 
 
@@ -20,6 +20,23 @@ def versions_of(namespace: str, model: str) -> list[Body]:
     ]
 
 
+def served_versions(model: Body) -> set[int]:
+    """Versions that a ModelDeployment of this model pins or serves (stable or canary)."""
+    meta = model["metadata"]
+    served: set[int] = set()
+    for mdep in objects.list_(DEPLOYMENTS, meta["namespace"]):
+        if mdep.get("spec", {}).get("model") != meta["name"]:
+            continue
+        if mdep["spec"].get("version"):  # pinned, perhaps not served yet
+            served.add(int(mdep["spec"]["version"]))
+        status = mdep.get("status") or {}
+        for track in ("stable", "canary"):
+            version = (status.get(track) or {}).get("version")
+            if version:
+                served.add(int(version))
+    return served
+
+
 def apply_retention(model: Body, versions: list[Body]) -> list[Body]:
     """Delete the versions spec.retention no longer keeps; returns the versions that remain."""
     keep = ((model.get("spec") or {}).get("retention") or {}).get("keepVersions")
@@ -29,9 +46,7 @@ def apply_retention(model: Body, versions: list[Body]) -> list[Body]:
         **((model.get("status") or {}).get("aliases") or {}),
         **((model.get("spec") or {}).get("aliases") or {}),
     }
-    protected = {int(v) for v in aliases.values()} | {
-        int(v["spec"]["version"]) for v in versions if (v.get("status") or {}).get("deployments")
-    }
+    protected = {int(v) for v in aliases.values()} | served_versions(model)
     doomed = set(versions_to_delete([int(v["spec"]["version"]) for v in versions], keep, protected))
     for version in versions:
         if int(version["spec"]["version"]) in doomed:

@@ -1,0 +1,513 @@
+"""ModelDeployment: a served model, pinned to a version or following an alias, with its rollout."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, field_validator
+
+from cairn.api.base import AGE_COLUMN, ApiModel, Crd, PrinterColumn, Resource, Scale
+from cairn.api.cel import Matches, object_rules, rule
+from cairn.api.common import (
+    MESSAGE_MAX,
+    TEXT_MAX,
+    URI_MAX,
+    Conditions,
+    DnsSubdomain,
+    ModelName,
+    Uri,
+)
+from cairn.api.trainingrun import ENV_MAX, EnvVar, ImagePullPolicy, ResourceRequirements
+
+DEFAULT_SERVER_IMAGE = "docker.io/cairn/server:dev"
+DEFAULT_PORT = 8080
+VERSION_MAX = 2**31 - 1
+STEPS_MAX = 32
+ANALYSIS_METRICS_MAX = 16
+QUERY_MAX = 4096
+# The Deployments are named <name>-stable and <name>-canary, and <name> is also a label value.
+NAME_MAX = 56
+BUILTIN_METRICS = ("errorRate", "latencyP50", "latencyP99")
+
+Duration = Annotated[
+    str,
+    Field(max_length=32),
+    Matches(
+        r"^([0-9]+(ms|s|m|h))+$",
+        "must be a duration: a number and a unit (ms, s, m or h), for example 30s, 2m or 1h30m",
+    ),
+]
+AliasName = Annotated[
+    str,
+    Field(max_length=63),
+    Matches(
+        r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        "must be an alias name: a lowercase DNS label, for example production",
+    ),
+]
+
+
+class ModelDeploymentPhase(StrEnum):
+    PROGRESSING = "Progressing"
+    AVAILABLE = "Available"
+    DEGRADED = "Degraded"
+    PAUSED = "Paused"
+
+
+class ModelDeploymentConditionType(StrEnum):
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+
+
+class AnalysisProvider(StrEnum):
+    BUILTIN = "builtin"
+    PROMETHEUS = "prometheus"
+
+
+class Verdict(StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class Pause(ApiModel):
+    """Wait before the next step: for a duration, or until a person resumes the rollout."""
+
+    duration: Duration | None = Field(
+        default=None,
+        description="How long to wait, for example 30s or 2m; analysis keeps running meanwhile. "
+        "Unset: wait until `cairn resume` (or `cairn promote`).",
+    )
+
+
+class CanaryStep(ApiModel):
+    """One step of a canary rollout: exactly one of setWeight or pause."""
+
+    model_config = ConfigDict(
+        json_schema_extra=object_rules(
+            rule(
+                "has(self.setWeight) != has(self.pause)",
+                "each canary step is exactly one of setWeight (for example {setWeight: 20}) "
+                "or pause (for example {pause: {duration: 1m}} or {pause: {}})",
+            )
+        )
+    )
+
+    set_weight: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Percentage of requests the canary gets from this step on, 0 to 100. "
+        "Without trafficRouting the split is made by replica counts, so the weight is rounded "
+        "to the nearest split the replicas allow.",
+    )
+    pause: Pause | None = Field(
+        default=None,
+        description="Wait here: {duration: 2m} for a while, {} until `cairn resume`.",
+    )
+
+
+class AnalysisMetric(ApiModel):
+    """A metric the canary is judged by in every analysis interval."""
+
+    model_config = ConfigDict(
+        json_schema_extra=object_rules(
+            rule(
+                "has(self.query) || self.name in " + str(list(BUILTIN_METRICS)).replace('"', "'"),
+                "name must be errorRate, latencyP50 or latencyP99, unless query gives a "
+                "PromQL query (provider prometheus)",
+            ),
+            rule(
+                "has(self.max) || has(self.min) || has(self.maxRatioToStable)",
+                "a metric needs a threshold: max, min or maxRatioToStable",
+            ),
+        )
+    )
+
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=63),
+        Matches(
+            r"^[A-Za-z][A-Za-z0-9_]*$",
+            "must be a metric name: letters, digits and '_', starting with a letter",
+        ),
+    ] = Field(
+        description="errorRate (the fraction of requests answered 5xx), latencyP50 or latencyP99 "
+        "(seconds), measured from the serving pods; or a name of your own with query."
+    )
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=QUERY_MAX,
+        description="A PromQL query (provider prometheus) returning one number. {{track}}, "
+        "{{deployment}}, {{namespace}} and {{interval}} are replaced, so the same query measures "
+        "the canary and the stable.",
+    )
+    max_: float | None = Field(
+        default=None,
+        alias="max",
+        description="The canary fails the interval when its value is above this.",
+    )
+    min_: float | None = Field(
+        default=None,
+        alias="min",
+        description="The canary fails the interval when its value is below this.",
+    )
+    max_ratio_to_stable: float | None = Field(
+        default=None,
+        ge=0,
+        description="The canary fails the interval when its value is more than this many times "
+        "the stable's in the same interval, for example 1.5.",
+    )
+
+
+class PrometheusProvider(ApiModel):
+    """Where the Prometheus server that scrapes the serving pods answers."""
+
+    address: Uri = Field(
+        description="Base URL of the Prometheus HTTP API, for example "
+        "http://prometheus.monitoring.svc:9090."
+    )
+
+
+class Analysis(ApiModel):
+    """How the canary is judged: metrics compared per interval, against thresholds and the
+    stable's values; too many failed intervals roll the rollout back."""
+
+    model_config = ConfigDict(
+        json_schema_extra=object_rules(
+            rule(
+                "self.provider == 'prometheus' || !has(self.metrics) || "
+                "self.metrics.all(m, !has(m.query))",
+                "metrics with a query need provider: prometheus",
+            ),
+            rule(
+                "self.provider != 'prometheus' || has(self.prometheus)",
+                "provider prometheus needs prometheus.address",
+            ),
+        )
+    )
+
+    interval: Duration = Field(
+        default="10s", description="How often the metrics are measured and judged."
+    )
+    failure_limit: int = Field(
+        default=2,
+        ge=1,
+        description="The rollout is rolled back when this many intervals have failed.",
+    )
+    min_requests: int = Field(
+        default=20,
+        ge=1,
+        description="Requests the canary must answer in an interval for it to count. An interval "
+        "with fewer is Inconclusive: it never fails the canary and never lets a step complete, "
+        "so a canary that got no traffic is not promoted.",
+    )
+    metrics: Annotated[list[AnalysisMetric], Field(max_length=ANALYSIS_METRICS_MAX)] | None = Field(
+        default=None,
+        description="The metrics and their thresholds. Unset: errorRate max 0.05 and "
+        "latencyP99 maxRatioToStable 2.",
+    )
+    provider: AnalysisProvider = Field(
+        default=AnalysisProvider.BUILTIN,
+        description="builtin reads every serving pod's /metrics through the API server (no "
+        "Prometheus needed); prometheus runs the metrics' PromQL queries.",
+    )
+    prometheus: PrometheusProvider | None = Field(
+        default=None, description="The Prometheus server, for provider prometheus."
+    )
+
+
+class GatewayApiRouting(ApiModel):
+    """A Gateway API HTTPRoute whose backend weights the operator sets."""
+
+    http_route: DnsSubdomain = Field(
+        alias="httpRoute",
+        description="Name of the HTTPRoute, in the ModelDeployment's namespace. Its rule's "
+        "backendRefs to the stable and canary Services get the step's exact weights.",
+    )
+
+
+class TrafficRouting(ApiModel):
+    """Exact traffic weights through a router, instead of the replica ratio."""
+
+    gateway_api: GatewayApiRouting | None = Field(
+        default=None,
+        alias="gatewayAPI",
+        description="Split with a Gateway API HTTPRoute.",
+    )
+
+
+class CanaryStrategy(ApiModel):
+    """Roll a new version out as a canary beside the stable, step by step, judged by analysis."""
+
+    model_config = ConfigDict(
+        json_schema_extra=object_rules(
+            rule(
+                "size(self.steps) > 0",
+                "strategy.canary.steps needs at least one step, for example "
+                "[{setWeight: 20}, {pause: {duration: 1m}}]",
+                field_path=".steps",
+            )
+        )
+    )
+
+    steps: Annotated[list[CanaryStep], Field(max_length=STEPS_MAX)] = Field(
+        description="The rollout's steps, in order, for example [{setWeight: 20}, {pause: "
+        "{duration: 1m}}, {setWeight: 50}, {pause: {}}]. After the last step the canary is "
+        "promoted to stable."
+    )
+    analysis: Analysis | None = Field(
+        default=None,
+        description="How the canary is judged while it runs. Unset: no analysis, the steps "
+        "alone decide.",
+    )
+    traffic_routing: TrafficRouting | None = Field(
+        default=None,
+        description="Exact weights through a router. Unset: requests split by the ratio of "
+        "canary to stable replicas behind the one Service.",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _some_steps(cls, steps: list[CanaryStep]) -> list[CanaryStep]:
+        if not steps:
+            raise ValueError("strategy.canary.steps needs at least one step")
+        return steps
+
+
+class Strategy(ApiModel):
+    """How a new version replaces the one served."""
+
+    canary: CanaryStrategy | None = Field(
+        default=None,
+        description="Canary steps with analysis. Unset: the stable Deployment is updated to the "
+        "new version at once, pod by pod, never below the desired ready replicas.",
+    )
+
+
+class ModelDeploymentSpec(ApiModel):
+    """Which model is served, how many replicas, and how a new version is rolled out."""
+
+    model_config = ConfigDict(
+        json_schema_extra=object_rules(
+            rule(
+                "has(self.version) != has(self.alias)",
+                "set exactly one of spec.version (a version number, for example 3) or "
+                "spec.alias (an alias of the Model, for example production)",
+            )
+        )
+    )
+
+    model: ModelName = Field(description="Name of the Model to serve, in the same namespace.")
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=VERSION_MAX,
+        description="Serve this version, ModelVersion <model>-v<version>. Exactly one of "
+        "version or alias.",
+    )
+    alias: AliasName | None = Field(
+        default=None,
+        description="Follow this alias of the Model (its status.aliases): when the alias moves, "
+        "the new version is rolled out. Exactly one of version or alias.",
+    )
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        description="Serving pods of the stable version; the scale subresource, so `kubectl "
+        "scale` and a HorizontalPodAutoscaler can set it.",
+    )
+    image: str = Field(
+        default=DEFAULT_SERVER_IMAGE,
+        min_length=1,
+        max_length=TEXT_MAX,
+        description="Container image that runs cairn-serve.",
+    )
+    image_pull_policy: ImagePullPolicy = Field(
+        default=ImagePullPolicy.IF_NOT_PRESENT,
+        description="When the node pulls the image: Always, IfNotPresent or Never.",
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None,
+        description="CPU and memory requests and limits of each serving container. Unset: "
+        "requests cpu 100m and memory 128Mi, limit memory 1Gi.",
+    )
+    env: (
+        Annotated[
+            list[EnvVar],
+            Field(
+                max_length=ENV_MAX,
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                },
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Extra environment variables of the server, for example CAIRN_MAX_BATCH_SIZE "
+        "(`cairn-serve --help` lists them).",
+    )
+    port: int = Field(
+        default=DEFAULT_PORT,
+        ge=1,
+        le=65535,
+        description="Port the server listens on and the Service exposes.",
+    )
+    strategy: Strategy | None = Field(default=None, description="How a new version is rolled out.")
+    progress_deadline_seconds: int = Field(
+        default=600,
+        ge=1,
+        description="Seconds a rollout may go without progress (pods that never become ready, "
+        "crash loops) before it is reported Degraded and a canary rolled back.",
+    )
+    paused: bool = Field(
+        default=False,
+        description="true holds the rollout where it is (`cairn pause`); false lets it go on "
+        "(`cairn resume`). Replicas still follow spec.replicas.",
+    )
+
+
+class TrackStatus(ApiModel):
+    """The stable track: the version served to all traffic the canary does not get."""
+
+    version: int | None = Field(default=None, ge=1, description="Version served.")
+    replicas: int | None = Field(default=None, ge=0, description="Pods of the stable version.")
+    ready_replicas: int | None = Field(
+        default=None, ge=0, description="Of those, the pods ready to answer requests."
+    )
+
+
+class MetricResult(ApiModel):
+    """One analysis metric in the latest interval."""
+
+    name: str = Field(max_length=63, description="The metric.")
+    value: float | None = Field(default=None, description="The canary's value.")
+    stable_value: float | None = Field(
+        default=None, description="The stable's value in the same interval."
+    )
+    threshold: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="The threshold applied, in words, for example max 0.05 or <= 1.5x stable.",
+    )
+    verdict: Verdict = Field(description="Pass, Fail or Inconclusive (too few requests).")
+
+
+class CanaryStatus(ApiModel):
+    """The canary track while a rollout is in progress."""
+
+    version: int | None = Field(default=None, ge=1, description="Version being rolled out.")
+    weight: int | None = Field(
+        default=None, ge=0, le=100, description="Percentage of requests the canary gets."
+    )
+    step: int | None = Field(
+        default=None, ge=0, description="Index of the current step in strategy.canary.steps."
+    )
+    step_started_at: datetime | None = Field(
+        default=None, description="When the current step began (pause durations count from it)."
+    )
+    replicas: int | None = Field(default=None, ge=0, description="Pods of the canary version.")
+    ready_replicas: int | None = Field(
+        default=None, ge=0, description="Of those, the pods ready to answer requests."
+    )
+    failed_intervals: int | None = Field(
+        default=None, ge=0, description="Analysis intervals failed so far in this rollout."
+    )
+    analysis: Annotated[list[MetricResult], Field(max_length=ANALYSIS_METRICS_MAX)] | None = Field(
+        default=None, description="Each metric's result in the latest interval."
+    )
+
+
+class ModelDeploymentStatus(ApiModel):
+    """What is served and how the rollout goes, as the operator sees it; written by it only."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status describes."
+    )
+    phase: ModelDeploymentPhase | None = Field(
+        default=None,
+        description="Progressing (pods starting, a rollout under way), Available (serving the "
+        "target version), Degraded (the target cannot be served, or a rollout failed) or "
+        "Paused (spec.paused).",
+    )
+    conditions: Conditions | None = Field(
+        default=None,
+        description="Available (ready pods answer requests), Progressing (a version or replica "
+        "change is under way) and Degraded (something needs a person; the reason says what).",
+    )
+    stable: TrackStatus | None = Field(default=None, description="The stable track.")
+    canary: CanaryStatus | None = Field(
+        default=None, description="The canary track; empty when no rollout is in progress."
+    )
+    replicas: int | None = Field(
+        default=None, ge=0, description="Serving pods of all tracks (the scale subresource's)."
+    )
+    ready_replicas: int | None = Field(
+        default=None, ge=0, description="Serving pods of all tracks that are ready."
+    )
+    selector: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="Label selector of the serving pods, for the scale subresource.",
+    )
+    url: str | None = Field(
+        default=None,
+        max_length=URI_MAX,
+        description="Where the model answers inside the cluster: http://<service>.<namespace>"
+        ".svc:<port> (Open Inference Protocol V2 under /v2/models/<model>).",
+    )
+    message: str | None = Field(
+        default=None, max_length=MESSAGE_MAX, description="What happened last, for a person."
+    )
+
+
+class ModelDeployment(Resource):
+    """A ModelDeployment serves a Model: a pinned version or the version an alias names, behind
+    one Service, and rolls each new version out, as a canary with analysis when configured."""
+
+    crd: ClassVar[Crd] = Crd(
+        plural="modeldeployments",
+        short_names=("mdep",),
+        columns=(
+            PrinterColumn("Model", ".spec.model", "The Model served."),
+            PrinterColumn("Stable", ".status.stable.version", "Version serving.", type="integer"),
+            PrinterColumn(
+                "Canary", ".status.canary.version", "Version being rolled out.", type="integer"
+            ),
+            PrinterColumn(
+                "Weight", ".status.canary.weight", "Canary's share of requests, %.", type="integer"
+            ),
+            PrinterColumn("Phase", ".status.phase", "Progressing, Available, Degraded or Paused."),
+            AGE_COLUMN,
+            PrinterColumn("URL", ".status.url", "Where it answers.", priority=1),
+        ),
+        rules=(
+            rule(
+                f"size(self.metadata.name) <= {NAME_MAX}",
+                f"metadata.name must be at most {NAME_MAX} characters: it names the Service and "
+                "the Deployments <name>-stable and <name>-canary",
+            ),
+            rule(
+                r"self.metadata.name.matches(r'^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+                "metadata.name must be a DNS label starting with a letter (it names the Service), "
+                "for example iris",
+            ),
+        ),
+        scale=Scale(
+            spec_replicas_path=".spec.replicas",
+            status_replicas_path=".status.replicas",
+            label_selector_path=".status.selector",
+        ),
+    )
+
+    kind: Literal["ModelDeployment"] = Field(
+        default="ModelDeployment", description="ModelDeployment."
+    )
+    spec: ModelDeploymentSpec = Field(description="What is served and how it is rolled out.")
+    status: ModelDeploymentStatus | None = Field(
+        default=None, description="What is served and how the rollout goes."
+    )

@@ -1,0 +1,1 @@
+"""The ModelDeployment controller: resolve the version, run its Deployments and Service."""

@@ -1,0 +1,62 @@
+"""kopf handlers for ModelDeployments: thin, each calls the same reconcile.
+
+Besides its own changes, a ModelDeployment is reconciled when one of its Deployments changes
+(pods becoming ready), when its Model changes (an alias it follows moved) and when a version of
+its Model changes (approved, rejected).
+"""
+
+from typing import Any
+
+import kopf
+
+from cairn.controllers.deployment import manifests
+from cairn.controllers.deployment.reconcile import (
+    MODELS,
+    PLURAL,
+    VERSIONS,
+    following,
+    reconcile,
+    reconcile_named,
+)
+from cairn.kube import objects
+
+# Catches anything an event missed.
+RESYNC_SECONDS = 30
+
+
+@kopf.on.create(objects.GROUP, objects.VERSION, PLURAL)
+@kopf.on.resume(objects.GROUP, objects.VERSION, PLURAL)
+@kopf.on.update(objects.GROUP, objects.VERSION, PLURAL, field="spec")
+@kopf.timer(
+    objects.GROUP, objects.VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS
+)
+def on_deployment(body: kopf.Body, **_: Any) -> None:
+    reconcile(dict(body))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={manifests.DEPLOYMENT_LABEL: kopf.PRESENT})
+def on_track_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+    # DELETED too: a track deleted by hand is recreated.
+    name = labels.get(manifests.DEPLOYMENT_LABEL)
+    if namespace and name:
+        reconcile_named(namespace, name)
+
+
+def _reconcile_following(namespace: str | None, model: str | None) -> None:
+    if namespace and model:
+        for mdep in following(namespace, model):
+            reconcile(mdep)
+
+
+@kopf.on.event(objects.GROUP, objects.VERSION, MODELS)
+def on_model_event(name: str | None, namespace: str | None, type: str, **_: Any) -> None:
+    # Model.status.aliases is written by the registry: kopf's update handlers ignore status, so
+    # every event of the Model is looked at; the reconcile does nothing when nothing changed.
+    if type is not None:  # None: the initial listing, which the resume handlers cover
+        _reconcile_following(namespace, name)
+
+
+@kopf.on.event(objects.GROUP, objects.VERSION, VERSIONS)
+def on_version_event(spec: kopf.Spec, namespace: str | None, type: str, **_: Any) -> None:
+    if type is not None:
+        _reconcile_following(namespace, spec.get("model"))

@@ -1,0 +1,235 @@
+"""The Deployment of each track and the one Service of a ModelDeployment: pure, from its spec and
+the version a track serves.
+
+Each track's pods run cairn-serve with the artifact's claim mounted read-only (the artifact's
+directory as the subPath) and its digest given, so a pod whose files do not match is never
+ready. The Service selects the pods of every track, so traffic splits by replica ratio.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+from cairn.controllers.deployment.target import Target
+from cairn.storage import parse_artifact_uri, pvc_mount
+
+Body = dict[str, Any]
+
+CONTAINER = "server"
+MODEL_MOUNT = "/cairn/model"
+MODEL_VOLUME = "model"
+SERVER_USER = 1000
+# Seconds between SIGTERM (readiness turns false) and the listener closing: time for the
+# endpoints to drop the pod, so that a rollout loses no request.
+SHUTDOWN_DELAY_SECONDS = 5
+DEFAULT_RESOURCES: Body = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"memory": "1Gi"},
+}
+
+DEPLOYMENT_LABEL = "cairn.dev/deployment"
+TRACK_LABEL = "cairn.dev/track"
+VERSION_LABEL = "cairn.dev/version"
+MODEL_LABEL = "cairn.dev/model"
+ARTIFACT_ANNOTATION = "cairn.dev/artifact"
+DIGEST_ANNOTATION = "cairn.dev/digest"
+HASH_ANNOTATION = "cairn.dev/manifest-hash"
+STABLE, CANARY = "stable", "canary"
+
+
+def deployment_name(name: str, track: str) -> str:
+    return f"{name}-{track}"
+
+
+def service_name(name: str) -> str:
+    return name
+
+
+def selector(name: str) -> str:
+    """The label selector of every serving pod of the ModelDeployment (status.selector)."""
+    return f"{DEPLOYMENT_LABEL}={name}"
+
+
+def url(name: str, namespace: str, port: int) -> str:
+    return f"http://{service_name(name)}.{namespace}.svc:{port}"
+
+
+def track_labels(mdep: Body, track: str, target: Target) -> dict[str, str]:
+    return {
+        DEPLOYMENT_LABEL: mdep["metadata"]["name"],
+        TRACK_LABEL: track,
+        MODEL_LABEL: target.model,
+        VERSION_LABEL: str(target.version),
+    }
+
+
+def served_target(deployment: Body | None) -> Target | None:
+    """The version a track's Deployment runs, read back from what build_deployment wrote."""
+    if not deployment:
+        return None
+    meta = deployment["metadata"]
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    try:
+        return Target(
+            model=labels[MODEL_LABEL],
+            version=int(labels[VERSION_LABEL]),
+            artifact_uri=annotations[ARTIFACT_ANNOTATION],
+            digest=annotations[DIGEST_ANNOTATION],
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def _server_args(target: Target, port: int) -> list[str]:
+    return [
+        "--model-dir",
+        MODEL_MOUNT,
+        "--name",
+        target.model,
+        "--version",
+        str(target.version),
+        "--port",
+        str(port),
+        "--expected-digest",
+        target.digest,
+        "--shutdown-delay",
+        str(SHUTDOWN_DELAY_SECONDS),
+    ]
+
+
+def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> Body:
+    meta, spec = mdep["metadata"], mdep["spec"]
+    name = meta["name"]
+    port = int(spec.get("port", 8080))
+    mount = pvc_mount(
+        parse_artifact_uri(target.artifact_uri),
+        mount_path=MODEL_MOUNT,
+        volume_name=MODEL_VOLUME,
+        read_only=True,
+        sub_path=True,
+    )
+    labels = track_labels(mdep, track, target)
+    probe_port = {"port": "http"}
+    container: Body = {
+        "name": CONTAINER,
+        "image": spec.get("image", "docker.io/cairn/server:dev"),
+        "imagePullPolicy": spec.get("imagePullPolicy", "IfNotPresent"),
+        "command": ["cairn-serve"],
+        "args": _server_args(target, port),
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", **probe_port},
+            "periodSeconds": 2,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", **probe_port},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "resources": spec.get("resources") or DEFAULT_RESOURCES,
+        "volumeMounts": [mount.volume_mount],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if spec.get("env"):
+        container["env"] = spec["env"]
+    pod_spec: Body = {
+        "containers": [container],
+        "volumes": [mount.volume],
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": SHUTDOWN_DELAY_SECONDS + 30,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SERVER_USER,
+            "runAsGroup": SERVER_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    annotations = {ARTIFACT_ANNOTATION: target.artifact_uri, DIGEST_ANNOTATION: target.digest}
+    return with_hash(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": deployment_name(name, track),
+                "namespace": meta["namespace"],
+                "labels": labels,
+                "annotations": annotations,
+            },
+            "spec": {
+                "replicas": replicas,
+                # The selector is immutable: it names the track, never the version.
+                "selector": {"matchLabels": {DEPLOYMENT_LABEL: name, TRACK_LABEL: track}},
+                "progressDeadlineSeconds": int(spec.get("progressDeadlineSeconds", 600)),
+                "revisionHistoryLimit": 2,
+                # A new version replaces pods one ready pod at a time: capacity never drops.
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+                },
+                "template": {
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {
+                            **annotations,
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(port),
+                            "prometheus.io/path": "/metrics",
+                        },
+                    },
+                    "spec": pod_spec,
+                },
+            },
+        }
+    )
+
+
+def build_service(mdep: Body) -> Body:
+    meta, spec = mdep["metadata"], mdep["spec"]
+    name = meta["name"]
+    port = int(spec.get("port", 8080))
+    return with_hash(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": service_name(name),
+                "namespace": meta["namespace"],
+                "labels": {DEPLOYMENT_LABEL: name, MODEL_LABEL: spec["model"]},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                # Both tracks: with no router, requests split by the ratio of ready pods.
+                "selector": {DEPLOYMENT_LABEL: name},
+                "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+            },
+        }
+    )
+
+
+def manifest_hash(manifest: Body) -> str:
+    """A digest of what the operator asks for, kept on the object to skip writes that change
+    nothing."""
+    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def with_hash(manifest: Body) -> Body:
+    annotations = manifest["metadata"].setdefault("annotations", {})
+    annotations.pop(HASH_ANNOTATION, None)
+    annotations[HASH_ANNOTATION] = manifest_hash(manifest)
+    return manifest
+
+
+def needs_apply(desired: Body, observed: Body | None) -> bool:
+    if observed is None:
+        return True
+    want = desired["metadata"]["annotations"][HASH_ANNOTATION]
+    have = (observed["metadata"].get("annotations") or {}).get(HASH_ANNOTATION)
+    return bool(want != have)

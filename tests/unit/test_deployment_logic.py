@@ -1,0 +1,218 @@
+"""The pure parts of the ModelDeployment controller: which version to serve, the manifests of
+its Deployment and Service, the rollout plan and the status."""
+
+from typing import Any
+
+from cairn.controllers.deployment import manifests
+from cairn.controllers.deployment.rollout import Plan, TrackPlan, plan
+from cairn.controllers.deployment.status import Observed, compute_status
+from cairn.controllers.deployment.target import Refusal, Target, resolve, wanted_version
+
+Body = dict[str, Any]
+DIGEST = "sha256:" + "ab" * 32
+V1 = Target("iris", 1, "pvc://cairn-artifacts/iris/iris-1", DIGEST)
+V2 = Target("iris", 2, "pvc://cairn-artifacts/iris/iris-2", DIGEST)
+
+
+def mdep(**spec: Any) -> Body:
+    return {
+        "metadata": {"name": "iris", "namespace": "ml", "generation": 2, "uid": "u"},
+        "spec": {"model": "iris", "replicas": 1, "port": 8080, **spec},
+    }
+
+
+def model(spec_aliases: Body | None = None, status_aliases: Body | None = None) -> Body:
+    return {
+        "metadata": {"name": "iris"},
+        "spec": {"aliases": spec_aliases or {}},
+        "status": {"aliases": status_aliases or {}},
+    }
+
+
+def version(phase: str, ready: bool, uri: str = V1.artifact_uri, message: str = "") -> Body:
+    condition = {"type": "Ready", "status": "True" if ready else "False", "message": message}
+    return {
+        "spec": {"artifact": {"uri": uri, "digest": DIGEST}},
+        "status": {"phase": phase, "conditions": [condition]},
+    }
+
+
+def deployment(target: Target, replicas: int = 1, ready: int = 1, **status: Any) -> Body:
+    built = manifests.build_deployment(mdep(), "stable", target, replicas)
+    built["metadata"]["generation"] = 1
+    built["status"] = {
+        "observedGeneration": 1,
+        "replicas": replicas,
+        "readyReplicas": ready,
+        "updatedReplicas": replicas,
+        "availableReplicas": ready,
+        **status,
+    }
+    return built
+
+
+def test_a_pinned_version_or_the_alias_target_is_wanted() -> None:
+    assert wanted_version({"model": "iris", "version": 3}, model()) == 3
+    followed = wanted_version(
+        {"model": "iris", "alias": "production"}, model({}, {"production": 4})
+    )
+    assert followed == 4
+
+
+def test_an_alias_that_does_not_resolve_is_refused_saying_why() -> None:
+    unresolved = wanted_version(
+        {"model": "iris", "alias": "production"}, model({"production": 5}, {})
+    )
+    missing = wanted_version({"model": "iris", "alias": "canary"}, model())
+
+    assert isinstance(unresolved, Refusal) and unresolved.reason == "AliasNotResolved"
+    assert "version 5, which is not Validated and Approved" in unresolved.message
+    assert isinstance(missing, Refusal) and "spec.aliases.canary" in missing.message
+    absent = wanted_version({"model": "iris", "version": 1}, None)
+    assert absent == Refusal("ModelNotFound", "Model iris does not exist; create it first")
+
+
+def test_only_a_ready_version_with_a_pvc_artifact_is_a_target() -> None:
+    spec = {"model": "iris", "version": 1}
+    assert resolve(spec, 1, version("Approved", True)) == V1
+
+    pending = resolve(spec, 1, version("PendingApproval", False))
+    rejected = resolve(spec, 1, version("Rejected", False, message="rejected by bob: drift"))
+    missing = resolve(spec, 1, None)
+    local = resolve(spec, 1, version("Approved", True, uri="file:///tmp/iris"))
+
+    assert pending == Refusal(
+        "VersionNotReady",
+        "iris-v1 is PendingApproval; run `cairn approve iris 1`; it is not served",
+    )
+    assert isinstance(rejected, Refusal) and "rejected by bob: drift" in rejected.message
+    assert isinstance(missing, Refusal) and missing.reason == "VersionNotFound"
+    assert isinstance(local, Refusal) and local.reason == "UnsupportedArtifact"
+
+
+def test_the_stable_deployment_runs_cairn_serve_locked_down_with_the_artifact_read_only() -> None:
+    built = manifests.build_deployment(mdep(replicas=3), "stable", V1, 3)
+    pod = built["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+
+    assert built["metadata"]["name"] == "iris-stable"
+    assert built["spec"]["selector"]["matchLabels"] == {
+        "cairn.dev/deployment": "iris",
+        "cairn.dev/track": "stable",
+    }
+    assert built["spec"]["template"]["metadata"]["labels"]["cairn.dev/version"] == "1"
+    assert built["spec"]["replicas"] == 3
+    assert server["command"] == ["cairn-serve"]
+    args = server["args"]
+    assert args[args.index("--model-dir") + 1] == "/cairn/model"
+    assert args[args.index("--name") + 1] == "iris"
+    assert args[args.index("--version") + 1] == "1"
+    assert args[args.index("--expected-digest") + 1] == DIGEST
+    assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert server["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert server["securityContext"]["readOnlyRootFilesystem"] is True
+    assert server["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["securityContext"]["runAsUser"] == 1000
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert server["volumeMounts"] == [
+        {"name": "model", "mountPath": "/cairn/model", "readOnly": True, "subPath": "iris/iris-1"}
+    ]
+    assert pod["volumes"] == [
+        {
+            "name": "model",
+            "persistentVolumeClaim": {"claimName": "cairn-artifacts", "readOnly": True},
+        }
+    ]
+    assert manifests.served_target(built) == V1
+
+
+def test_the_service_selects_every_track_on_the_port() -> None:
+    service = manifests.build_service(mdep(port=9000))
+
+    assert service["spec"]["selector"] == {"cairn.dev/deployment": "iris"}
+    assert service["spec"]["ports"][0]["port"] == 9000
+    assert manifests.url("iris", "ml", 9000) == "http://iris.ml.svc:9000"
+
+
+def test_an_unchanged_manifest_is_not_applied_again() -> None:
+    first = manifests.build_deployment(mdep(), "stable", V1, 1)
+    again = manifests.build_deployment(mdep(), "stable", V1, 1)
+    scaled = manifests.build_deployment(mdep(), "stable", V1, 2)
+
+    assert not manifests.needs_apply(again, first)
+    assert manifests.needs_apply(scaled, first)
+    assert manifests.needs_apply(first, None)
+
+
+def test_the_plan_never_serves_a_refused_version_and_holds_when_paused() -> None:
+    spec = {"replicas": 2}
+    assert plan(spec, V1, None) == Plan(stable=TrackPlan(V1, 2))
+    assert plan(spec, None, None) == Plan(stable=None)
+    assert plan(spec, None, V1) == Plan(stable=TrackPlan(V1, 2))
+    assert plan(spec, V2, V1) == Plan(stable=TrackPlan(V2, 2))
+    assert plan({**spec, "paused": True}, V2, V1) == Plan(stable=TrackPlan(V1, 2), held=V2)
+
+
+def conditions(status: Body) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+def test_status_of_a_served_version() -> None:
+    status = compute_status(mdep(), Observed(V1, Plan(TrackPlan(V1, 1)), deployment(V1)))
+
+    assert status["phase"] == "Available"
+    assert conditions(status) == {
+        "Available": ("True", "MinimumReplicasAvailable"),
+        "Progressing": ("False", "Complete"),
+        "Degraded": ("False", "Healthy"),
+    }
+    assert status["stable"] == {"version": 1, "replicas": 1, "readyReplicas": 1}
+    assert status["selector"] == "cairn.dev/deployment=iris"
+    assert status["url"] == "http://iris.ml.svc:8080"
+    assert "canary" not in status
+
+
+def test_status_while_pods_start_and_after_the_deadline() -> None:
+    starting = deployment(V1, ready=0, updatedReplicas=1)
+    stuck = deployment(
+        V1,
+        ready=0,
+        conditions=[
+            {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet iris-stable-1 has timed out progressing.",
+            }
+        ],
+    )
+    seen = Observed(V1, Plan(TrackPlan(V1, 1)), starting)
+
+    assert compute_status(mdep(), seen)["phase"] == "Progressing"
+    degraded = compute_status(mdep(), Observed(V1, Plan(TrackPlan(V1, 1)), stuck))
+    assert degraded["phase"] == "Degraded"
+    assert conditions(degraded)["Degraded"] == ("True", "ProgressDeadlineExceeded")
+
+
+def test_status_of_a_refused_version_with_and_without_one_served() -> None:
+    refusal = Refusal("VersionNotReady", "iris-v2 is PendingApproval; run `cairn approve iris 2`")
+    nothing = compute_status(mdep(version=2), Observed(refusal, Plan(None), None))
+    still = compute_status(
+        mdep(version=2), Observed(refusal, Plan(TrackPlan(V1, 1)), deployment(V1))
+    )
+
+    assert nothing["phase"] == "Degraded"
+    assert conditions(nothing)["Available"] == ("False", "VersionNotReady")
+    assert conditions(nothing)["Degraded"] == ("True", "VersionNotReady")
+    assert "cairn approve iris 2" in nothing["message"]
+    assert conditions(still)["Available"] == ("True", "MinimumReplicasAvailable")
+    assert still["message"].endswith("still serving iris-v1")
+
+
+def test_status_of_a_paused_version_change() -> None:
+    seen = Observed(V2, Plan(TrackPlan(V1, 1), held=V2), deployment(V1))
+    status = compute_status(mdep(paused=True), seen)
+
+    assert status["phase"] == "Paused"
+    assert conditions(status)["Progressing"] == ("False", "RolloutPaused")
+    assert status["stable"]["version"] == 1
