@@ -183,11 +183,12 @@ class TrainingRunSpec(ApiModel):
     )
     command: Annotated[list[Argument], Field(max_length=ARGUMENTS_MAX)] | None = Field(
         default=None,
-        description="Entrypoint of the training container; the image's entrypoint when unset.",
+        description="Entrypoint of the training container. Unset: `python <code.mountPath>/"
+        "<code.configMap.key, or train.py>` when spec.code is set, else the image's entrypoint.",
     )
     args: Annotated[list[Argument], Field(max_length=ARGUMENTS_MAX)] | None = Field(
         default=None,
-        description="Arguments to the entrypoint, for example [python, /opt/cairn/code/train.py].",
+        description="Arguments to the entrypoint, for example [--epochs, '10'].",
     )
     code: CodeSource | None = Field(
         default=None, description="Training code to mount into the container from a ConfigMap."
