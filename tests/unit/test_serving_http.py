@@ -714,3 +714,23 @@ def test_promtool_accepts_the_exposition(forest_app: ServingApp) -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert not checked.stdout.strip() and not checked.stderr.strip()
+
+
+def test_access_log_is_off_by_default_and_json_when_on(
+    models: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="cairn.serving.access")
+    for enabled in (False, True):
+        app = make_app(models["logistic"], access_log=enabled)
+        try:
+            body = v2(X[:1], id="logged")
+            assert request(app, "POST", "/v2/models/iris/infer", json=body).status_code == 200
+        finally:
+            app.close()
+        lines = [r.getMessage() for r in caplog.records if r.name == "cairn.serving.access"]
+        if not enabled:
+            assert lines == []
+    (line,) = lines
+    entry = json.loads(line)
+    assert entry["path"] == "/v2/models/iris/infer" and entry["status"] == 200
+    assert entry["id"] == "logged" and entry["duration_ms"] >= 0

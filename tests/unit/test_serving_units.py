@@ -1,9 +1,13 @@
 """The model server's parts: options, the batcher, the ONNX runtime's verification, startup."""
 
 import asyncio
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +245,58 @@ def test_unconvertible_models_fall_back_with_a_reason(caplog: pytest.LogCaptureF
     assert "ONNX Runtime not used" in choice.reason
     assert "ONNX Runtime not used" in caplog.text
     assert choose_runtime(model, signature_of(model), "sklearn").runtime.name == "sklearn"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_sigterm_turns_readiness_off_first_and_drains_in_flight_requests(tmp_path: Path) -> None:
+    model = LogisticRegression(max_iter=300).fit(X, Y)
+    training.save_model(model, path=tmp_path / "m", sample_input=X[:1])
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(tmp_path / "m")]
+    command += ["--name", "iris"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--shutdown-delay", "1"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if _get(f"{base}/v2/health/ready") == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.1)
+        body = b'{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]}'
+        # A request in flight: its headers and half its body are sent before the signal.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(
+                b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:20]
+            )
+            time.sleep(0.2)
+            server.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            assert _get(f"{base}/v2/health/ready") == 503  # not ready, still answering
+            assert _get(f"{base}/v2/health/live") == 200
+            client.sendall(body[20:])
+            answer = client.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert server.wait(timeout=20) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()

@@ -1,0 +1,367 @@
+"""make bench-serve: cairn-serve against MLServer and a bare Starlette app, with wrk.
+
+Same machine, same models (RandomForest 100 trees and LogisticRegression on iris), same request
+bodies (Open Inference Protocol V2, 1 row and 32 rows, asking for `predict`), wrk at 1 and 32
+connections; every server with one worker process. Installs what it needs: wrk and prometheus
+(promtool) from Debian, MLServer 1.7.1 + mlserver-sklearn 1.7.1 in a venv of its own under
+$CAIRN_CACHE_DIR/bench-venv. Environment: BENCH_DURATION (s per point, default 10),
+BENCH_WARMUP (default 3), BENCH_MODELS (default "rf lr"), BENCH_SERVERS (all by default).
+The last line printed is the cairn/MLServer throughput ratio at 32 connections and 1 row.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_iris  # type: ignore[import-untyped]
+from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+from cairn import training
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("CAIRN_CACHE_DIR", Path.home() / ".cache" / "cairn"))
+VENV = CACHE / "bench-venv"
+VENV_PACKAGES = [
+    "mlserver==1.7.1",
+    "mlserver-sklearn==1.7.1",
+    "uvloop==0.21.0",  # MLServer 1.7.1 does not start with uvloop 0.23
+    "starlette",
+    "uvicorn",
+    "httptools",
+]
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+MODELS = os.environ.get("BENCH_MODELS", "rf lr").split()
+SERVERS = os.environ.get(
+    "BENCH_SERVERS", "cairn cairn-sklearn mlserver mlserver-batch baseline"
+).split()
+POINTS = [(1, 1), (1, 32), (32, 1), (32, 32)]  # (rows per request, connections)
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def ensure_tools() -> None:
+    missing = [
+        pkg for cmd, pkg in (("wrk", "wrk"), ("promtool", "prometheus")) if not shutil.which(cmd)
+    ]
+    if missing:
+        log(f"apt-get install {' '.join(missing)}")
+        subprocess.run(["apt-get", "-q", "update"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "-q", "-y", "install", "--no-install-recommends", *missing],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"},
+        )
+    python = VENV / "bin" / "python"
+    import joblib  # type: ignore[import-untyped]
+    import sklearn  # type: ignore[import-untyped]
+
+    # The same scikit-learn, numpy and joblib as here: both load the same pickles.
+    pins = [f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"]
+    pins.append(f"joblib=={joblib.__version__}")
+    marker = VENV / ".cairn-bench"
+    wanted = "\n".join(VENV_PACKAGES + pins)
+    if marker.exists() and marker.read_text() == wanted:
+        return
+    log(f"creating {VENV} with {', '.join(VENV_PACKAGES)}")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            *VENV_PACKAGES,
+            *pins,
+        ],
+        check=True,
+    )
+    marker.write_text(wanted)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def train(work: Path) -> dict[str, Path]:
+    X, y = load_iris(return_X_y=True)
+    models = {
+        "rf": RandomForestClassifier(n_estimators=100, random_state=0),
+        "lr": LogisticRegression(max_iter=1000),
+    }
+    paths = {}
+    for name, model in models.items():
+        model.fit(X, y)
+        path = work / name
+        training.save_model(model, path=path, sample_input=X[:1])
+        paths[name] = path
+    return paths
+
+
+@dataclass
+class Running:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def stop(self) -> None:
+        # Our own child's process group: MLServer's worker processes go with it.
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)  # MLServer ignores SIGTERM
+            self.process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+def start(server: str, model_dir: Path, work: Path) -> Running:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v2/models/iris/infer"
+    logfile = work / f"{server}-{model_dir.name}.log"
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    env.pop("PYTHONPATH", None)
+    if server.startswith("cairn"):
+        command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(model_dir)]
+        command += ["--name", "iris", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--expected-digest", training.load_model(model_dir).digest]
+        if server == "cairn-sklearn":
+            command += ["--runtime", "sklearn"]
+        cwd = None
+    elif server == "baseline":
+        command = [str(VENV / "bin" / "uvicorn"), "baseline:app", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+        env |= {"MODEL": str(model_dir / "model.joblib")}
+        cwd = str(HERE)
+    else:
+        cwd = str(mlserver_dir(server, model_dir, work, port))
+        command = [str(VENV / "bin" / "mlserver"), "start", "."]
+    with logfile.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    running = Running(server, process, url, logfile)
+    ready_url = url.rsplit("/", 1)[0] + "/ready" if server != "baseline" else None
+    deadline = time.monotonic() + 120
+    body = request_body(1)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{server} exited: {logfile.read_text()[-2000:]}")
+        try:
+            if ready_url:
+                urllib.request.urlopen(ready_url, timeout=2).read()
+            request = urllib.request.Request(
+                url, data=body, headers={"Content-Type": "application/json"}
+            )
+            urllib.request.urlopen(request, timeout=5).read()
+            return running
+        except OSError:
+            time.sleep(0.5)
+    running.stop()
+    raise RuntimeError(f"{server} did not become ready: {logfile.read_text()[-2000:]}")
+
+
+def mlserver_dir(server: str, model_dir: Path, work: Path, port: int) -> Path:
+    directory = work / f"{server}-{model_dir.name}"
+    (directory / "iris").mkdir(parents=True, exist_ok=True)
+    settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port()}
+    (directory / "settings.json").write_text(json.dumps(settings))
+    model_settings: dict[str, object] = {
+        "name": "iris",
+        "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": str(model_dir / "model.joblib")},
+    }
+    if server == "mlserver-batch":
+        model_settings |= {"max_batch_size": 32, "max_batch_time": 0.005}
+    (directory / "iris" / "model-settings.json").write_text(json.dumps(model_settings))
+    return directory
+
+
+def request_body(rows: int) -> bytes:
+    X, _ = load_iris(return_X_y=True)
+    data = X[np.arange(rows) * 7 % len(X)].tolist()
+    tensor = {"name": "input-0", "shape": [rows, 4], "datatype": "FP64", "data": data}
+    return json.dumps({"inputs": [tensor], "outputs": [{"name": "predict"}]}).encode()
+
+
+@dataclass
+class Point:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk(url: str, rows: int, connections: int, seconds: int, script_dir: Path) -> Point:
+    script = script_dir / f"post-{rows}.lua"
+    body = request_body(rows).decode()
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(match.group(1))
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        errors += sum(int(g) for g in match.groups())
+    return Point(rps, _ms(out, "50%"), _ms(out, "99%"), errors)
+
+
+def _ms(out: str, percentile: str) -> float:
+    match = re.search(rf"^\s+{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if not match:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def check_metrics(url: str) -> str:
+    metrics_url = url.split("/v2/")[0] + "/metrics"
+    exposition = urllib.request.urlopen(metrics_url, timeout=5).read()
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=exposition, capture_output=True
+    )
+    batches = re.search(rb"cairn_serving_batch_requests_sum\{[^}]*\} ([\d.e+]+)", exposition)
+    calls = re.search(rb"cairn_serving_batch_requests_count\{[^}]*\} ([\d.e+]+)", exposition)
+    mean = float(batches.group(1)) / max(float(calls.group(1)), 1) if batches and calls else 0.0
+    verdict = (
+        "promtool ok"
+        if checked.returncode == 0 and not checked.stdout.strip()
+        else (f"promtool: {(checked.stdout + checked.stderr).decode().strip()}")
+    )
+    return f"{verdict}; mean requests per model call {mean:.1f}"
+
+
+def main() -> int:
+    ensure_tools()
+    results: dict[tuple[str, str, int, int], Point] = {}
+    notes: list[str] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cairn-bench-") as tmp:
+        work = Path(tmp)
+        models = train(work)
+        for model in MODELS:
+            for server in SERVERS:
+                log(f"{model}: starting {server}")
+                running = start(server, models[model], work)
+                try:
+                    for rows, connections in POINTS:
+                        wrk(running.url, rows, connections, WARMUP, work)
+                        point = wrk(running.url, rows, connections, DURATION, work)
+                        results[(model, server, rows, connections)] = point
+                        log(
+                            f"{model} {server} rows={rows} c={connections}: {point.rps:.0f} req/s "
+                            f"p50 {point.p50_ms:.2f} ms p99 {point.p99_ms:.2f} ms"
+                        )
+                    if server.startswith("cairn"):
+                        notes.append(f"{model} {server}: {check_metrics(running.url)}")
+                        runtime = re.search(r"runtime: (\S+)", running.log.read_text())
+                        notes.append(
+                            f"{model} {server} runtime: {runtime.group(1) if runtime else '?'}"
+                        )
+                finally:
+                    running.stop()
+    print_table(results, notes, time.monotonic() - started)
+    return 0
+
+
+def print_table(
+    results: dict[tuple[str, str, int, int], Point], notes: list[str], took: float
+) -> None:
+    print()
+    print(
+        f"wrk -t1, {DURATION} s per point after a {WARMUP} s warm-up; one worker per server; "
+        f"loopback; total {took / 60:.1f} min"
+    )
+    print(
+        "cairn = cairn-serve defaults (ONNX Runtime when verified, adaptive batching); "
+        "cairn-sklearn = --runtime sklearn"
+    )
+    print()
+    print("| model | server | rows | conns | req/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (model, server, rows, connections), p in results.items():
+        print(
+            f"| {model} | {server} | {rows} | {connections} | {p.rps:.0f} | {p.p50_ms:.2f} | "
+            f"{p.p99_ms:.2f} | {p.errors} |"
+        )
+    print()
+    for note in notes:
+        print(note)
+    for model in MODELS:
+        cairn = results.get((model, "cairn", 1, 32))
+        baseline = results.get((model, "baseline", 1, 32))
+        best = max(
+            (
+                results[k]
+                for k in ((model, "mlserver", 1, 32), (model, "mlserver-batch", 1, 32))
+                if k in results
+            ),
+            key=lambda p: p.rps,
+            default=None,
+        )
+        if cairn and baseline:
+            single = results.get((model, "cairn", 1, 1)), results.get((model, "baseline", 1, 1))
+            ratio_1 = f"{single[0].rps / single[1].rps:.2f}" if all(single) else "?"  # type: ignore[union-attr]
+            p50 = f"{single[0].p50_ms / single[1].p50_ms:.2f}" if all(single) else "?"  # type: ignore[union-attr]
+            print(
+                f"{model}: cairn/baseline throughput at 32 connections "
+                f"{cairn.rps / baseline.rps:.2f}, at 1 connection {ratio_1}; "
+                f"p50 at 1 connection cairn/baseline {p50}"
+            )
+        if cairn and best:
+            print(
+                f"{model}: cairn p99 {cairn.p99_ms:.1f} ms, "
+                f"best MLServer configuration's p99 {best.p99_ms:.1f} ms"
+            )
+    cairn = results.get(("rf", "cairn", 1, 32))
+    best = max(
+        (
+            results[k]
+            for k in (("rf", "mlserver", 1, 32), ("rf", "mlserver-batch", 1, 32))
+            if k in results
+        ),
+        key=lambda p: p.rps,
+        default=None,
+    )
+    ratio = f"{cairn.rps / best.rps:.2f}" if cairn and best else "n/a"
+    print(f"cairn/mlserver throughput ratio at 32 connections, 1 row: {ratio}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

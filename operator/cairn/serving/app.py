@@ -1,0 +1,314 @@
+"""The ASGI application: routing, request bodies, errors, readiness and access logs.
+
+A plain ASGI callable rather than a framework: the server's own per-request overhead is what
+decides throughput for cheap models, and every route is known in advance.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cairn import __version__
+from cairn.serving.batching import Batcher, ModelError
+from cairn.serving.config import ServeConfig
+from cairn.serving.metrics import ServingMetrics
+from cairn.serving.model import LoadedModel
+from cairn.serving.openapi import openapi_document
+from cairn.serving.protocol import (
+    ModelSpec,
+    ProtocolError,
+    decode_v1,
+    decode_v2,
+    dumps,
+    encode_v1,
+    encode_v2,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("cairn.serving")
+access_log = logging.getLogger("cairn.serving.access")
+SERVER_NAME = "cairn"
+_JSON = b"application/json"
+
+
+@dataclass
+class _Route:
+    kind: str  # infer, v1-predict, model-metadata, model-ready, v1-model
+    model: str
+    version: str | None
+
+
+class ServingApp:
+    """Serves one model (or, when it failed to load, says why with 503s)."""
+
+    def __init__(
+        self, config: ServeConfig, model: LoadedModel | None, load_error: str | None = None
+    ) -> None:
+        self.config = config
+        self.model = model
+        self.load_error = load_error
+        self.shutting_down = False
+        spec = model.spec if model else None
+        self.metrics = ServingMetrics(
+            config.name,
+            config.version,
+            spec.columns if spec else (),
+            spec.classes if spec else None,
+        )
+        self.batcher: Batcher | None = None
+        if model is not None:
+            self.metrics.info.labels(
+                model=config.name,
+                version=config.version or "",
+                digest=model.digest,
+                runtime=model.runtime.name,
+            ).set(1)
+            self.batcher = Batcher(
+                model.predict,
+                enabled=config.batching,
+                max_batch_size=config.max_batch_size,
+                max_wait=config.max_wait_ms / 1000,
+                on_batch=self.metrics.observe_batch,
+                on_queue=self.metrics.queue_depth.set,
+            )
+        self.metrics.ready.set(1 if self.ready else 0)
+        self._openapi = dumps(openapi_document())
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None and not self.shutting_down
+
+    def begin_shutdown(self) -> None:
+        """Readiness goes false first; requests are still served until the listener closes."""
+        self.shutting_down = True
+        self.metrics.ready.set(0)
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        protocol = ""
+        request_id = None
+        try:
+            status, body, content_type, protocol, request_id = await self._dispatch(
+                method, path, scope, receive
+            )
+        except ProtocolError as error:
+            status, body, content_type = error.status, _error(error.message), _JSON
+            if error.status == 405:
+                protocol = protocol or ""
+        except Exception as error:  # a bug, never the client's input: say so, keep serving
+            log.exception("internal error serving %s %s", method, path)
+            status, body, content_type = 500, _error(f"internal error: {error}"), _JSON
+        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        took = time.perf_counter() - started
+        if protocol:
+            self.metrics.observe_request(protocol, status, took)
+        if self.config.access_log:
+            client = scope.get("client")
+            access_log.info(
+                "%s",
+                orjson.dumps(
+                    {
+                        "time": time.time(),
+                        "client": f"{client[0]}:{client[1]}" if client else None,
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round(took * 1000, 3),
+                        "bytes": len(body),
+                        "id": request_id,
+                    }
+                ).decode(),
+            )
+
+    async def _dispatch(
+        self, method: str, path: str, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, bytes, str, str | None]:
+        # The hot paths first.
+        route = _route(path)
+        if route is not None:
+            return await self._model_route(route, method, scope, receive)
+        if path == "/v2/health/live":
+            _only(method, "GET")
+            return 200, b'{"live":true}', _JSON, "", None
+        if path == "/v2/health/ready":
+            _only(method, "GET")
+            return (200 if self.ready else 503), dumps({"ready": self.ready}), _JSON, "", None
+        if path in ("/v2", "/v2/"):
+            _only(method, "GET")
+            server = {"name": SERVER_NAME, "version": __version__, "extensions": []}
+            return 200, dumps(server), _JSON, "", None
+        if path == "/metrics":
+            _only(method, "GET")
+            return (
+                200,
+                generate_latest(self.metrics.registry),
+                CONTENT_TYPE_LATEST.encode(),
+                "",
+                None,
+            )
+        if path == "/openapi.json":
+            _only(method, "GET")
+            return 200, self._openapi, _JSON, "", None
+        raise ProtocolError(404, f"no such endpoint: {path} (the API is at /openapi.json)")
+
+    async def _model_route(
+        self, route: _Route, method: str, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, bytes, str, str | None]:
+        protocol = "v1" if route.kind.startswith("v1") else "v2"
+        is_inference = route.kind in ("infer", "v1-predict")
+        _only(method, "POST" if is_inference else "GET")
+        if route.model != self.config.name:
+            raise ProtocolError(
+                404, f"unknown model {route.model!r}: this server serves {self.config.name!r}"
+            )
+        if route.version is not None and route.version != self.config.version:
+            serving = (
+                f"version {self.config.version!r}" if self.config.version else "no named version"
+            )
+            raise ProtocolError(
+                404, f"model {route.model!r} has no version {route.version!r} here ({serving})"
+            )
+        if route.kind in ("model-ready", "v1-model"):
+            ready = dumps({"name": route.model, "ready": self.ready})
+            return (200 if self.ready else 503), ready, _JSON, "", None
+        if self.model is None or self.batcher is None:
+            raise ProtocolError(503, f"model {route.model!r} is not ready: {self.load_error}")
+        spec = self.model.spec
+        if route.kind == "model-metadata":
+            return 200, dumps(spec.metadata()), _JSON, "", None
+        return await self._infer(route, spec, self.batcher, scope, receive, protocol)
+
+    async def _infer(
+        self,
+        route: _Route,
+        spec: ModelSpec,
+        batcher: Batcher,
+        scope: Scope,
+        receive: Receive,
+        protocol: str,
+    ) -> tuple[int, bytes, bytes, str, str | None]:
+        inflight = self.metrics.inflight
+        inflight.inc()
+        try:
+            batcher.arriving()
+            try:
+                body = await _read_body(
+                    scope, receive, self.config.max_body_bytes, self.config.body_timeout_s
+                )
+                decoded = decode_v2(body, spec) if protocol == "v2" else decode_v1(body, spec)
+            except ProtocolError as error:
+                return error.status, _error(error.message), _JSON, protocol, None
+            finally:
+                batcher.arrived()
+            try:
+                results = await batcher.predict(decoded.rows, decoded.outputs)
+            except (ModelError, ValueError, TypeError) as error:
+                message = f"the model cannot predict these inputs: {error}"
+                return 400, _error(message), _JSON, protocol, decoded.request_id
+            v2 = protocol == "v2"
+            payload = encode_v2(spec, decoded, results) if v2 else encode_v1(results)
+            return 200, dumps(payload), _JSON, protocol, decoded.request_id
+        finally:
+            inflight.dec()
+
+
+def _only(method: str, allowed: str) -> None:
+    if method != allowed and not (allowed == "GET" and method == "HEAD"):
+        raise ProtocolError(405, f"method {method} is not allowed here: use {allowed}")
+
+
+def _error(message: str) -> bytes:
+    return orjson.dumps({"error": message})
+
+
+def _route(path: str) -> _Route | None:
+    """Model routes: /v2/models/{m}[/versions/{v}][/ready|/infer], /v1/models/{m}[:predict]."""
+    if path.startswith("/v2/models/"):
+        parts = path[len("/v2/models/") :].split("/")
+        if not parts[0]:
+            return None
+        name, rest = parts[0], parts[1:]
+        version = None
+        if len(rest) >= 2 and rest[0] == "versions" and rest[1]:
+            version, rest = rest[1], rest[2:]
+        if not rest:
+            return _Route("model-metadata", name, version)
+        if rest == ["infer"]:
+            return _Route("infer", name, version)
+        if rest == ["ready"]:
+            return _Route("model-ready", name, version)
+        return None
+    if path.startswith("/v1/models/"):
+        tail = path[len("/v1/models/") :]
+        if not tail or "/" in tail:
+            return None
+        if tail.endswith(":predict"):
+            name = tail[: -len(":predict")]
+            return _Route("v1-predict", name, None) if name else None
+        return _Route("v1-model", tail, None)
+    return None
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int, timeout: float) -> bytes:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise ProtocolError(400, "Content-Length is not a number") from None
+            if length > limit:
+                raise ProtocolError(
+                    413, f"the request body has {length} bytes; the limit is {limit}"
+                )
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout or None):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ProtocolError(400, "the client disconnected before sending its body")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise ProtocolError(413, f"the request body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise ProtocolError(408, f"the request body did not arrive within {timeout:g}s") from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

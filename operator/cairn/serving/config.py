@@ -1,0 +1,175 @@
+"""cairn-serve's options: every flag also reads a CAIRN_* environment variable."""
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNTIMES = ("auto", "onnx", "sklearn")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    model_dir: Path
+    name: str
+    version: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 8080
+    expected_digest: str | None = None
+    strict: bool = False
+    runtime: str = "auto"
+    batching: bool = True
+    max_batch_size: int = 32
+    max_wait_ms: float = 5.0
+    max_body_bytes: int = 8 * 1024 * 1024
+    body_timeout_s: float = 30.0
+    shutdown_delay_s: float = 0.0
+    drain_timeout_s: float = 30.0
+    access_log: bool = False
+    log_level: str = "info"
+
+
+# flag → (environment variable, help)
+_OPTIONS: dict[str, tuple[str, str]] = {
+    "--model-dir": ("CAIRN_MODEL_DIR", "the model directory that cairn.training.save_model wrote"),
+    "--name": ("CAIRN_MODEL_NAME", "the model's name in the protocol's URLs"),
+    "--version": ("CAIRN_MODEL_VERSION", "the model's version (URLs .../versions/{v})"),
+    "--host": ("CAIRN_HOST", "address to listen on (default 0.0.0.0)"),
+    "--port": ("CAIRN_PORT", "port to listen on (default 8080)"),
+    "--expected-digest": (
+        "CAIRN_EXPECTED_DIGEST",
+        "sha256:<hex> the directory must have; the model is not served otherwise",
+    ),
+    "--strict": ("CAIRN_STRICT", "exit non-zero when the model cannot be loaded or verified"),
+    "--runtime": (
+        "CAIRN_RUNTIME",
+        "auto (ONNX Runtime when the converted model verifies, else scikit-learn), onnx, sklearn",
+    ),
+    "--batching": ("CAIRN_BATCHING", "adaptive batching of concurrent requests (default on)"),
+    "--max-batch-size": ("CAIRN_MAX_BATCH_SIZE", "most requests in one model call (default 32)"),
+    "--max-wait-ms": (
+        "CAIRN_MAX_WAIT_MS",
+        "longest a request waits for requests already arriving to join its batch (default 5)",
+    ),
+    "--max-body-bytes": ("CAIRN_MAX_BODY_BYTES", "largest request body (default 8 MiB)"),
+    "--body-timeout": ("CAIRN_BODY_TIMEOUT", "seconds to receive a request body (default 30)"),
+    "--shutdown-delay": (
+        "CAIRN_SHUTDOWN_DELAY",
+        "seconds between SIGTERM (readiness false) and closing the listener (default 0)",
+    ),
+    "--drain-timeout": ("CAIRN_DRAIN_TIMEOUT", "seconds to finish in-flight requests (default 30)"),
+    "--access-log": ("CAIRN_ACCESS_LOG", "one JSON line per request on stdout (default off)"),
+    "--log-level": ("CAIRN_LOG_LEVEL", "debug, info, warning, error (default info)"),
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """Options that cannot be served with."""
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean: use true or false")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port")
+    return value
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cairn-serve",
+        description="Serve one Cairn model directory over the Open Inference Protocol V2 "
+        "(and KServe V1), with adaptive batching and Prometheus metrics at /metrics. "
+        "Every option can also be set by the environment variable shown.",
+    )
+
+    def add(flag: str, **kwargs: object) -> None:
+        env, text = _OPTIONS[flag]
+        default = environ.get(env)
+        if default is not None and "type" in kwargs:
+            try:
+                default = kwargs["type"](default)  # type: ignore[operator]
+            except argparse.ArgumentTypeError as error:
+                parser.error(f"{env}: {error}")
+        if default is not None:
+            kwargs["default"] = default
+            kwargs.pop("required", None)
+        parser.add_argument(flag, help=f"{text} [env {env}]", **kwargs)  # type: ignore[arg-type]
+
+    add("--model-dir", required=True, type=Path)
+    add("--name", required=True)
+    add("--version", default=None)
+    add("--host", default="0.0.0.0")
+    add("--port", type=_port, default=8080)
+    add("--expected-digest", default=None)
+    add("--strict", type=_bool, nargs="?", const=True, default=False)
+    add("--runtime", choices=RUNTIMES, default="auto")
+    add("--batching", type=_bool, nargs="?", const=True, default=True)
+    add("--max-batch-size", type=_positive_int, default=32)
+    add("--max-wait-ms", type=_non_negative, default=5.0)
+    add("--max-body-bytes", type=_positive_int, default=8 * 1024 * 1024)
+    add("--body-timeout", type=_non_negative, default=30.0)
+    add("--shutdown-delay", type=_non_negative, default=0.0)
+    add("--drain-timeout", type=_non_negative, default=30.0)
+    add("--access-log", type=_bool, nargs="?", const=True, default=False)
+    add("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    return parser
+
+
+def parse_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> ServeConfig:
+    environ = os.environ if environ is None else environ
+    args = build_parser(environ).parse_args(argv)
+    if not str(args.name).strip():
+        raise ConfigError("--name must not be empty")
+    return ServeConfig(
+        model_dir=Path(args.model_dir),
+        name=args.name,
+        version=args.version or None,
+        host=args.host,
+        port=args.port,
+        expected_digest=args.expected_digest or None,
+        strict=args.strict,
+        runtime=args.runtime,
+        batching=args.batching,
+        max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms,
+        max_body_bytes=args.max_body_bytes,
+        body_timeout_s=args.body_timeout,
+        shutdown_delay_s=args.shutdown_delay,
+        drain_timeout_s=args.drain_timeout,
+        access_log=args.access_log,
+        log_level=args.log_level,
+    )

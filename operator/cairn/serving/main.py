@@ -1,0 +1,147 @@
+"""cairn-serve: load and verify one model directory, then serve it until SIGTERM.
+
+Shutdown is graceful: on SIGTERM (or SIGINT) readiness turns false at once, requests keep being
+served for --shutdown-delay seconds (so that endpoints stop routing here first), then the
+listener closes and in-flight requests finish (up to --drain-timeout); a second signal forces.
+"""
+
+import asyncio
+import gc
+import logging
+import math
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+import uvicorn
+
+from cairn.serving.app import ServingApp
+from cairn.serving.config import ConfigError, ServeConfig, parse_config
+from cairn.serving.model import LoadedModel, ModelLoadError, load
+
+log = logging.getLogger("cairn.serving")
+EXIT_NOT_SERVABLE = 3
+
+
+def build_app(config: ServeConfig) -> ServingApp:
+    """The application, with the model loaded; a model that fails to load or verify is logged
+    and leaves the app live and not ready."""
+    model: LoadedModel | None = None
+    error: str | None = None
+    try:
+        model = load(
+            config.model_dir,
+            config.name,
+            config.version,
+            expected_digest=config.expected_digest,
+            runtime=config.runtime,
+        )
+    except ModelLoadError as failure:
+        error = str(failure)
+        log.error("NOT READY: %s", error)
+    else:
+        log.info(
+            "model %r%s loaded from %s in %.2fs, digest %s; runtime: %s",
+            config.name,
+            f" version {config.version!r}" if config.version else "",
+            config.model_dir,
+            model.load_seconds,
+            model.digest,
+            model.runtime_reason,
+        )
+    return ServingApp(config, model, error)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = parse_config(argv)
+    except ConfigError as error:
+        print(f"cairn-serve: error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    if config.access_log:
+        access = logging.getLogger("cairn.serving.access")
+        access.propagate = False
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+    app = build_app(config)
+    if app.model is None and config.strict:
+        log.error("exiting: --strict and the model is not servable")
+        return EXIT_NOT_SERVABLE
+    # Everything loaded so far lives as long as the process: keep it out of the collector's
+    # full collections, which would otherwise stall requests for tens of milliseconds.
+    gc.collect()
+    gc.freeze()
+    try:
+        serve(app, config)
+    finally:
+        app.close()
+    return 0
+
+
+def serve(app: ServingApp, config: ServeConfig) -> None:
+    uvicorn_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="auto",
+        http="auto",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=math.ceil(config.drain_timeout_s) or None,
+        timeout_keep_alive=75,
+    )
+    server = _Server(uvicorn_config, app, config.shutdown_delay_s)
+    started = time.perf_counter()
+    log.info(
+        "serving on http://%s:%d (batching %s, max batch %d, max wait %gms)",
+        config.host,
+        config.port,
+        "on" if config.batching else "off",
+        config.max_batch_size,
+        config.max_wait_ms,
+    )
+    server.run()
+    log.info("stopped after %.1fs", time.perf_counter() - started)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, with readiness turned off before the listener closes."""
+
+    def __init__(self, config: uvicorn.Config, app: ServingApp, delay: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._delay = delay
+        self._signalled = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._signalled:
+            self.should_exit = True
+            self.force_exit = True
+            return
+        self._signalled = True
+        log.info("%s: readiness false, draining", signal.Signals(sig).name)
+        self._app.begin_shutdown()
+        if self._delay <= 0:
+            self.should_exit = True
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.should_exit = True
+            return
+        loop.call_later(self._delay, self._exit)
+
+    def _exit(self) -> None:
+        self.should_exit = True

@@ -1,0 +1,268 @@
+"""The OpenAPI 3.1 document of the server, served at /openapi.json.
+
+tests/unit/test_serving_http.py checks it against the application: every documented operation
+answers, with a documented status code, and every route the application has is documented.
+"""
+
+from typing import Any
+
+from cairn import __version__
+from cairn.serving.protocol import DATATYPES
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "Malformed request: bad JSON, shapes, datatypes, names or values",
+        404: "Unknown model or version",
+        408: "The request body did not arrive in time",
+        413: "The request body is larger than the server accepts",
+        503: "The model is not loaded (or failed verification)",
+    }
+    return {str(code): _json(_ERROR, reasons[code]) for code in codes}
+
+
+_MODEL = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"}}
+_VERSION = {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _infer(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": "Inference (Open Inference Protocol V2)",
+            "parameters": parameters,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}}
+                },
+            },
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/InferResponse"}, "Predictions"),
+                **_errors(400, 404, 408, 413, 503),
+            },
+        }
+    }
+
+
+def _model_metadata(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "Model metadata: inputs and outputs from the model's signature",
+            "parameters": parameters,
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/ModelMetadata"}, "Model metadata"),
+                **_errors(404, 503),
+            },
+        }
+    }
+
+
+def _model_ready(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    ready = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+    }
+    return {
+        "get": {
+            "summary": "Model readiness",
+            "parameters": parameters,
+            "responses": {
+                "200": _json(ready, "The model is ready"),
+                "503": _json(ready, "The model is not ready"),
+                **_errors(404),
+            },
+        }
+    }
+
+
+def _tensor(data_required: bool) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["name", "shape", "datatype"] + (["data"] if data_required else []),
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {
+                "type": "string",
+                "enum": sorted(DATATYPES),
+            },
+            "parameters": {"type": "object"},
+            "data": {"description": "Row-major values, flat or nested", "type": "array"},
+        },
+    }
+    return schema
+
+
+def openapi_document() -> dict[str, Any]:
+    model_params = [_MODEL]
+    version_params = [_MODEL, _VERSION]
+    simple = {"type": "object"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Cairn model server",
+            "version": __version__,
+            "description": "Open Inference Protocol V2 (REST) and KServe V1 for one model. "
+            'Errors are {"error": "..."}.',
+        },
+        "paths": {
+            "/v2": {
+                "get": {
+                    "summary": "Server metadata",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/ServerMetadata"}, "Server")
+                    },
+                }
+            },
+            "/v2/health/live": {
+                "get": {
+                    "summary": "Liveness",
+                    "responses": {"200": _json(simple, "The server is live")},
+                }
+            },
+            "/v2/health/ready": {
+                "get": {
+                    "summary": "Readiness: the model is loaded and verified, the server not "
+                    "shutting down",
+                    "responses": {
+                        "200": _json(simple, "Ready"),
+                        "503": _json(simple, "Not ready"),
+                    },
+                }
+            },
+            "/v2/models/{model_name}": _model_metadata(model_params),
+            "/v2/models/{model_name}/versions/{model_version}": _model_metadata(version_params),
+            "/v2/models/{model_name}/ready": _model_ready(model_params),
+            "/v2/models/{model_name}/versions/{model_version}/ready": _model_ready(version_params),
+            "/v2/models/{model_name}/infer": _infer(model_params),
+            "/v2/models/{model_name}/versions/{model_version}/infer": _infer(version_params),
+            "/v1/models/{model_name}": {
+                "get": {
+                    "summary": "Model readiness (KServe V1)",
+                    "parameters": model_params,
+                    "responses": {
+                        "200": _json(simple, "The model is ready"),
+                        "503": _json(simple, "The model is not ready"),
+                        **_errors(404),
+                    },
+                }
+            },
+            "/v1/models/{model_name}:predict": {
+                "post": {
+                    "summary": "Prediction (KServe V1): instances in, predicted labels out",
+                    "parameters": model_params,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/V1Request"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/V1Response"}, "Predictions"),
+                        **_errors(400, 404, 408, 413, 503),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text exposition format 0.0.4)",
+                    "responses": {
+                        "200": {
+                            "description": "Metrics",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json(simple, "OpenAPI 3.1")},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+                "ServerMetadata": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "version": {"type": "string"},
+                        "extensions": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "ModelMetadata": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "versions": {"type": "array", "items": {"type": "string"}},
+                        "platform": {"type": "string"},
+                        "inputs": {"type": "array", "items": _tensor(False)},
+                        "outputs": {"type": "array", "items": _tensor(False)},
+                        "parameters": {"type": "object"},
+                    },
+                },
+                "InferRequest": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "inputs": {"type": "array", "minItems": 1, "items": _tensor(True)},
+                        "outputs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {
+                                        "type": "string",
+                                        "enum": ["predict", "predict_proba"],
+                                    },
+                                    "parameters": {"type": "object"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "InferResponse": {
+                    "type": "object",
+                    "required": ["model_name", "outputs"],
+                    "properties": {
+                        "model_name": {"type": "string"},
+                        "model_version": {"type": "string"},
+                        "id": {"type": "string"},
+                        "outputs": {"type": "array", "items": _tensor(True)},
+                    },
+                },
+                "V1Request": {
+                    "type": "object",
+                    "required": ["instances"],
+                    "properties": {
+                        "instances": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"oneOf": [{"type": "array"}, {"type": "object"}]},
+                        }
+                    },
+                },
+                "V1Response": {
+                    "type": "object",
+                    "properties": {"predictions": {"type": "array"}},
+                },
+            }
+        },
+    }
