@@ -87,5 +87,5 @@ images: ## Build cairn/{operator,trainer,server}:dev and load them into the loca
 	else echo "local cluster not running: images will be loaded by 'make cluster-up'"; fi
 
 .PHONY: bench-serve
-bench-serve: install ## Benchmark cairn-serve against MLServer and a bare Starlette app (~10 min)
+bench-serve: install ## Benchmark cairn-serve against MLServer and a bare Starlette app (~17 min)
 	$(PYTHON) bench/serve/bench.py

@@ -4,8 +4,8 @@ Same machine, same models (RandomForest 100 trees and LogisticRegression on iris
 bodies (Open Inference Protocol V2, 1 row and 32 rows, asking for `predict`), wrk at 1 and 32
 connections; every server with one worker process. Installs what it needs: wrk and prometheus
 (promtool) from Debian, MLServer 1.7.1 + mlserver-sklearn 1.7.1 in a venv of its own under
-$CAIRN_CACHE_DIR/bench-venv. Environment: BENCH_DURATION (s per point, default 10),
-BENCH_WARMUP (default 3), BENCH_MODELS (default "rf lr"), BENCH_SERVERS (all by default).
+$CAIRN_CACHE_DIR/bench-venv. Environment: BENCH_DURATION (s per point, default 20),
+BENCH_WARMUP (default 5), BENCH_MODELS (default "rf lr"), BENCH_SERVERS (all by default).
 The last line printed is the cairn/MLServer throughput ratio at 32 connections and 1 row.
 """
 
@@ -41,8 +41,8 @@ VENV_PACKAGES = [
     "uvicorn",
     "httptools",
 ]
-DURATION = int(os.environ.get("BENCH_DURATION", "10"))
-WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+DURATION = int(os.environ.get("BENCH_DURATION", "20"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
 MODELS = os.environ.get("BENCH_MODELS", "rf lr").split()
 SERVERS = os.environ.get(
     "BENCH_SERVERS", "cairn cairn-sklearn mlserver mlserver-batch baseline"
