@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: on the local cluster built from source, the Cairn operator trains the iris example
 # in a pod, registers it as ModelVersion iris-v1 with its metrics and lineage, validates it
-# against the Model's gate and resolves the `production` alias to it.
+# against the Model's gate, resolves the `production` alias to it, and serves it with
+# cairn-serve behind a Service (the ModelDeployment follows the alias).
 set -euo pipefail
 . "$(dirname "$0")/localkube/lib.sh"
 export KUBECONFIG=$KUBECONFIG_ADMIN
@@ -35,6 +36,15 @@ k apply -n "$ns" -f "$repo/examples/iris/"
 k wait -n "$ns" trainingrun/iris-1 --for=condition=Registered --timeout=300s
 k wait -n "$ns" modelversion/iris-v1 --for=condition=Ready --timeout=120s
 k wait -n "$ns" model/iris --for=jsonpath='{.status.aliases.production}'=1 --timeout=120s
+k wait -n "$ns" modeldeployment/iris --for=condition=Available --timeout=180s
+
+step "an Open Inference Protocol request to the Service (ClusterIP; there is no cluster DNS)"
+ip=$(k get -n "$ns" service iris -o jsonpath='{.spec.clusterIP}')
+body='{"inputs":[{"name":"input-0","shape":[2,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2,6.7,3.0,5.2,2.3]}]}'
+echo "POST http://$ip:8080/v2/models/iris/infer $body"
+curl -sS --max-time 10 -H 'Content-Type: application/json' -d "$body" \
+  "http://$ip:8080/v2/models/iris/infer"
+echo
 
 step "kubectl get cairn -n $ns"
 k get cairn -n "$ns"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kube import Kube
+from tests.support.kube import Kube, read_or_none
 from tests.support.operator import free_local_port
 from tests.support.training import (
     condition,
@@ -109,3 +109,13 @@ def test_runs_converge_without_duplicates_across_operator_kills(
     assert not model["status"].get("allocations")
     jobs = k8s.batch.list_namespaced_job(namespace, label_selector="cairn.dev/model=crash")
     assert len(jobs.items) == RUNS  # one Job per run: none created twice
+
+    # Uninstalled or crashed, the operator must not hold anything hostage: with it stopped, the
+    # namespace and every Cairn object in it can still be deleted (no finalizer of ours remains).
+    operator_process.kill()
+    k8s.core.delete_namespace(namespace)
+    wait_for(
+        lambda: read_or_none(k8s.core.read_namespace, namespace) is None,
+        timeout=120,
+        message=f"namespace {namespace} to be deleted while the operator is stopped",
+    )

@@ -58,6 +58,9 @@ def test_iris_example_trains_and_registers_version_1(
     assert version["spec"]["artifact"]["digest"] == directory_digest(run_dir)
     assert run["status"]["artifact"] == version["spec"]["artifact"]
     assert {"JobCreated", "Succeeded", "Registered"} <= event_reasons(k8s, namespace, "iris-1")
+    # No finalizer: objects stay deletable when the operator is not running.
+    assert not run["metadata"].get("finalizers")
+    assert not version["metadata"].get("finalizers")
 
     wait_for_phase(k8s, namespace, "iris-v1", "Approved")
     model = wait_for(

@@ -4,16 +4,14 @@ from typing import Any
 
 import kopf
 
+from cairn.controllers import resync
 from cairn.controllers.trainingrun import jobspec
 from cairn.controllers.trainingrun.reconcile import PLURAL, is_settled, reconcile
 from cairn.kube import objects
 
-# Catches anything an event missed; Job and pod events make the usual path immediate.
+# Catches anything an event missed (and finishes an interrupted registration); Job and pod
+# events make the usual path immediate.
 RESYNC_SECONDS = 10
-
-
-def _unsettled(spec: Any, status: Any, **_: Any) -> bool:
-    return not is_settled(dict(status or {}), dict(spec or {}))
 
 
 @kopf.on.create(objects.GROUP, objects.VERSION, PLURAL)
@@ -23,16 +21,14 @@ def on_run(body: kopf.Body, **_: Any) -> None:
     reconcile(dict(body))
 
 
-@kopf.timer(
-    objects.GROUP,
-    objects.VERSION,
-    PLURAL,
-    interval=RESYNC_SECONDS,
-    initial_delay=RESYNC_SECONDS,  # the create handler has just reconciled
-    when=_unsettled,
-)
-def resync_run(body: kopf.Body, **_: Any) -> None:
-    reconcile(dict(body))
+@kopf.index(objects.GROUP, objects.VERSION, PLURAL)
+def resync_trainingruns(
+    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[tuple[str | None, str], float] | None:
+    """Runs still in progress, revisited every RESYNC_SECONDS (see controllers.resync)."""
+    if is_settled(dict(status or {}), dict(spec or {})):
+        return None
+    return {(namespace, name): RESYNC_SECONDS}
 
 
 def _reconcile_named(namespace: str | None, name: str | None) -> None:
@@ -41,6 +37,9 @@ def _reconcile_named(namespace: str | None, name: str | None) -> None:
     run = objects.get(PLURAL, namespace, name)
     if run is not None:
         reconcile(run)
+
+
+resync.register(resync_trainingruns, _reconcile_named)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={jobspec.RUN_LABEL: kopf.PRESENT})
