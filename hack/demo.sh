@@ -42,7 +42,7 @@ step "an Open Inference Protocol request to the Service (ClusterIP; there is no 
 ip=$(k get -n "$ns" service iris -o jsonpath='{.spec.clusterIP}')
 body='{"inputs":[{"name":"input-0","shape":[2,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2,6.7,3.0,5.2,2.3]}]}'
 echo "POST http://$ip:8080/v2/models/iris/infer $body"
-curl -sS --max-time 10 -H 'Content-Type: application/json' -d "$body" \
+curl -sS --max-time 10 --retry 10 --retry-connrefused --retry-delay 1 -H 'Content-Type: application/json' -d "$body" \
   "http://$ip:8080/v2/models/iris/infer"
 echo
 

@@ -28,6 +28,12 @@ QUERY_MAX = 4096
 # The Deployments are named <name>-stable and <name>-canary, and <name> is also a label value.
 NAME_MAX = 56
 BUILTIN_METRICS = ("errorRate", "latencyP50", "latencyP99")
+# Manual rollout controls (`cairn promote|abort|resume`): annotations meant for people, each naming
+# the version (and step) it acts on, so one left behind never acts on a later rollout.
+PROMOTE_ANNOTATION = "cairn.dev/promote"
+ABORT_ANNOTATION = "cairn.dev/abort"
+RESUME_ANNOTATION = "cairn.dev/resume"
+PODS_MAX = 64
 
 Duration = Annotated[
     str,
@@ -99,8 +105,11 @@ class CanaryStep(ApiModel):
         ge=0,
         le=100,
         description="Percentage of requests the canary gets from this step on, 0 to 100. "
-        "Without trafficRouting the split is made by replica counts, so the weight is rounded "
-        "to the nearest split the replicas allow.",
+        "Without trafficRouting the split is made by replica counts: the canary runs "
+        "round(replicas * weight / 100) pods, at least 1 for any weight above 0, and the stable "
+        "keeps replicas minus that, at least 1, while the rollout runs; so with 1 replica any "
+        "weight between 1 and 100 is 1 canary pod beside 1 stable pod (about 50%). "
+        "status.canary.weight shows the split the pods really make.",
     )
     pause: Pause | None = Field(
         default=None,
@@ -397,6 +406,19 @@ class MetricResult(ApiModel):
     verdict: Verdict = Field(description="Pass, Fail or Inconclusive (too few requests).")
 
 
+class PodCounters(ApiModel):
+    """A serving pod's cumulative counters at the last analysis interval, the baseline the next
+    interval's increases are computed from (kept in status so a restart keeps the history)."""
+
+    pod: str = Field(max_length=253, description="The pod.")
+    track: str = Field(max_length=16, description="stable or canary.")
+    requests: float = Field(ge=0, description="Requests answered so far.")
+    errors: float = Field(ge=0, description="Of those, answered with a 5xx status.")
+    buckets: Annotated[dict[str, float], Field(max_length=64)] = Field(
+        description="Latency histogram: cumulative request count by upper bound (le), seconds."
+    )
+
+
 class CanaryStatus(ApiModel):
     """The canary track while a rollout is in progress."""
 
@@ -420,6 +442,40 @@ class CanaryStatus(ApiModel):
     analysis: Annotated[list[MetricResult], Field(max_length=ANALYSIS_METRICS_MAX)] | None = Field(
         default=None, description="Each metric's result in the latest interval."
     )
+    verdict: Verdict | None = Field(
+        default=None, description="The latest interval's verdict: Pass, Fail or Inconclusive."
+    )
+    passed_intervals: int | None = Field(
+        default=None,
+        ge=0,
+        description="Analysis intervals passed in the current step; with analysis, a step "
+        "completes only after at least one.",
+    )
+    last_analysis_at: datetime | None = Field(
+        default=None, description="When the metrics were last read (the interval's end)."
+    )
+    counters: Annotated[list[PodCounters], Field(max_length=PODS_MAX)] | None = Field(
+        default=None, description="Each serving pod's counters at the last interval."
+    )
+    promoting: bool | None = Field(
+        default=None,
+        description="The steps are done: the stable Deployment is being updated to the canary's "
+        "version; the canary is removed once it is ready.",
+    )
+    started_at: datetime | None = Field(default=None, description="When the rollout began.")
+
+
+class RollbackStatus(ApiModel):
+    """The last rollout that was rolled back; its version is not tried again until the target
+    changes."""
+
+    version: int = Field(ge=1, description="The version rolled back.")
+    reason: str = Field(
+        max_length=63,
+        description="AnalysisFailed, Aborted (`cairn abort`) or ProgressDeadlineExceeded.",
+    )
+    message: str = Field(max_length=MESSAGE_MAX, description="Why, for a person.")
+    at: datetime | None = Field(default=None, description="When.")
 
 
 class ModelDeploymentStatus(ApiModel):
@@ -442,6 +498,11 @@ class ModelDeploymentStatus(ApiModel):
     stable: TrackStatus | None = Field(default=None, description="The stable track.")
     canary: CanaryStatus | None = Field(
         default=None, description="The canary track; empty when no rollout is in progress."
+    )
+    rollback: RollbackStatus | None = Field(
+        default=None,
+        description="The version last rolled back, and why; cleared when another version is "
+        "served.",
     )
     replicas: int | None = Field(
         default=None, ge=0, description="Serving pods of all tracks (the scale subresource's)."

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from kubernetes import config
 
 from cairn import __version__
-from cairn.cli import approval
+from cairn.cli import approval, rollout
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cairn {__version__}")
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND")
     approval.add_commands(subcommands)
+    rollout.add_commands(subcommands)
     return parser
 
 

@@ -4,6 +4,7 @@ tails), and the Deployments and Services that serve models."""
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from cairn.kube import client
 from cairn.kube.errors import is_not_found
@@ -97,3 +98,30 @@ def apply_service(namespace: str, service: Body) -> Body:
         _content_type=APPLY_PATCH,
     )
     return _to_dict(applied)
+
+
+def delete_deployment(namespace: str, name: str) -> None:
+    """Delete a Deployment and its pods; one that is already gone is fine."""
+    try:
+        client.apps().delete_namespaced_deployment(name, namespace, propagation_policy="Background")
+    except ApiException as error:
+        if not is_not_found(error):
+            raise
+
+
+# Reading a serving pod's /metrics goes through the API server's pod proxy, so it works wherever
+# the operator runs (in the cluster or on a laptop) and needs no Prometheus.
+SCRAPE_TIMEOUT_SECONDS = 5
+
+
+def read_pod_path(namespace: str, pod: str, port: int, path: str) -> str | None:
+    """GET http://<pod>:<port>/<path> through the API server; None when the pod does not answer."""
+    try:
+        text = client.core().connect_get_namespaced_pod_proxy_with_path(
+            f"{pod}:{port}", namespace, path, _request_timeout=SCRAPE_TIMEOUT_SECONDS
+        )
+    except ApiException:
+        return None
+    except (HTTPError, OSError):  # urllib3's timeouts and connection errors
+        return None
+    return str(text)

@@ -117,7 +117,10 @@ class ServingApp:
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        protocol = ""
+        # Inference requests are counted whatever becomes of them: a 5xx is exactly what canary
+        # analysis must see.
+        route = _route(path)
+        protocol = _inference_protocol(route)
         request_id = None
         try:
             status, body, content_type, protocol, request_id = await self._dispatch(
@@ -125,8 +128,6 @@ class ServingApp:
             )
         except ProtocolError as error:
             status, body, content_type = error.status, _error(error.message), _JSON
-            if error.status == 405:
-                protocol = protocol or ""
         except Exception as error:  # a bug, never the client's input: say so, keep serving
             log.exception("internal error serving %s %s", method, path)
             status, body, content_type = 500, _error(f"internal error: {error}"), _JSON
@@ -253,6 +254,13 @@ def _only(method: str, allowed: str) -> None:
 
 def _error(message: str) -> bytes:
     return orjson.dumps({"error": message})
+
+
+def _inference_protocol(route: "_Route | None") -> str:
+    """v1 or v2 for an inference request, "" for anything else."""
+    if route is None or route.kind not in ("infer", "v1-predict"):
+        return ""
+    return "v1" if route.kind.startswith("v1") else "v2"
 
 
 def _route(path: str) -> _Route | None:

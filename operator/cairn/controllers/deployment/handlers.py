@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from cairn.controllers import resync
 from cairn.controllers.deployment import manifests
 from cairn.controllers.deployment.reconcile import (
     MODELS,
@@ -17,21 +18,34 @@ from cairn.controllers.deployment.reconcile import (
     following,
     reconcile,
     reconcile_named,
+    rolling_out,
 )
 from cairn.kube import objects
 
 # Catches anything an event missed.
 RESYNC_SECONDS = 30
+# While a canary rollout runs: pause durations, analysis intervals and deadlines are checked this
+# often, so a step ends (or a bad canary is rolled back) within this much of when it is due.
+ROLLOUT_TICK_SECONDS = 2
 
 
 @kopf.on.create(objects.GROUP, objects.VERSION, PLURAL)
 @kopf.on.resume(objects.GROUP, objects.VERSION, PLURAL)
 @kopf.on.update(objects.GROUP, objects.VERSION, PLURAL, field="spec")
-@kopf.timer(
-    objects.GROUP, objects.VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS
-)
 def on_deployment(body: kopf.Body, **_: Any) -> None:
     reconcile(dict(body))
+
+
+@kopf.index(objects.GROUP, objects.VERSION, PLURAL)
+def resync_modeldeployments(
+    body: kopf.Body, namespace: str | None, name: str, **_: Any
+) -> dict[tuple[str | None, str], float]:
+    """Every ModelDeployment is revisited (see controllers.resync): often while a rollout runs."""
+    interval = ROLLOUT_TICK_SECONDS if rolling_out(dict(body)) else RESYNC_SECONDS
+    return {(namespace, name): interval}
+
+
+resync.register(resync_modeldeployments, reconcile_named)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={manifests.DEPLOYMENT_LABEL: kopf.PRESENT})

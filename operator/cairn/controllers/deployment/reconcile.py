@@ -4,14 +4,16 @@ version to serve, applies the Deployments and the Service that version needs, an
 """
 
 import collections
+import datetime
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from cairn.analysis import judge, metrics
 from cairn.controllers.deployment import manifests
-from cairn.controllers.deployment.rollout import Plan, plan
-from cairn.controllers.deployment.status import Observed, compute_status
+from cairn.controllers.deployment.rollout import Plan, Progress, plan
+from cairn.controllers.deployment.status import Observed, compute_status, pod_problems, rollout_of
 from cairn.controllers.deployment.target import (
     Refusal,
     Target,
@@ -68,9 +70,20 @@ def _apply(desired: Body, observed: Body | None, owner: Body, apply: Any) -> Bod
     return applied
 
 
-def apply_plan(mdep: Body, chosen: Plan, stable: Body | None) -> Body | None:
-    """Make the Deployments and the Service what `chosen` says; returns the stable Deployment."""
+def apply_plan(
+    mdep: Body, chosen: Plan, stable: Body | None, canary: Body | None = None
+) -> tuple[Body | None, Body | None]:
+    """Make the Deployments and the Service what `chosen` says; returns the stable and the
+    canary Deployments."""
     namespace, name = mdep["metadata"]["namespace"], mdep["metadata"]["name"]
+    if chosen.canary is not None:
+        desired = manifests.build_deployment(
+            mdep, manifests.CANARY, chosen.canary.target, chosen.canary.replicas
+        )
+        canary = _apply(desired, canary, mdep, workloads.apply_deployment)
+    elif canary is not None:
+        workloads.delete_deployment(namespace, manifests.deployment_name(name, manifests.CANARY))
+        canary = None
     if chosen.stable is not None:
         desired = manifests.build_deployment(
             mdep, manifests.STABLE, chosen.stable.target, chosen.stable.replicas
@@ -80,7 +93,99 @@ def apply_plan(mdep: Body, chosen: Plan, stable: Body | None) -> Body | None:
         service = manifests.build_service(mdep)
         observed = workloads.get_service(namespace, manifests.service_name(name))
         _apply(service, observed, mdep, workloads.apply_service)
-    return stable
+    return stable, canary
+
+
+def read_pods(mdep: Body) -> dict[str, tuple[str, metrics.Counters]]:
+    """Every ready serving pod's counters (pod → (track, counters)), read from its /metrics
+    through the API server; a pod that does not answer is left out of this interval."""
+    meta = mdep["metadata"]
+    port = int(mdep["spec"].get("port", 8080))
+    readings = {}
+    for pod in workloads.list_pods(meta["namespace"], manifests.selector(meta["name"])):
+        pod_meta, status = pod["metadata"], pod.get("status") or {}
+        track = (pod_meta.get("labels") or {}).get(manifests.TRACK_LABEL)
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        if not ready or pod_meta.get("deletionTimestamp") or track is None:
+            continue
+        text = workloads.read_pod_path(meta["namespace"], pod_meta["name"], port, "metrics")
+        if text is not None:
+            try:
+                readings[pod_meta["name"]] = (track, metrics.parse(text))
+            except ValueError:
+                continue
+    return readings
+
+
+def observe_progress(
+    mdep: Body, target: Target | None, stable: Body | None, canary: Body | None
+) -> Progress:
+    """The rollout as status and the Deployments show it, with an analysis interval judged when
+    one is due."""
+    meta, spec = mdep["metadata"], mdep["spec"]
+    old = mdep.get("status") or {}
+    now = datetime.datetime.now(datetime.UTC)
+    current: Body | None = old.get("canary")
+    analysis = ((spec.get("strategy") or {}).get("canary") or {}).get("analysis")
+    canary_rollout = rollout_of(canary) if canary else None
+    canary_ready = bool(
+        canary_rollout
+        and canary_rollout.complete
+        and manifests.served_target(canary) == target
+        and canary_rollout.ready >= canary_rollout.desired
+    )
+    stuck = None
+    if current and target and current.get("version") == target.version and canary is not None:
+        if (
+            analysis is not None
+            and canary_rollout is not None
+            and canary_rollout.ready > 0
+            and not current.get("promoting")
+            and judge.due(current, analysis, now)
+        ):
+            current = judge.record(current, analysis, read_pods(mdep), now)
+        started = judge.parse_time(current.get("stepStartedAt")) or now
+        deadline = int(spec.get("progressDeadlineSeconds", 600))
+        late = (now - started).total_seconds() > deadline
+        if (
+            canary_rollout is not None
+            and not canary_ready
+            and (canary_rollout.deadline_exceeded or late)
+        ):
+            pods = workloads.list_pods(
+                meta["namespace"],
+                f"{manifests.selector(meta['name'])},{manifests.TRACK_LABEL}={manifests.CANARY}",
+            )
+            logs = {
+                pod["metadata"]["name"]: workloads.log_tail(
+                    meta["namespace"], pod["metadata"]["name"], manifests.CONTAINER, 5
+                )
+                for pod in pods[:3]
+            }
+            stuck = pod_problems(pods, logs)
+    return Progress(
+        canary_status=current,
+        rollback=old.get("rollback"),
+        annotations=dict(meta.get("annotations") or {}),
+        canary_ready=canary_ready,
+        stable_ready=bool(stable and rollout_of(stable).complete),
+        canary_stuck=stuck,
+        now=now,
+    )
+
+
+def _status_patch(old: Body, new: Body) -> Body:
+    """The merge patch from `old` to `new` status: changed keys, and nulls for the keys of
+    status.canary and status.rollback that are gone (a merge patch keeps what it does not name)."""
+    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    for key in ("canary", "rollback"):
+        before, after = old.get(key), changed.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            changed[key] = {**{k: None for k in before if k not in after}, **after}
+    return changed
 
 
 def reconcile(mdep: Body) -> None:
@@ -94,17 +199,29 @@ def reconcile(mdep: Body) -> None:
             return
         mdep = current
         target = find_target(mdep)
+        servable = target if isinstance(target, Target) else None
         before = workloads.get_deployment(namespace, manifests.deployment_name(name, "stable"))
+        canary = workloads.get_deployment(namespace, manifests.deployment_name(name, "canary"))
         running = manifests.served_target(before)
-        chosen = plan(mdep["spec"], target if isinstance(target, Target) else None, running)
-        stable = apply_plan(mdep, chosen, before)
-        seen = Observed(target=target, plan=chosen, stable=stable)
+        progress = observe_progress(mdep, servable, before, canary)
+        chosen = plan(mdep["spec"], servable, running, progress)
+        stable, canary = apply_plan(mdep, chosen, before, canary)
+        seen = Observed(target=target, plan=chosen, stable=stable, canary=canary)
         status = compute_status(mdep, seen)
         old = mdep.get("status") or {}
-        changed = {k: v for k, v in status.items() if old.get(k) != v}
+        changed = _status_patch(old, status)
         if changed:
             objects.patch_status(PLURAL, namespace, name, changed)
+        for note in chosen.notes:
+            (events.warn if note.warning else events.info)(
+                mdep, reason=note.reason, message=note.message
+            )
         post_events(mdep, old, status, running, manifests.served_target(stable))
+
+
+def rolling_out(mdep: Body) -> bool:
+    """A canary rollout is under way: the rollout timer moves it on."""
+    return bool((mdep.get("status") or {}).get("canary"))
 
 
 def _condition(status: Body, type_: str) -> Body:

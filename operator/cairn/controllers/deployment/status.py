@@ -23,6 +23,7 @@ class Observed:
     target: Target | Refusal
     plan: Plan
     stable: Body | None  # the stable Deployment as the API server returned it
+    canary: Body | None = None  # the canary Deployment, while a rollout runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,17 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
     old = mdep.get("status") or {}
     generation = meta.get("generation")
     name, namespace = meta["name"], meta["namespace"]
-    desired = int(spec.get("replicas", 1))
+    desired = seen.plan.stable.replicas if seen.plan.stable else int(spec.get("replicas", 1))
+    canary_status = seen.plan.canary_status
+    canary_rollout = rollout_of(seen.canary) if seen.canary and canary_status else None
+    rollback = seen.plan.rollback
+    failed = (
+        rollback
+        if rollback is not None
+        and isinstance(seen.target, Target)
+        and rollback.get("version") == seen.target.version
+        else None
+    )
     refusal = seen.target if isinstance(seen.target, Refusal) else None
     serving = seen.plan.stable.target if seen.plan.stable else None
     running = manifests.served_target(seen.stable)
@@ -93,7 +104,10 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
         a_message = f"{rollout.ready}/{desired} pods of {running.name} ready"
 
     # Progressing
-    if seen.plan.held is not None:
+    if canary_status is not None:
+        progressing, p_reason = True, "CanaryProgressing"
+        p_message = _canary_message(spec, canary_status, canary_rollout)
+    elif seen.plan.held is not None:
         progressing, p_reason = False, "RolloutPaused"
         p_message = f"spec.paused is true: {seen.plan.held.name} waits; `cairn resume` rolls it out"
     elif rollout is not None and rollout.deadline_exceeded:
@@ -110,7 +124,11 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
         p_message = f"serving {running.name}" if running else "no version to serve"
 
     # Degraded
-    if refusal is not None:
+    if failed is not None:
+        degraded, d_reason = True, str(failed["reason"])
+        d_message = f"{failed['message']}; version {failed['version']} is not tried again until "
+        d_message += "the target changes" + (f"; still serving {running.name}" if running else "")
+    elif refusal is not None:
         degraded, d_reason, d_message = True, refusal.reason, refusal.message
         if running is not None:
             d_message = f"{refusal.message}; still serving {running.name}"
@@ -133,7 +151,11 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
 
     if degraded:
         phase, message = "Degraded", d_message
-    elif seen.plan.held is not None or (spec.get("paused") and progressing):
+    elif (
+        seen.plan.held is not None
+        or (spec.get("paused") and progressing)
+        or (canary_status is not None and _at_gate(spec, canary_status))
+    ):
         phase, message = "Paused", p_message
     elif progressing or not available:
         phase, message = "Progressing", p_message if progressing else a_message
@@ -145,8 +167,10 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
         "observedGeneration": generation,
         "phase": phase,
         "conditions": conditions,
-        "replicas": rollout.replicas if rollout else 0,
-        "readyReplicas": rollout.ready if rollout else 0,
+        "replicas": (rollout.replicas if rollout else 0)
+        + (canary_rollout.replicas if canary_rollout else 0),
+        "readyReplicas": (rollout.ready if rollout else 0)
+        + (canary_rollout.ready if canary_rollout else 0),
         "selector": manifests.selector(name),
         "url": manifests.url(name, namespace, port),
         "message": message,
@@ -157,4 +181,76 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
             "replicas": rollout.replicas,
             "readyReplicas": rollout.ready,
         }
+    # None clears what status held (a merge patch); absent when there is nothing to clear.
+    if canary_status is not None:
+        status["canary"] = {
+            **canary_status,
+            "readyReplicas": canary_rollout.ready if canary_rollout else 0,
+        }
+    elif old.get("canary") is not None:
+        status["canary"] = None
+    if rollback is not None or old.get("rollback") is not None:
+        status["rollback"] = rollback
     return status
+
+
+def _at_gate(spec: Body, canary: Body) -> bool:
+    """At a pause {} step: waiting for a person."""
+    steps = ((spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
+    step = int(canary.get("step") or 0)
+    return not canary.get("promoting") and step < len(steps) and steps[step].get("pause") == {}
+
+
+def _canary_message(spec: Body, canary: Body, rollout: Rollout | None) -> str:
+    steps = ((spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
+    name = f"{spec['model']}-v{canary['version']}"
+    ready = rollout.ready if rollout else 0
+    if canary.get("promoting"):
+        return f"promoting {name}: updating the stable Deployment"
+    step = int(canary.get("step") or 0)
+    text = (
+        f"canary {name} at step {step + 1}/{len(steps)}, weight {canary.get('weight', 0)}%, "
+        f"{ready}/{canary.get('replicas', 0)} pods ready"
+    )
+    if canary.get("verdict"):
+        text += f"; last analysis {canary['verdict']}"
+    if spec.get("paused"):
+        text += "; spec.paused is true: `cairn resume` goes on"
+    elif _at_gate(spec, canary):
+        text += f"; waits for `cairn resume` ({spec['model']} step {step})"
+    return text
+
+
+def pod_problems(pods: list[Body], logs: dict[str, str] | None = None) -> str:
+    """Why pods are not ready, from their status: waiting and termination reasons, for a
+    person (for example "iris-canary-abc: CrashLoopBackOff (exit 3: digest mismatch)"); for a
+    container that runs but is not ready, the last line it logged (`logs`: pod → log tail)."""
+    problems = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        status = pod.get("status") or {}
+        reasons = []
+        for container in status.get("containerStatuses") or []:
+            if container.get("ready"):
+                continue
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            if waiting.get("reason"):
+                reasons.append(str(waiting["reason"]))
+            if last:
+                detail = (last.get("message") or "").strip().splitlines()
+                exit_text = f"exit {last.get('exitCode')}"
+                if detail:
+                    exit_text += f": {detail[-1][:200]}"
+                reasons.append(f"last {last.get('reason') or 'terminated'} ({exit_text})")
+            if not reasons:
+                said = ((logs or {}).get(name) or "").strip().splitlines()
+                reasons.append(f"not ready: {said[-1][:300]}" if said else "not ready")
+        if not reasons and status.get("phase") == "Pending":
+            unscheduled: Body = next(
+                (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+            )
+            reasons.append(str(unscheduled.get("message") or "Pending"))
+        if reasons:
+            problems.append(f"{name}: {', '.join(reasons)}")
+    return "; ".join(problems) or "no pod became ready"

@@ -1,0 +1,133 @@
+"""Canary analysis (cairn.analysis): reading cairn-serve's /metrics, increases between readings,
+latency quantiles from the histogram, and the judge — no traffic is Inconclusive, never a pass."""
+
+import datetime
+
+import pytest
+from prometheus_client import generate_latest
+
+from cairn.analysis import judge, metrics
+from cairn.analysis.metrics import Counters
+from cairn.serving.metrics import ServingMetrics
+
+T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def page(observations: list[tuple[int, float]]) -> str:
+    """A real cairn-serve /metrics page after the given (code, seconds) requests."""
+    served = ServingMetrics("iris", "2", ["a", "b"], [0, 1])
+    for code, seconds in observations:
+        served.observe_request("v2", code, seconds)
+    return generate_latest(served.registry).decode()
+
+
+def test_parse_reads_requests_5xx_errors_and_latency_buckets() -> None:
+    counters = metrics.parse(page([(200, 0.003)] * 8 + [(400, 0.001), (503, 0.2)]))
+
+    assert counters.requests == 10
+    assert counters.errors == 1  # a 4xx is the client's mistake, not the server's
+    assert counters.buckets["+Inf"] == 10
+    assert counters.buckets["0.005"] == 9
+    assert counters.buckets["0.1"] == 9 and counters.buckets["0.25"] == 10
+
+
+def test_increase_is_a_baseline_first_and_survives_a_restart() -> None:
+    before = Counters(10, 1, {"0.1": 8, "+Inf": 10})
+    now = Counters(30, 2, {"0.1": 25, "+Inf": 30})
+
+    assert metrics.increase(now, None) == Counters()
+    assert metrics.increase(now, before) == Counters(20, 1, {"0.1": 17, "+Inf": 20})
+    restarted = Counters(5, 0, {"0.1": 5, "+Inf": 5})
+    assert metrics.increase(restarted, before) == restarted
+
+
+def test_quantiles_interpolate_inside_buckets() -> None:
+    buckets = {"0.1": 50.0, "0.2": 100.0, "+Inf": 100.0}
+    assert metrics.quantile(0.5, buckets) == pytest.approx(0.1)
+    assert metrics.quantile(0.75, buckets) == pytest.approx(0.15)
+    assert metrics.quantile(0.99, {"0.1": 0.0, "+Inf": 10.0}) == pytest.approx(0.1)
+    assert metrics.quantile(0.5, {"+Inf": 0.0}) is None
+
+
+def fast(requests: float, errors: float = 0) -> Counters:
+    return Counters(requests, errors, {"0.01": requests, "0.1": requests, "+Inf": requests})
+
+
+def slow(requests: float) -> Counters:
+    return Counters(requests, 0, {"0.01": 0, "0.1": requests, "+Inf": requests})
+
+
+ANALYSIS = {
+    "minRequests": 20,
+    "metrics": [
+        {"name": "errorRate", "max": 0.05},
+        {"name": "latencyP99", "maxRatioToStable": 2},
+    ],
+}
+
+
+def test_no_traffic_is_inconclusive_never_a_pass() -> None:
+    verdict, results = judge.judge(ANALYSIS, Counters(), fast(100))
+    assert verdict == "Inconclusive"
+    assert {r["verdict"] for r in results} == {"Inconclusive"}
+    few, _ = judge.judge(ANALYSIS, fast(19), fast(100))
+    assert few == "Inconclusive"
+
+
+def test_thresholds_and_the_comparison_with_the_stable() -> None:
+    ok, results = judge.judge(ANALYSIS, fast(100, errors=2), fast(100))
+    assert ok == "Pass"
+    assert results[0] == {
+        "name": "errorRate",
+        "value": 0.02,
+        "stableValue": 0.0,
+        "threshold": "max 0.05",
+        "verdict": "Pass",
+    }
+    bad, results = judge.judge(ANALYSIS, fast(100, errors=20), fast(100))
+    assert bad == "Fail" and results[0]["verdict"] == "Fail"
+    assert "errorRate 0.2 (stable 0) breaks max 0.05" in judge.failure_message(results)
+    slower, results = judge.judge(ANALYSIS, slow(100), fast(100))
+    assert slower == "Fail" and results[1]["verdict"] == "Fail"
+    assert results[1]["threshold"] == "<= 2x stable"
+    # No stable traffic: the comparison cannot be made, the absolute threshold still decides.
+    alone, results = judge.judge(ANALYSIS, slow(100), Counters())
+    assert alone == "Pass" and results[1]["verdict"] == "Inconclusive"
+    # The defaults: errorRate max 0.05 and latencyP99 at most 2x the stable's.
+    assert judge.judge({}, fast(100, errors=10), fast(100))[0] == "Fail"
+
+
+def test_record_keeps_a_baseline_then_counts_intervals() -> None:
+    first = judge.record(
+        {"version": 2}, ANALYSIS, {"c": ("canary", fast(5)), "s": ("stable", fast(5))}, T0
+    )
+    assert "verdict" not in first and first["lastAnalysisAt"] == "2026-01-01T00:00:00.000000Z"
+    assert [c["pod"] for c in first["counters"]] == ["c", "s"]
+    later = T0 + datetime.timedelta(seconds=3)
+    assert not judge.due(first, {"interval": "5s"}, later)
+    assert judge.due(first, {"interval": "3s"}, later)
+
+    passed = judge.record(
+        first, ANALYSIS, {"c": ("canary", fast(45)), "s": ("stable", fast(105))}, later
+    )
+    assert passed["verdict"] == "Pass" and passed["passedIntervals"] == 1
+    failed = judge.record(
+        passed, ANALYSIS, {"c": ("canary", fast(85, 20)), "s": ("stable", fast(200))}, later
+    )
+    assert failed["verdict"] == "Fail" and failed["failedIntervals"] == 1
+    idle = judge.record(failed, ANALYSIS, {"c": ("canary", fast(85, 20))}, later)
+    assert idle["verdict"] == "Inconclusive"
+    assert idle["failedIntervals"] == 1 and idle["passedIntervals"] == 1
+
+
+def test_durations() -> None:
+    assert judge.duration_seconds("1h30m") == 5400
+    assert judge.duration_seconds("500ms") == 0.5
+    with pytest.raises(ValueError):
+        judge.duration_seconds("10")
+
+
+def test_a_query_metric_is_not_measured_and_never_passes() -> None:
+    custom = {"minRequests": 1, "metrics": [{"name": "mine", "query": "up", "max": 1}]}
+    verdict, results = judge.judge(custom, fast(100), fast(100))
+    assert verdict == "Inconclusive" and results[0]["verdict"] == "Inconclusive"
