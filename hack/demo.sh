@@ -21,7 +21,7 @@ k wait --for=condition=Established crd --all --timeout=60s >/dev/null
 k get crd -o custom-columns=NAME:.metadata.name,SHORT:.spec.names.shortNames | grep cairn.dev
 
 step "a fresh namespace $ns with its artifact store"
-k delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+k delete namespace "$ns" --ignore-not-found --wait=true --timeout=180s >/dev/null
 "$repo/hack/localkube/artifacts-claim.sh" --delete "$ns"
 k create namespace "$ns" >/dev/null
 "$repo/hack/localkube/artifacts-claim.sh" "$ns" >/dev/null
@@ -42,7 +42,7 @@ step "an Open Inference Protocol request to the Service (ClusterIP; there is no 
 ip=$(k get -n "$ns" service iris -o jsonpath='{.spec.clusterIP}')
 body='{"inputs":[{"name":"input-0","shape":[2,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2,6.7,3.0,5.2,2.3]}]}'
 echo "POST http://$ip:8080/v2/models/iris/infer $body"
-curl -sS --max-time 10 --retry 10 --retry-connrefused --retry-delay 1 -H 'Content-Type: application/json' -d "$body" \
+curl -s --max-time 10 --retry 10 --retry-connrefused --retry-delay 1 -H 'Content-Type: application/json' -d "$body" \
   "http://$ip:8080/v2/models/iris/infer"
 echo
 
