@@ -151,8 +151,10 @@ class OutputSpec(ApiModel):
 
     uri: ArtifactUri | None = Field(
         default=None,
-        description="Artifact location: pvc://<claim>/<path>, file://<path> or "
-        "s3://<bucket>/<key>. Default: pvc://cairn-artifacts/<namespace>/<model>/<run>.",
+        description="Artifact location: pvc://<claim>/<path> (the claim is mounted into the "
+        "training pod), or file:///<path> (a directory of the node: single-node development "
+        "only); s3://<bucket>/<key> is reserved and refused for now. "
+        "Default: pvc://cairn-artifacts/<model>/<run>.",
     )
 
 
