@@ -3,11 +3,7 @@ and events of its Deployments, its Model and the Model's versions) calls it. It 
 version to serve, applies the Deployments and the Service that version needs, and writes status.
 """
 
-import collections
 import datetime
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from cairn.analysis import judge, metrics
@@ -21,24 +17,12 @@ from cairn.controllers.deployment.target import (
     version_name,
     wanted_version,
 )
+from cairn.controllers.exclusive import exclusive
 from cairn.kube import events, objects, ownership, workloads
 
 Body = dict[str, Any]
 PLURAL = "modeldeployments"
 MODELS, VERSIONS = "models", "modelversions"
-
-_guard = threading.Lock()
-_locks: dict[tuple[str, str], threading.Lock] = collections.defaultdict(threading.Lock)
-
-
-@contextmanager
-def _exclusive(namespace: str, name: str) -> Iterator[None]:
-    """One reconcile of a ModelDeployment at a time in this process: handlers of other objects
-    (its Model, its Deployments) call it from kopf's worker threads."""
-    with _guard:
-        lock = _locks[(namespace, name)]
-    with lock:
-        yield
 
 
 def following(namespace: str, model: str) -> list[Body]:
@@ -193,7 +177,7 @@ def reconcile(mdep: Body) -> None:
     if meta.get("deletionTimestamp"):
         return  # garbage collection removes its children; recreating them would fight it
     namespace, name = meta["namespace"], meta["name"]
-    with _exclusive(namespace, name):
+    with exclusive(PLURAL, namespace, name):
         current = objects.get(PLURAL, namespace, name)  # the latest, not a handler's snapshot
         if current is None or current["metadata"].get("deletionTimestamp"):
             return

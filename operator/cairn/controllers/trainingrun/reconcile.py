@@ -9,6 +9,7 @@ from kubernetes.client.exceptions import ApiException
 
 from cairn.controllers import registration
 from cairn.controllers.conditions import is_true, set_condition
+from cairn.controllers.exclusive import exclusive
 from cairn.controllers.trainingrun import jobspec
 from cairn.controllers.trainingrun.observe import Observation, Phase, Reason, observe
 from cairn.controllers.trainingrun.output import InvalidOutput, output_mount, output_uri
@@ -142,6 +143,17 @@ def register(run: Body, status: Body) -> Body:
 
 
 def reconcile(run: Body) -> None:
+    if is_settled(run.get("status") or {}, run["spec"]):
+        return
+    meta = run["metadata"]
+    with exclusive(PLURAL, meta["namespace"], meta["name"]):
+        # Another thread may have moved the run on while this one waited: start from the latest.
+        latest = objects.get(PLURAL, meta["namespace"], meta["name"])
+        if latest is not None:
+            _reconcile(latest)
+
+
+def _reconcile(run: Body) -> None:
     meta, spec, status = run["metadata"], run["spec"], run.get("status") or {}
     if is_settled(status, spec):
         return
