@@ -215,3 +215,18 @@ def test_retention_keeps_the_newest_and_the_aliased_versions(
         message="version 2 to be retired while 1 (aliased) and 3 (newest) stay",
         describe=lambda: f"versions: {version_numbers(k8s, namespace, 'kept')}",
     )
+
+
+def test_a_run_whose_job_vanished_fails_instead_of_training_again(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
+    create_run(k8s, namespace, "lost-1", model="lost", code="tiny", suspend=True)
+    wait_for_run(k8s, namespace, "lost-1", "Pending", timeout=60)  # observed: its Job exists
+    assert read_or_none(k8s.batch.read_namespaced_job, "lost-1", namespace) is not None
+    k8s.batch.delete_namespaced_job("lost-1", namespace, propagation_policy="Background")
+
+    run = wait_for_run(k8s, namespace, "lost-1", "Failed", timeout=60)
+    assert condition(run, "Failed")["reason"] == "JobLost"
+    assert "create a new run" in condition(run, "Failed")["message"]
+    assert read_or_none(k8s.batch.read_namespaced_job, "lost-1", namespace) is None

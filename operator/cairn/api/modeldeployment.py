@@ -17,7 +17,7 @@ from cairn.api.common import (
     ModelName,
     Uri,
 )
-from cairn.api.trainingrun import ENV_MAX, EnvVar, ImagePullPolicy, ResourceRequirements
+from cairn.api.trainingrun import EnvVars, ImagePullPolicy, ResourceRequirements
 
 DEFAULT_SERVER_IMAGE = "docker.io/cairn/server:dev"
 DEFAULT_PORT = 8080
@@ -343,19 +343,7 @@ class ModelDeploymentSpec(ApiModel):
         description="CPU and memory requests and limits of each serving container. Unset: "
         "requests cpu 100m and memory 128Mi, limit memory 1Gi.",
     )
-    env: (
-        Annotated[
-            list[EnvVar],
-            Field(
-                max_length=ENV_MAX,
-                json_schema_extra={
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["name"],
-                },
-            ),
-        ]
-        | None
-    ) = Field(
+    env: EnvVars | None = Field(
         default=None,
         description="Extra environment variables of the server, for example CAIRN_MAX_BATCH_SIZE "
         "(`cairn-serve --help` lists them).",

@@ -112,7 +112,7 @@ class ResourceRequirements(ApiModel):
 
 
 class EnvVar(ApiModel):
-    """An environment variable of the training container."""
+    """An environment variable of a container."""
 
     name: str = Field(
         min_length=1, max_length=TEXT_MAX, description="Name of the variable; unique in the list."
@@ -120,6 +120,16 @@ class EnvVar(ApiModel):
     value: str | None = Field(
         default=None, max_length=ENV_VALUE_MAX, description="Value of the variable."
     )
+
+
+# A list keyed by name, so the API server refuses two variables of the same name.
+EnvVars = Annotated[
+    list[EnvVar],
+    Field(
+        max_length=ENV_MAX,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    ),
+]
 
 
 class Toleration(ApiModel):
@@ -207,19 +217,9 @@ class TrainingRunSpec(ApiModel):
     resources: ResourceRequirements | None = Field(
         default=None, description="CPU, memory and GPU requests and limits of the trainer."
     )
-    env: (
-        Annotated[
-            list[EnvVar],
-            Field(
-                max_length=ENV_MAX,
-                json_schema_extra={
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["name"],
-                },
-            ),
-        ]
-        | None
-    ) = Field(default=None, description="Extra environment variables of the trainer.")
+    env: EnvVars | None = Field(
+        default=None, description="Extra environment variables of the trainer."
+    )
     node_selector: (
         Annotated[
             dict[str, Annotated[str, Field(max_length=DNS_LABEL_MAX)]],
@@ -312,8 +312,9 @@ class TrainingRunStatus(ApiModel):
     )
     failure_reason: str | None = Field(
         default=None,
-        description="Why the run failed, as a word a program can match on, for example "
-        "OOMKilled, ImagePullBackOff, DeadlineExceeded or BackoffLimitExceeded.",
+        description="Why the run failed, as a word a program can match on: NonZeroExit, "
+        "OOMKilled, DeadlineExceeded, RetriesExhausted, ImageMissing, ContainerConfigError, "
+        "InvalidTrainerSummary or JobLost.",
     )
     message: str | None = Field(
         default=None,

@@ -38,6 +38,7 @@ class Reason(enum.StrEnum):
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     RETRIES_EXHAUSTED = "RetriesExhausted"
     BAD_SUMMARY = "InvalidTrainerSummary"
+    JOB_LOST = "JobLost"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -153,6 +153,20 @@ def reconcile(run: Body) -> None:
             _reconcile(latest)
 
 
+JOB_LOST_MESSAGE = (
+    "the training Job was deleted before the operator read its result (by hand, or by "
+    "ttlSecondsAfterFinished while the operator was down); create a new run to train again"
+)
+
+
+def fail(run: Body, seen: Observation) -> None:
+    meta = run["metadata"]
+    objects.patch_status(
+        PLURAL, meta["namespace"], meta["name"], status_for(run, seen, seen.message)
+    )
+    post_transition_event(run, (run.get("status") or {}).get("phase"), seen, seen.message)
+
+
 def _reconcile(run: Body) -> None:
     meta, spec, status = run["metadata"], run["spec"], run.get("status") or {}
     if is_settled(status, spec):
@@ -163,17 +177,20 @@ def _reconcile(run: Body) -> None:
         register(run, status)  # succeeded earlier, registration interrupted: finish it
         return
 
-    try:
+    if status.get("phase"):
+        job = workloads.get_job(namespace, jobspec.job_name(meta["name"]))
+        if job is None:
+            # Its Job existed (the run was observed) and is gone before its result was read:
+            # training again would silently produce a different model. Say so and stop.
+            fail(run, Observation(Phase.FAILED, Reason.JOB_LOST, JOB_LOST_MESSAGE))
+            return
+    else:
         # A run that has not been observed yet has no Job: create it without looking first.
-        if status.get("phase"):
-            job = workloads.get_job(namespace, jobspec.job_name(meta["name"])) or ensure_job(run)
-        else:
+        try:
             job = ensure_job(run)
-    except InvalidOutput as error:
-        seen = Observation(Phase.FAILED, Reason.CONFIG_ERROR, str(error))
-        objects.patch_status(PLURAL, namespace, meta["name"], status_for(run, seen, str(error)))
-        post_transition_event(run, status.get("phase"), seen, str(error))
-        return
+        except InvalidOutput as error:
+            fail(run, Observation(Phase.FAILED, Reason.CONFIG_ERROR, str(error)))
+            return
     # A Job the controller manager has not touched yet (empty status) has no pods to list.
     selector = f"{jobspec.RUN_LABEL}={meta['name']}"
     pods = workloads.list_pods(namespace, selector) if job.get("status") else []
