@@ -20,11 +20,11 @@ demo: install cluster-up images ## Bring the local cluster up, build the images 
 	@hack/demo.sh
 
 .PHONY: test
-test: install lint cluster-up images ## Lint, then run unit and integration tests on the local cluster
+test: install lint helm cluster-up images ## Lint, then run unit and integration tests on the local cluster
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: install ## Unit tests only (no cluster)
+test-unit: install helm ## Unit tests only (no cluster)
 	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: install
@@ -38,8 +38,14 @@ lint: ## ruff (lint and format) and mypy
 	$(PYTHON) -m mypy
 
 .PHONY: crds
-crds: ## Regenerate crds/ from the API models in operator/cairn/api
+crds: ## Regenerate crds/ (and the Helm chart's copy) from the API models in operator/cairn/api
 	PYTHONPATH=operator $(PYTHON) -m cairn.api.crdgen crds
+	@# A chart cannot read files outside its directory, so it carries its own copy.
+	PYTHONPATH=operator $(PYTHON) -m cairn.api.crdgen charts/cairn/files/crds
+
+.PHONY: helm
+helm: ## Build (or reuse cached) helm from its Go module, for the chart and its tests
+	@hack/helm/build.sh
 
 .PHONY: install-crds
 install-crds: ## Apply crds/ to the cluster that KUBECONFIG names

@@ -6,6 +6,7 @@ cluster only through the `cluster` fixture; when no cluster can be found or star
 and say what was tried: a missing cluster never passes for a green run.
 """
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tests.support.crds import crds_installed  # noqa: F401  (a fixture: importe
 from tests.support.kube import Kube
 from tests.support.namespaces import create_test_namespace, delete_namespace
 from tests.support.operator import (
+    METRICS_ENV,
     STOP_TIMEOUT,
     RunningOperator,
     free_local_port,
@@ -38,6 +40,13 @@ CLUSTER_MARKERS = ("integration", "e2e")
 NODE_READY_TIMEOUT = 180
 
 FOUND_CLUSTER = pytest.StashKey[str | ClusterUnavailable]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every operator a test starts (in-process or as `cairn-operator`) would otherwise serve
+    # metrics on the default port 8081, which concurrent test runs would fight over: they serve
+    # none unless a test asks for a port (the `operator` fixture picks a free one).
+    os.environ.setdefault(METRICS_ENV, "0")
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
@@ -114,15 +123,23 @@ def namespace(k8s: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def operator(namespace: str) -> Iterator[RunningOperator]:
-    """The Cairn controllers running in-process, watching `namespace`, once kopf is healthy.
+def operator(namespace: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningOperator]:
+    """The Cairn controllers running in-process, watching `namespace`, once kopf is healthy;
+    their metrics are served on a free port.
 
     At teardown the operator is stopped, and the test fails unless it exited cleanly.
     """
     health_url = f"http://127.0.0.1:{free_local_port()}/healthz"
+    metrics_address = f"127.0.0.1:{free_local_port()}"
+    monkeypatch.setenv(METRICS_ENV, metrics_address)  # read by the operator's startup
     runner = KopfRunner(kopf_run_args(namespace, health_url), timeout=STOP_TIMEOUT)
     with runner:
-        running = RunningOperator(namespace=namespace, health_url=health_url, runner=runner)
+        running = RunningOperator(
+            namespace=namespace,
+            health_url=health_url,
+            metrics_url=f"http://{metrics_address}/metrics",
+            runner=runner,
+        )
         wait_until_healthy(running)
         yield running
     # An exception in the operator has already been re-raised when the `with` block ended.

@@ -4,7 +4,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 packages=(runc containernetworking-plugins iptables conntrack buildah skopeo debootstrap
-  openssl curl iproute2 util-linux kmod ca-certificates)
+  openssl curl iproute2 util-linux kmod ca-certificates
+  prometheus)  # the canary analysis tests scrape the serving pods with a real Prometheus
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -1,15 +1,19 @@
-"""`cairn-operator`: runs the Cairn controllers under kopf, with a liveness endpoint."""
+"""`cairn-operator`: runs the Cairn controllers under kopf, with a liveness endpoint and
+Prometheus metrics."""
 
 import argparse
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping, Sequence
 
 import kopf
 
 from cairn import __version__
+from cairn.observability import logs, server
 
 DEFAULT_HEALTH_ADDR = "0.0.0.0:8080"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,8 +21,9 @@ class OperatorOptions:
     namespaces: tuple[str, ...]  # empty: every namespace
     health_addr: str
     peering: str | None  # None: standalone
+    metrics_addr: str  # "0" or "": no metrics
     log_format: kopf.LogFormat
-    verbose: bool
+    log_level: str  # one of LOG_LEVELS
 
     @property
     def liveness_endpoint(self) -> str:
@@ -31,6 +36,20 @@ def _log_format(name: str) -> kopf.LogFormat:
     except KeyError:
         choices = ", ".join(f.name.lower() for f in kopf.LogFormat)
         raise argparse.ArgumentTypeError(f"{name!r} is not one of: {choices}") from None
+
+
+def _metrics_addr(value: str) -> str:
+    try:
+        server.parse_address(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def _log_level(name: str) -> str:
+    if name.lower() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{name!r} is not one of: {', '.join(LOG_LEVELS)}")
+    return name.lower()
 
 
 def _split_namespaces(value: str) -> list[str]:
@@ -71,12 +90,33 @@ def parse_args(
         "CRDs (env CAIRN_PEERING; default: standalone, for a single replica)",
     )
     parser.add_argument(
+        "--metrics-addr",
+        type=_metrics_addr,
+        default=environ.get(server.ENV, server.DEFAULT_ADDRESS),
+        metavar="HOST:PORT",
+        help=f"serve Prometheus metrics at http://HOST:PORT{server.PATH}; 0 turns them off "
+        f"(env {server.ENV}; default {server.DEFAULT_ADDRESS})",
+    )
+    parser.add_argument(
         "--log-format",
         type=_log_format,
         default=environ.get("CAIRN_LOG_FORMAT", "full"),
-        help="plain, full or json (env CAIRN_LOG_FORMAT; default full)",
+        help="plain, full or json: one JSON object a line (env CAIRN_LOG_FORMAT; default full)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        default=environ.get("CAIRN_LOG_LEVEL", "info"),
+        help=f"{', '.join(LOG_LEVELS)} (env CAIRN_LOG_LEVEL; default info)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="log_level",
+        action="store_const",
+        const="debug",
+        help="log at debug level (the same as --log-level debug)",
+    )
     parser.add_argument("--version", action="version", version=f"cairn-operator {__version__}")
     args = parser.parse_args(argv)
 
@@ -90,14 +130,22 @@ def parse_args(
         namespaces=tuple(namespaces),
         health_addr=args.health_addr,
         peering=args.peering,
+        metrics_addr=args.metrics_addr,
         log_format=args.log_format,
-        verbose=args.verbose,
+        log_level=args.log_level,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     options = parse_args(argv)
-    kopf.configure(verbose=options.verbose, log_format=options.log_format)
+    # log_prefix=None: as `kopf run` does, text lines about an object start with [namespace/name]
+    # (JSON lines carry it as "object").
+    kopf.configure(
+        verbose=options.log_level == "debug", log_format=options.log_format, log_prefix=None
+    )
+    logging.getLogger().setLevel(options.log_level.upper())
+    # A startup handler installs it too (for `kopf run`); here, kopf's first lines get it as well.
+    logs.install()
     # Importing the controllers registers their handlers with kopf's default registry.
     import cairn.controllers  # noqa: F401
 
@@ -107,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         standalone=options.peering is None,
         peering_name=options.peering,
         liveness_endpoint=options.liveness_endpoint,
+        # Read by the startup handler that serves the metrics (controllers.settings).
+        memo=kopf.Memo(metrics_addr=options.metrics_addr),
     )
 
 

@@ -332,7 +332,6 @@ def test_minimal_run_gets_its_defaults_from_the_api_server(k8s: Kube, namespace:
 
     assert spec == {
         "model": "iris",
-        "image": "docker.io/cairn/trainer:dev",
         "imagePullPolicy": "IfNotPresent",
         "backoffLimit": 0,
         "suspend": False,
@@ -445,7 +444,6 @@ def test_model_deployment_columns_defaults_and_scale(k8s: Kube, namespace: str) 
         "model": "iris",
         "alias": "production",
         "replicas": 1,
-        "image": "docker.io/cairn/server:dev",
         "imagePullPolicy": "IfNotPresent",
         "port": 8080,
         "progressDeadlineSeconds": 600,

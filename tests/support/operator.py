@@ -10,12 +10,15 @@ from tests.support.wait import wait_for
 
 STARTUP_TIMEOUT = 60
 STOP_TIMEOUT = 30
+# The operator's startup reads its metrics address from here under `kopf run`.
+METRICS_ENV = "CAIRN_METRICS_ADDR"
 
 
 @dataclasses.dataclass(frozen=True)
 class RunningOperator:
     namespace: str
     health_url: str
+    metrics_url: str
     runner: KopfRunner
 
 

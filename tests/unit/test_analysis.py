@@ -57,6 +57,12 @@ def slow(requests: float) -> Counters:
     return Counters(requests, 0, {"0.01": 0, "0.1": requests, "+Inf": requests})
 
 
+def judged(
+    analysis: dict[str, object], canary: Counters, stable: Counters
+) -> tuple[str, list[dict[str, object]]]:
+    return judge.judge(analysis, judge.measure_counters(analysis, canary, stable))
+
+
 ANALYSIS = {
     "minRequests": 20,
     "metrics": [
@@ -67,15 +73,15 @@ ANALYSIS = {
 
 
 def test_no_traffic_is_inconclusive_never_a_pass() -> None:
-    verdict, results = judge.judge(ANALYSIS, Counters(), fast(100))
+    verdict, results = judged(ANALYSIS, Counters(), fast(100))
     assert verdict == "Inconclusive"
     assert {r["verdict"] for r in results} == {"Inconclusive"}
-    few, _ = judge.judge(ANALYSIS, fast(19), fast(100))
+    few, _ = judged(ANALYSIS, fast(19), fast(100))
     assert few == "Inconclusive"
 
 
 def test_thresholds_and_the_comparison_with_the_stable() -> None:
-    ok, results = judge.judge(ANALYSIS, fast(100, errors=2), fast(100))
+    ok, results = judged(ANALYSIS, fast(100, errors=2), fast(100))
     assert ok == "Pass"
     assert results[0] == {
         "name": "errorRate",
@@ -84,17 +90,17 @@ def test_thresholds_and_the_comparison_with_the_stable() -> None:
         "threshold": "max 0.05",
         "verdict": "Pass",
     }
-    bad, results = judge.judge(ANALYSIS, fast(100, errors=20), fast(100))
+    bad, results = judged(ANALYSIS, fast(100, errors=20), fast(100))
     assert bad == "Fail" and results[0]["verdict"] == "Fail"
     assert "errorRate 0.2 (stable 0) breaks max 0.05" in judge.failure_message(results)
-    slower, results = judge.judge(ANALYSIS, slow(100), fast(100))
+    slower, results = judged(ANALYSIS, slow(100), fast(100))
     assert slower == "Fail" and results[1]["verdict"] == "Fail"
     assert results[1]["threshold"] == "<= 2x stable"
     # No stable traffic: the comparison cannot be made, the absolute threshold still decides.
-    alone, results = judge.judge(ANALYSIS, slow(100), Counters())
+    alone, results = judged(ANALYSIS, slow(100), Counters())
     assert alone == "Pass" and results[1]["verdict"] == "Inconclusive"
     # The defaults: errorRate max 0.05 and latencyP99 at most 2x the stable's.
-    assert judge.judge({}, fast(100, errors=10), fast(100))[0] == "Fail"
+    assert judged({}, fast(100, errors=10), fast(100))[0] == "Fail"
 
 
 def test_record_keeps_a_baseline_then_counts_intervals() -> None:
@@ -127,7 +133,8 @@ def test_durations() -> None:
         judge.duration_seconds("10")
 
 
-def test_a_query_metric_is_not_measured_and_never_passes() -> None:
+def test_a_query_metric_needs_the_prometheus_provider_and_never_passes_without() -> None:
     custom = {"minRequests": 1, "metrics": [{"name": "mine", "query": "up", "max": 1}]}
-    verdict, results = judge.judge(custom, fast(100), fast(100))
+    verdict, results = judged(custom, fast(100), fast(100))
     assert verdict == "Inconclusive" and results[0]["verdict"] == "Inconclusive"
+    assert results[0]["message"] == "a query needs provider prometheus"

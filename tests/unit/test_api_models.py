@@ -65,7 +65,6 @@ def test_a_minimal_run_gets_the_documented_defaults() -> None:
 
     assert run.to_dict()["spec"] == {
         "model": "iris",
-        "image": "docker.io/cairn/trainer:dev",
         "imagePullPolicy": "IfNotPresent",
         "backoffLimit": 0,
         "suspend": False,

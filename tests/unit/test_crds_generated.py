@@ -12,6 +12,8 @@ from cairn.api.crd import custom_resource_definition
 from cairn.api.crdgen import render
 
 CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
+# The Helm chart cannot read crds/ (outside its directory): `make crds` writes it a copy.
+CHART_CRDS_DIR = Path(__file__).resolve().parents[2] / "charts/cairn/files/crds"
 # The keywords a structural schema may use that these CRDs need; anything else is a mistake
 # (pydantic's `title`, `$ref`, `const`, `propertyNames`, boolean `exclusiveMinimum`...).
 ALLOWED_KEYWORDS = {
@@ -76,6 +78,12 @@ def test_checked_in_crds_are_the_generated_ones() -> None:
     checked_in = {path.name: path.read_text() for path in CRDS_DIR.glob("*.yaml")}
 
     assert checked_in == generated, "crds/ is out of date with operator/cairn/api: run make crds"
+
+
+def test_the_helm_charts_crds_are_the_generated_ones() -> None:
+    in_chart = {path.name: path.read_text() for path in CHART_CRDS_DIR.glob("*.yaml")}
+
+    assert in_chart == render(), "charts/cairn/files/crds is out of date: run make crds"
 
 
 def test_every_kind_has_its_crd_file() -> None:

@@ -1,3 +1,4 @@
+import logging
 from typing import Any
 
 import kopf
@@ -13,8 +14,9 @@ def test_defaults_watch_every_namespace_standalone_with_health_on_8080() -> None
     assert options.namespaces == ()
     assert options.liveness_endpoint == "http://0.0.0.0:8080/healthz"
     assert options.peering is None
+    assert options.metrics_addr == "0.0.0.0:8081"
     assert options.log_format is kopf.LogFormat.FULL
-    assert not options.verbose
+    assert options.log_level == "info"
 
 
 def test_namespace_flag_repeats() -> None:
@@ -69,6 +71,31 @@ def test_peering_from_environment_and_flag() -> None:
     assert parse_args([], environ={"CAIRN_PEERING": ""}).peering is None
 
 
+def test_metrics_address_from_environment_and_flag() -> None:
+    assert parse_args([], environ={"CAIRN_METRICS_ADDR": "127.0.0.1:9100"}).metrics_addr == (
+        "127.0.0.1:9100"
+    )
+    assert parse_args(["--metrics-addr", "[::]:9100"], environ={}).metrics_addr == "[::]:9100"
+    assert parse_args(["--metrics-addr", "0"], environ={}).metrics_addr == "0"
+
+
+def test_bad_metrics_address_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--metrics-addr", "localhost"], environ={})
+
+    assert exit_info.value.code == 2
+    assert "'localhost' is not HOST:PORT" in capsys.readouterr().err
+
+
+def test_log_level_from_environment_flag_and_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_args([], environ={"CAIRN_LOG_LEVEL": "WARNING"}).log_level == "warning"
+    assert parse_args(["--log-level", "error"], environ={}).log_level == "error"
+    assert parse_args(["-v"], environ={"CAIRN_LOG_LEVEL": "error"}).log_level == "debug"
+    with pytest.raises(SystemExit):
+        parse_args(["--log-level", "loud"], environ={})
+    assert "'loud' is not one of: debug, info, warning, error" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [("plain", kopf.LogFormat.PLAIN), ("JSON", kopf.LogFormat.JSON)],
@@ -102,10 +129,19 @@ class _KopfCalls:
         self.run: dict[str, Any] = {}
         monkeypatch.setattr(kopf, "configure", lambda **kwargs: self.configure.update(kwargs))
         monkeypatch.setattr(kopf, "run", lambda **kwargs: self.run.update(kwargs))
+        # main() sets the root logger's level: put it back afterwards.
+        monkeypatch.setattr(logging.getLogger(), "level", logging.getLogger().level)
 
 
 def test_main_runs_kopf_clusterwide_standalone_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CAIRN_NAMESPACES", "CAIRN_HEALTH_ADDR", "CAIRN_PEERING", "CAIRN_LOG_FORMAT"):
+    for name in (
+        "CAIRN_NAMESPACES",
+        "CAIRN_HEALTH_ADDR",
+        "CAIRN_PEERING",
+        "CAIRN_METRICS_ADDR",
+        "CAIRN_LOG_FORMAT",
+        "CAIRN_LOG_LEVEL",
+    ):
         monkeypatch.delenv(name, raising=False)
     calls = _KopfCalls(monkeypatch)
 
@@ -117,8 +153,13 @@ def test_main_runs_kopf_clusterwide_standalone_by_default(monkeypatch: pytest.Mo
         "standalone": True,
         "peering_name": None,
         "liveness_endpoint": "http://0.0.0.0:8080/healthz",
+        "memo": {"metrics_addr": "0.0.0.0:8081"},
     }
-    assert calls.configure == {"verbose": False, "log_format": kopf.LogFormat.FULL}
+    assert calls.configure == {
+        "verbose": False,
+        "log_format": kopf.LogFormat.FULL,
+        "log_prefix": None,
+    }
 
 
 def test_main_runs_kopf_namespaced_with_peering(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,4 +171,16 @@ def test_main_runs_kopf_namespaced_with_peering(monkeypatch: pytest.MonkeyPatch)
     assert calls.run["namespaces"] == ("ml",)
     assert calls.run["standalone"] is False
     assert calls.run["peering_name"] == "cairn"
-    assert calls.configure == {"verbose": True, "log_format": kopf.LogFormat.JSON}
+    assert calls.configure == {
+        "verbose": True,
+        "log_format": kopf.LogFormat.JSON,
+        "log_prefix": None,
+    }
+
+
+def test_main_sets_the_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    _KopfCalls(monkeypatch)
+
+    operator_main.main(["--log-level", "error"])
+
+    assert logging.getLogger().level == logging.ERROR

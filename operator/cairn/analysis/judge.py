@@ -5,6 +5,7 @@ An interval in which the canary answered fewer than minRequests requests is Inco
 fails the canary and never passes it, so a canary that got no traffic is never promoted.
 """
 
+import dataclasses
 import datetime
 import re
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,16 @@ def parse_time(text: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """An interval's measurements: each metric's (canary, stable) value, None where there was
+    not enough traffic to measure, and the requests the canary answered."""
+
+    canary_requests: float
+    values: Mapping[str, tuple[float | None, float | None]]
+    problems: Mapping[str, str] = dataclasses.field(default_factory=dict)  # metric → why unmeasured
+
+
 def measure(name: str, counters: Counters) -> float | None:
     """A built-in metric of an interval's increases; None when nothing was served."""
     if counters.requests <= 0:
@@ -57,22 +68,40 @@ def measure(name: str, counters: Counters) -> float | None:
     raise ValueError(f"{name} is not a built-in metric (errorRate, latencyP50, latencyP99)")
 
 
+def metrics_of(analysis: Body) -> list[Body]:
+    return list(analysis.get("metrics") or DEFAULT_METRICS)
+
+
+def min_requests_of(analysis: Body) -> int:
+    return int(analysis.get("minRequests", DEFAULT_MIN_REQUESTS))
+
+
+def measure_counters(analysis: Body, canary: Counters, stable: Counters) -> Measured:
+    """The built-in provider's measurements from the serving pods' counters; a track that
+    answered fewer than minRequests requests is not measured."""
+    floor = min_requests_of(analysis)
+    values: dict[str, tuple[float | None, float | None]] = {}
+    problems: dict[str, str] = {}
+    for metric in metrics_of(analysis):
+        name = metric["name"]
+        if metric.get("query") or name not in BUILTIN:
+            problems[name] = "a query needs provider prometheus"
+            continue
+        values[name] = (
+            measure(name, canary) if canary.requests >= floor else None,
+            measure(name, stable) if stable.requests >= floor else None,
+        )
+    return Measured(canary.requests, values, problems)
+
+
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def judge_metric(metric: Body, canary: Counters, stable: Counters, min_requests: int) -> Body:
+def judge_metric(
+    metric: Body, value: float | None, stable_value: float | None, problem: str | None = None
+) -> Body:
     """One metric's result: value, stableValue, threshold (in words) and verdict."""
-    name = metric["name"]
-    if metric.get("query") or name not in BUILTIN:
-        # PromQL metrics (provider prometheus) are not measured yet: never a pass.
-        return {
-            "name": name,
-            "threshold": "not measured: needs provider prometheus, which is not implemented yet",
-            "verdict": INCONCLUSIVE,
-        }
-    value = measure(name, canary) if canary.requests >= min_requests else None
-    stable_value = measure(name, stable) if stable.requests >= min_requests else None
     words, failed, decided = [], False, False
     limit_max, limit_min = metric.get("max"), metric.get("min")
     ratio = metric.get("maxRatioToStable")
@@ -89,23 +118,27 @@ def judge_metric(metric: Body, canary: Counters, stable: Counters, min_requests:
         if value is not None and stable_value is not None:
             decided, failed = True, failed or value > ratio * stable_value
     verdict = FAIL if failed else PASS if decided else INCONCLUSIVE
-    result: Body = {"name": name, "threshold": ", ".join(words), "verdict": verdict}
+    result: Body = {"name": metric["name"], "threshold": ", ".join(words), "verdict": verdict}
     if value is not None:
         result["value"] = value
     if stable_value is not None:
         result["stableValue"] = stable_value
+    if problem:
+        result["message"] = problem
     return result
 
 
-def judge(analysis: Body, canary: Counters, stable: Counters) -> tuple[str, list[Body]]:
+def judge(analysis: Body, measured: Measured) -> tuple[str, list[Body]]:
     """The interval's verdict and each metric's result. Fail when a metric fails; Pass when none
     fails and at least one was decided; Inconclusive otherwise, and always when the canary
     answered fewer than minRequests requests."""
-    min_requests = int(analysis.get("minRequests", DEFAULT_MIN_REQUESTS))
-    metrics = analysis.get("metrics") or DEFAULT_METRICS
-    results = [judge_metric(m, canary, stable, min_requests) for m in metrics]
+    results = []
+    for metric in metrics_of(analysis):
+        name = metric["name"]
+        value, stable_value = measured.values.get(name, (None, None))
+        results.append(judge_metric(metric, value, stable_value, measured.problems.get(name)))
     verdicts = {r["verdict"] for r in results}
-    if canary.requests < min_requests:
+    if measured.canary_requests < min_requests_of(analysis):
         verdict = INCONCLUSIVE
     elif FAIL in verdicts:
         verdict = FAIL
@@ -138,15 +171,26 @@ def due(canary_status: Body, analysis: Body, now: datetime.datetime) -> bool:
     return last is None or (now - last).total_seconds() >= interval
 
 
+def record_verdict(canary_status: Body, analysis: Body, measured: Measured) -> Body:
+    """status.canary with an interval judged: its results, verdict and counts."""
+    verdict, results = judge(analysis, measured)
+    updated = {**canary_status, "analysis": results, "verdict": verdict}
+    if verdict == FAIL:
+        updated["failedIntervals"] = int(canary_status.get("failedIntervals") or 0) + 1
+    elif verdict == PASS:
+        updated["passedIntervals"] = int(canary_status.get("passedIntervals") or 0) + 1
+    return updated
+
+
 def record(
     canary_status: Body,
     analysis: Body,
     readings: Mapping[str, tuple[str, Counters]],
     now: datetime.datetime,
 ) -> Body:
-    """status.canary after reading every serving pod (`readings`: pod → (track, counters)):
-    the interval since the last reading judged, its results and counts recorded, and the new
-    readings kept as the next interval's baseline. The first reading is only a baseline."""
+    """status.canary after the built-in provider read every serving pod (`readings`: pod →
+    (track, counters)): the interval since the last reading judged, and the new readings kept
+    as the next interval's baseline. The first reading is only a baseline."""
     updated = dict(canary_status)
     before = {
         entry["pod"]: Counters.from_status(entry) for entry in canary_status.get("counters") or []
@@ -158,11 +202,5 @@ def record(
     increases: dict[str, list[Counters]] = {"stable": [], "canary": []}
     for pod, (track, counters) in readings.items():
         increases.setdefault(track, []).append(increase(counters, before.get(pod)))
-    verdict, results = judge(analysis, total(increases["canary"]), total(increases["stable"]))
-    updated["analysis"] = results
-    updated["verdict"] = verdict
-    if verdict == FAIL:
-        updated["failedIntervals"] = int(canary_status.get("failedIntervals") or 0) + 1
-    elif verdict == PASS:
-        updated["passedIntervals"] = int(canary_status.get("passedIntervals") or 0) + 1
-    return updated
+    measured = measure_counters(analysis, total(increases["canary"]), total(increases["stable"]))
+    return record_verdict(updated, analysis, measured)

@@ -149,9 +149,11 @@ class AnalysisMetric(ApiModel):
         default=None,
         min_length=1,
         max_length=QUERY_MAX,
-        description="A PromQL query (provider prometheus) returning one number. {{track}}, "
-        "{{deployment}}, {{namespace}} and {{interval}} are replaced, so the same query measures "
-        "the canary and the stable.",
+        description="A PromQL query (provider prometheus) returning one number. {{namespace}}, "
+        "{{deployment}}, {{track}} (stable or canary), {{pods}} (a regex of that track's pod "
+        "names) and {{interval}} are replaced, so the same query measures the canary and the "
+        'stable, for example sum(rate(my_total{namespace="{{namespace}}",pod=~"{{pods}}"}'
+        "[{{interval}}])).",
     )
     max_: float | None = Field(
         default=None,
@@ -221,7 +223,10 @@ class Analysis(ApiModel):
     provider: AnalysisProvider = Field(
         default=AnalysisProvider.BUILTIN,
         description="builtin reads every serving pod's /metrics through the API server (no "
-        "Prometheus needed); prometheus runs the metrics' PromQL queries.",
+        "Prometheus needed); prometheus runs PromQL against prometheus.address: the metrics' "
+        "own queries, and for errorRate, latencyP50 and latencyP99 built-in ones over "
+        "cairn_serving_* with the namespace and pod target labels (Prometheus' usual pod "
+        "scrape configuration); scrape the pods at least twice per interval.",
     )
     prometheus: PrometheusProvider | None = Field(
         default=None, description="The Prometheus server, for provider prometheus."
@@ -328,11 +333,12 @@ class ModelDeploymentSpec(ApiModel):
         description="Serving pods of the stable version; the scale subresource, so `kubectl "
         "scale` and a HorizontalPodAutoscaler can set it.",
     )
-    image: str = Field(
-        default=DEFAULT_SERVER_IMAGE,
+    image: str | None = Field(
+        default=None,
         min_length=1,
         max_length=TEXT_MAX,
-        description="Container image that runs cairn-serve.",
+        description="Container image that runs cairn-serve. Unset: the operator's default "
+        f"server image ({DEFAULT_SERVER_IMAGE} unless the installation sets another).",
     )
     image_pull_policy: ImagePullPolicy = Field(
         default=ImagePullPolicy.IF_NOT_PRESENT,
@@ -392,6 +398,11 @@ class MetricResult(ApiModel):
         description="The threshold applied, in words, for example max 0.05 or <= 1.5x stable.",
     )
     verdict: Verdict = Field(description="Pass, Fail or Inconclusive (too few requests).")
+    message: str | None = Field(
+        default=None,
+        max_length=MESSAGE_MAX,
+        description="Why the metric could not be measured, for example a PromQL error.",
+    )
 
 
 class PodCounters(ApiModel):

@@ -183,11 +183,12 @@ class TrainingRunSpec(ApiModel):
         description="Name of the Model this run trains (created if missing). The trained model "
         "is registered as ModelVersion <model>-v<N>. A DNS label of at most 50 characters."
     )
-    image: str = Field(
-        default=DEFAULT_IMAGE,
+    image: str | None = Field(
+        default=None,
         min_length=1,
         max_length=TEXT_MAX,
-        description="Container image that runs the training code.",
+        description="Container image that runs the training code. Unset: the operator's "
+        f"default trainer image ({DEFAULT_IMAGE} unless the installation sets another).",
     )
     image_pull_policy: ImagePullPolicy = Field(
         default=ImagePullPolicy.IF_NOT_PRESENT,

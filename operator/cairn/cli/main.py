@@ -1,21 +1,36 @@
-"""Entry point of the `cairn` command (also usable as `kubectl cairn`)."""
+"""Entry point of the `cairn` command (also installed as `kubectl-cairn`, so that kubectl's plugin
+mechanism runs it as `kubectl cairn`)."""
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Sequence
 
 from kubernetes import config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from cairn import __version__
-from cairn.cli import approval, rollout
+from cairn.cli import approval, lineage, listing, rollout, status
+
+PLUGIN_NAME = "kubectl-cairn"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def program_name(argv0: str) -> str:
+    """What the usage lines call the command: as kubectl's plugin it is `kubectl cairn`."""
+    return "kubectl cairn" if os.path.basename(argv0) == PLUGIN_NAME else "cairn"
+
+
+def build_parser(prog: str = "cairn") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cairn", description="Inspect and steer Cairn's machine-learning resources."
+        prog=prog, description="Inspect and steer Cairn's machine-learning resources."
     )
     parser.add_argument("--version", action="version", version=f"cairn {__version__}")
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    listing.add_commands(subcommands)
+    lineage.add_commands(subcommands)
+    status.add_commands(subcommands)
     approval.add_commands(subcommands)
     rollout.add_commands(subcommands)
     return parser
@@ -30,8 +45,17 @@ def current_namespace() -> str:
     return str(context.get("context", {}).get("namespace") or "default")
 
 
+def api_error(error: ApiException) -> str:
+    """The API server's own message (a Status object's), not the client's dump of the response."""
+    try:
+        said = json.loads(error.body or "{}").get("message")
+    except ValueError:
+        said = None
+    return f"the API server answered {error.status} {error.reason}: {said or error.body}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(program_name(sys.argv[0]))
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
@@ -42,5 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(args.run(args))
     except approval.CommandError as error:
         print(f"cairn: {error}", file=sys.stderr)
+        return 1
+    except ApiException as error:
+        print(f"cairn: {api_error(error)}", file=sys.stderr)
+        return 1
+    except (config.ConfigException, HTTPError) as error:
+        # No kubeconfig, or no cluster behind it: say so in one line, as kubectl does.
+        print(f"cairn: cannot reach the cluster: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # `cairn runs | head`: the reader left. Point stdout at /dev/null so that Python's own
+        # flush at exit does not fail a second time, and stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0

@@ -12,8 +12,10 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
+from cairn.controllers import defaults
 from cairn.kube import events, objects, ownership
 from cairn.kube.errors import is_conflict
+from cairn.observability import metrics
 from cairn.registry import allocation
 
 Body = dict[str, Any]
@@ -82,7 +84,7 @@ def version_body(run: Body, model: Body, version: int) -> Body:
     source: Body = {
         "run": run["metadata"]["name"],
         "runUid": run["metadata"]["uid"],
-        "image": spec.get("image", "docker.io/cairn/trainer:dev"),
+        "image": spec.get("image") or defaults.trainer_image(),
         "params": spec.get("params") or {},
         "dataset": {
             "uri": (spec.get("dataset") or {}).get("uri") or summary_dataset.get("uri", ""),
@@ -122,10 +124,15 @@ def version_body(run: Body, model: Body, version: int) -> Body:
 
 def create_version(namespace: str, body: Body) -> Body:
     try:
-        return objects.create(VERSIONS, namespace, body)
+        created = objects.create(VERSIONS, namespace, body)
     except ApiException as error:
         if not is_conflict(error):
             raise
+    else:
+        # Counted where the version comes into being: a retry that finds it counts nothing.
+        metrics.version_registered(namespace)
+        logger.info("created ModelVersion %s", body["metadata"]["name"])
+        return created
     found = objects.get(VERSIONS, namespace, body["metadata"]["name"])
     ours = body["metadata"]["labels"][RUN_UID_LABEL]
     if found is None or found["metadata"].get("labels", {}).get(RUN_UID_LABEL) != ours:

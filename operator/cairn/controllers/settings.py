@@ -1,4 +1,4 @@
-"""Operator-wide kopf settings, applied at startup.
+"""Operator-wide kopf settings, the log context and the metrics server, applied at startup.
 
 A startup handler (rather than arguments to kopf.run) makes `kopf run -m cairn.controllers`,
 the test fixtures and `cairn-operator` behave the same.
@@ -11,12 +11,20 @@ from collections.abc import Mapping
 
 import kopf
 
+from cairn.observability import logs, server
+
 ANNOTATION_PREFIX = "cairn.dev"
 REPORTING_COMPONENT = "cairn-operator"
 
 
-def configure(settings: kopf.OperatorSettings, *, instance: str) -> None:
-    """Set what Cairn changes from kopf's defaults; `instance` names this replica in Events."""
+def configure(settings: kopf.OperatorSettings, *, instance: str, scanning: bool = True) -> None:
+    """Set what Cairn changes from kopf's defaults; `instance` names this replica in Events.
+
+    `scanning` False stops kopf from listing and watching namespaces and CRDs, cluster-scoped
+    reads that the Helm chart's namespaced mode does not grant: the operator then serves exactly
+    the namespaces it was given (no globs) and the CRDs present when it started.
+    """
+    settings.scanning.disabled = not scanning
     # Cairn posts an Event for every user-visible transition itself; routine handler log lines
     # would only bury those, so only warnings and errors from handlers also become Events.
     settings.posting.level = logging.WARNING
@@ -50,6 +58,45 @@ def instance_name(environ: Mapping[str, str]) -> str:
     return environ.get("POD_NAME") or socket.gethostname()
 
 
+def scanning(environ: Mapping[str, str]) -> bool:
+    """CAIRN_SCANNING=false (the chart sets it in namespaced mode) turns kopf's scanning off."""
+    return environ.get("CAIRN_SCANNING", "true").strip().lower() != "false"
+
+
 @kopf.on.startup()
 def apply_settings(settings: kopf.OperatorSettings, **_: object) -> None:
-    configure(settings, instance=instance_name(os.environ))
+    configure(settings, instance=instance_name(os.environ), scanning=scanning(os.environ))
+
+
+@kopf.on.startup()
+def add_reconcile_context_to_logs(**_: object) -> None:
+    """Every log line of a reconcile carries its object and reconcile id (observability.logs)."""
+    logs.install()
+
+
+def metrics_address(memo: kopf.Memo, environ: Mapping[str, str]) -> str:
+    """cairn-operator's --metrics-addr (passed in the memo), else $CAIRN_METRICS_ADDR, else the
+    default: under `kopf run`, and in the tests, the environment variable sets it."""
+    address = memo.get("metrics_addr")
+    if isinstance(address, str):
+        return address
+    return environ.get(server.ENV, server.DEFAULT_ADDRESS)
+
+
+@kopf.on.startup()
+def serve_metrics(memo: kopf.Memo, logger: kopf.Logger, **_: object) -> None:
+    address = metrics_address(memo, os.environ)
+    try:
+        memo["metrics_server"] = served = server.start(address)
+    except (OSError, ValueError) as error:
+        # Failing loudly beats running unobserved behind a port that answers nothing.
+        raise kopf.PermanentError(f"cannot serve metrics at {address}: {error}") from error
+    if served is not None:
+        logger.info("serving metrics at %s", served.url)
+
+
+@kopf.on.cleanup()
+def stop_metrics(memo: kopf.Memo, **_: object) -> None:
+    served = memo.get("metrics_server")
+    if isinstance(served, server.MetricsServer):
+        served.stop()

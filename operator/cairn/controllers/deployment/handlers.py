@@ -5,7 +5,7 @@ Besides its own changes, a ModelDeployment is reconciled when one of its Deploym
 its Model changes (approved, rejected).
 """
 
-from typing import Any
+from typing import Any, Final
 
 import kopf
 
@@ -21,7 +21,9 @@ from cairn.controllers.deployment.reconcile import (
     rolling_out,
 )
 from cairn.kube import objects
+from cairn.observability.reconciles import reconciling
 
+KIND: Final = "ModelDeployment"
 # Catches anything an event missed.
 RESYNC_SECONDS = 30
 # While a canary rollout runs: pause durations, analysis intervals and deadlines are checked this
@@ -33,7 +35,18 @@ ROLLOUT_TICK_SECONDS = 2
 @kopf.on.resume(objects.GROUP, objects.VERSION, PLURAL)
 @kopf.on.update(objects.GROUP, objects.VERSION, PLURAL, field="spec")
 def on_deployment(body: kopf.Body, **_: Any) -> None:
-    reconcile(dict(body))
+    _reconcile(dict(body))
+
+
+def _reconcile(mdep: dict[str, Any]) -> None:
+    meta = mdep["metadata"]
+    with reconciling(KIND, meta["namespace"], meta["name"]):
+        reconcile(mdep)
+
+
+def _reconcile_named(namespace: str, name: str) -> None:
+    with reconciling(KIND, namespace, name):
+        reconcile_named(namespace, name)
 
 
 @kopf.index(objects.GROUP, objects.VERSION, PLURAL)
@@ -45,7 +58,7 @@ def resync_modeldeployments(
     return {(namespace, name): interval}
 
 
-resync.register(resync_modeldeployments, reconcile_named)
+resync.register(resync_modeldeployments, _reconcile_named)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={manifests.DEPLOYMENT_LABEL: kopf.PRESENT})
@@ -53,13 +66,13 @@ def on_track_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None
     # DELETED too: a track deleted by hand is recreated.
     name = labels.get(manifests.DEPLOYMENT_LABEL)
     if namespace and name:
-        reconcile_named(namespace, name)
+        _reconcile_named(namespace, name)
 
 
 def _reconcile_following(namespace: str | None, model: str | None) -> None:
     if namespace and model:
         for mdep in following(namespace, model):
-            reconcile(mdep)
+            _reconcile(mdep)
 
 
 @kopf.on.event(objects.GROUP, objects.VERSION, MODELS)

@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from cairn.controllers import defaults
 from cairn.controllers.deployment.target import Target
 from cairn.storage import parse_artifact_uri, pvc_mount
 
@@ -35,6 +36,7 @@ ARTIFACT_ANNOTATION = "cairn.dev/artifact"
 DIGEST_ANNOTATION = "cairn.dev/digest"
 HASH_ANNOTATION = "cairn.dev/manifest-hash"
 STABLE, CANARY = "stable", "canary"
+TRACKS = (STABLE, CANARY)
 
 
 def deployment_name(name: str, track: str) -> str:
@@ -43,6 +45,11 @@ def deployment_name(name: str, track: str) -> str:
 
 def service_name(name: str) -> str:
     return name
+
+
+def track_service_name(name: str, track: str) -> str:
+    """The Service of one track, which an HTTPRoute sends its weighted share to."""
+    return f"{name}-{track}"
 
 
 def selector(name: str) -> str:
@@ -112,7 +119,7 @@ def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> B
     probe_port = {"port": "http"}
     container: Body = {
         "name": CONTAINER,
-        "image": spec.get("image", "docker.io/cairn/server:dev"),
+        "image": spec.get("image") or defaults.server_image(),
         "imagePullPolicy": spec.get("imagePullPolicy", "IfNotPresent"),
         "command": ["cairn-serve"],
         "args": _server_args(target, port),
@@ -190,23 +197,29 @@ def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> B
     )
 
 
-def build_service(mdep: Body) -> Body:
+def build_service(mdep: Body, track: str | None = None, routed: bool = False) -> Body:
+    """The ModelDeployment's Service (track None), or one track's Service (for an HTTPRoute).
+
+    Without a router the main Service selects both tracks, so requests split by the ratio of
+    ready pods; with one (`routed`) it selects the stable track, and the route splits."""
     meta, spec = mdep["metadata"], mdep["spec"]
     name = meta["name"]
     port = int(spec.get("port", 8080))
+    chosen = {DEPLOYMENT_LABEL: name}
+    if track is not None or routed:
+        chosen[TRACK_LABEL] = track or STABLE
     return with_hash(
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {
-                "name": service_name(name),
+                "name": track_service_name(name, track) if track else service_name(name),
                 "namespace": meta["namespace"],
                 "labels": {DEPLOYMENT_LABEL: name, MODEL_LABEL: spec["model"]},
             },
             "spec": {
                 "type": "ClusterIP",
-                # Both tracks: with no router, requests split by the ratio of ready pods.
-                "selector": {DEPLOYMENT_LABEL: name},
+                "selector": chosen,
                 "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
             },
         }

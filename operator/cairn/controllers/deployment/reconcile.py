@@ -6,8 +6,8 @@ version to serve, applies the Deployments and the Service that version needs, an
 import datetime
 from typing import Any
 
-from cairn.analysis import judge, metrics
-from cairn.controllers.deployment import manifests
+from cairn.analysis import judge
+from cairn.controllers.deployment import manifests, readings, routing
 from cairn.controllers.deployment.rollout import Plan, Progress, plan
 from cairn.controllers.deployment.status import Observed, compute_status, pod_problems, rollout_of
 from cairn.controllers.deployment.target import (
@@ -18,7 +18,7 @@ from cairn.controllers.deployment.target import (
     wanted_version,
 )
 from cairn.controllers.exclusive import exclusive
-from cairn.kube import events, objects, ownership, workloads
+from cairn.kube import events, objects, ownership, routes, workloads
 
 Body = dict[str, Any]
 PLURAL = "modeldeployments"
@@ -74,38 +74,56 @@ def apply_plan(
         )
         stable = _apply(desired, stable, mdep, workloads.apply_deployment)
     if stable is not None or chosen.stable is not None:
-        service = manifests.build_service(mdep)
-        observed = workloads.get_service(namespace, manifests.service_name(name))
-        _apply(service, observed, mdep, workloads.apply_service)
+        routed = routing.route_name(mdep["spec"]) is not None
+        services = [manifests.build_service(mdep, routed=routed)]
+        if routed:
+            services += [manifests.build_service(mdep, t) for t in manifests.TRACKS]
+        for service in services:
+            observed = workloads.get_service(namespace, service["metadata"]["name"])
+            _apply(service, observed, mdep, workloads.apply_service)
     return stable, canary
 
 
-def read_pods(mdep: Body) -> dict[str, tuple[str, metrics.Counters]]:
-    """Every ready serving pod's counters (pod → (track, counters)), read from its /metrics
-    through the API server; a pod that does not answer is left out of this interval."""
-    meta = mdep["metadata"]
-    port = int(mdep["spec"].get("port", 8080))
-    readings = {}
-    for pod in workloads.list_pods(meta["namespace"], manifests.selector(meta["name"])):
-        pod_meta, status = pod["metadata"], pod.get("status") or {}
-        track = (pod_meta.get("labels") or {}).get(manifests.TRACK_LABEL)
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in status.get("conditions") or []
+def route_weight(mdep: Body) -> tuple[int | None, str | None]:
+    """The canary's weight on the ModelDeployment's HTTPRoute (None without one), and what is
+    wrong with the route, if anything."""
+    namespace, spec = mdep["metadata"]["namespace"], mdep["spec"]
+    name = routing.route_name(spec)
+    if name is None:
+        return None, None
+    route = routes.get_httproute(namespace, name)
+    if route is None:
+        return None, (
+            f"HTTPRoute {name} (spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute) was "
+            "not found in the namespace; create it, or remove trafficRouting to split by replicas"
         )
-        if not ready or pod_meta.get("deletionTimestamp") or track is None:
-            continue
-        text = workloads.read_pod_path(meta["namespace"], pod_meta["name"], port, "metrics")
-        if text is not None:
-            try:
-                readings[pod_meta["name"]] = (track, metrics.parse(text))
-            except ValueError:
-                continue
-    return readings
+    weight = routing.canary_weight(route, mdep["metadata"]["name"])
+    return (weight or 0), None
+
+
+def set_route_weight(mdep: Body, weight: int) -> str | None:
+    """Give the canary `weight` % on the HTTPRoute; returns what went wrong, if anything."""
+    namespace, spec = mdep["metadata"]["namespace"], mdep["spec"]
+    name = routing.route_name(spec)
+    route = routes.get_httproute(namespace, name) if name else None
+    if name is None or route is None:
+        return None
+    port = int(spec.get("port", 8080))
+    try:
+        rules = routing.with_weight(route, mdep["metadata"]["name"], port, weight)
+    except routing.RouteError as error:
+        return str(error)
+    if rules != (route.get("spec") or {}).get("rules"):
+        routes.set_rules(namespace, name, rules, route["metadata"]["resourceVersion"])
+    return None
 
 
 def observe_progress(
-    mdep: Body, target: Target | None, stable: Body | None, canary: Body | None
+    mdep: Body,
+    target: Target | None,
+    stable: Body | None,
+    canary: Body | None,
+    route_weight: int | None = None,
 ) -> Progress:
     """The rollout as status and the Deployments show it, with an analysis interval judged when
     one is due."""
@@ -130,7 +148,7 @@ def observe_progress(
             and not current.get("promoting")
             and judge.due(current, analysis, now)
         ):
-            current = judge.record(current, analysis, read_pods(mdep), now)
+            current = readings.analyse(mdep, current, analysis, now)
         started = judge.parse_time(current.get("stepStartedAt")) or now
         deadline = int(spec.get("progressDeadlineSeconds", 600))
         late = (now - started).total_seconds() > deadline
@@ -157,6 +175,7 @@ def observe_progress(
         canary_ready=canary_ready,
         stable_ready=bool(stable and rollout_of(stable).complete),
         canary_stuck=stuck,
+        route_weight=route_weight,
         now=now,
     )
 
@@ -187,10 +206,22 @@ def reconcile(mdep: Body) -> None:
         before = workloads.get_deployment(namespace, manifests.deployment_name(name, "stable"))
         canary = workloads.get_deployment(namespace, manifests.deployment_name(name, "canary"))
         running = manifests.served_target(before)
-        progress = observe_progress(mdep, servable, before, canary)
+        weight_now, route_problem = route_weight(mdep)
+        progress = observe_progress(mdep, servable, before, canary, weight_now)
         chosen = plan(mdep["spec"], servable, running, progress)
+        # The route moves traffic away from the canary before its pods go, and towards it
+        # only once they exist.
+        wanted = int((chosen.canary_status or {}).get("weight") or 0) if chosen.canary else 0
+        if weight_now is not None and wanted < weight_now:
+            route_problem = set_route_weight(mdep, wanted)
         stable, canary = apply_plan(mdep, chosen, before, canary)
-        seen = Observed(target=target, plan=chosen, stable=stable, canary=canary)
+        if weight_now is not None and wanted > weight_now:
+            route_problem = set_route_weight(mdep, wanted)
+        if chosen.canary is None:
+            route_problem = None  # the route matters only while a canary runs
+        seen = Observed(
+            target=target, plan=chosen, stable=stable, canary=canary, route_problem=route_problem
+        )
         status = compute_status(mdep, seen)
         old = mdep.get("status") or {}
         changed = _status_patch(old, status)

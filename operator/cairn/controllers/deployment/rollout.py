@@ -9,7 +9,9 @@ the observed Deployments, so an operator restart resumes at the same step:
   start      a `<name>-canary` Deployment runs the new version; step 0.
   setWeight  the canary gets round(replicas * weight / 100) pods (≥ 1 for a weight above 0), the
              stable the rest (≥ 1 while the rollout runs): the split is by replica ratio. The
-             step completes when the canary's pods are ready.
+             step completes when the canary's pods are ready. With an HTTPRoute the route
+             splits exactly: the canary gets ceil(replicas * weight / 100) pods, the stable
+             keeps all of its own, and the step also waits for the route to carry the weight.
   pause      {duration}: completes when that long has passed since the step began; {}: when
              `cairn resume` names this step (annotation cairn.dev/resume=<version>/<step>).
   analysis   when configured, a step completes only after at least one passing interval in it;
@@ -28,6 +30,7 @@ from typing import Any
 
 from cairn.analysis.judge import duration_seconds, failure_message, parse_time, stamp
 from cairn.api.modeldeployment import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RESUME_ANNOTATION
+from cairn.controllers.deployment.routing import route_name
 from cairn.controllers.deployment.target import Target
 
 Body = dict[str, Any]
@@ -72,18 +75,23 @@ class Progress:
     canary_ready: bool = False  # the canary Deployment runs its desired pods, all ready
     stable_ready: bool = False  # the stable Deployment's rollout is complete
     canary_stuck: str | None = None  # why the canary made no progress within the deadline
+    route_weight: int | None = None  # the canary's weight on the HTTPRoute, when there is one
     now: datetime.datetime = dataclasses.field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC)
     )
 
 
-def split(replicas: int, weight: int) -> tuple[int, int]:
-    """(stable, canary) pods for a canary weight, splitting by replica ratio: any weight above 0
-    gets at least one canary pod, and the stable keeps at least one pod during the rollout."""
+def split(replicas: int, weight: int, routed: bool = False) -> tuple[int, int]:
+    """(stable, canary) pods for a canary weight. By replica ratio: any weight above 0 gets at
+    least one canary pod, and the stable keeps at least one pod during the rollout. `routed`
+    (a router sets the exact weight): the canary gets the pods its share needs, rounded up, and
+    the stable keeps all of its own, ready to take everything back at once."""
     if replicas <= 0:
         return 0, 0
     if weight <= 0:
         return replicas, 0
+    if routed:
+        return replicas, min(replicas, max(1, -(-replicas * weight // 100)))
     canary = replicas if weight >= 100 else min(max(1, round(replicas * weight / 100)), replicas)
     return max(1, replicas - canary), canary
 
@@ -114,11 +122,12 @@ def _canary_plan(spec: Body, stable: Target, target: Target, status: Body) -> Pl
             canary_status=status,
         )
     steps = spec["strategy"]["canary"]["steps"]
-    stable_replicas, canary_replicas = split(replicas, weight_at(steps, int(status["step"])))
+    weight, routed = weight_at(steps, int(status["step"])), route_name(spec) is not None
+    stable_replicas, canary_replicas = split(replicas, weight, routed)
     status = {
         **status,
         "replicas": canary_replicas,
-        "weight": effective_weight(stable_replicas, canary_replicas),
+        "weight": weight if routed else effective_weight(stable_replicas, canary_replicas),
     }
     return Plan(
         stable=TrackPlan(stable, stable_replicas),
@@ -143,7 +152,9 @@ def _step_done(spec: Body, step: Body, status: Body, progress: Progress, target:
     if analysis is not None and int(status.get("passedIntervals") or 0) < 1:
         return False
     if step.get("setWeight") is not None:
-        return progress.canary_ready
+        routed = route_name(spec) is not None
+        carried = progress.route_weight == int(step["setWeight"]) if routed else True
+        return progress.canary_ready and carried
     pause = step.get("pause") or {}
     if pause.get("duration"):
         started = parse_time(status.get("stepStartedAt")) or progress.now

@@ -24,6 +24,7 @@ class Observed:
     plan: Plan
     stable: Body | None  # the stable Deployment as the API server returned it
     canary: Body | None = None  # the canary Deployment, while a rollout runs
+    route_problem: str | None = None  # why the HTTPRoute cannot carry the canary's weight
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +133,8 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
         degraded, d_reason, d_message = True, refusal.reason, refusal.message
         if running is not None:
             d_message = f"{refusal.message}; still serving {running.name}"
+    elif seen.route_problem is not None:
+        degraded, d_reason, d_message = True, "TrafficRoutingFailed", seen.route_problem
     elif rollout is not None and rollout.deadline_exceeded:
         degraded, d_reason = True, "ProgressDeadlineExceeded"
         d_message = (

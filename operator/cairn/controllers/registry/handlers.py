@@ -13,6 +13,7 @@ from cairn.controllers import resync
 from cairn.controllers.registry.models import MODELS, VERSIONS, reconcile_model, versions_of
 from cairn.controllers.registry.versions import reconcile_version
 from cairn.kube import objects
+from cairn.observability.reconciles import reconciling
 
 RESYNC_SECONDS = 30
 
@@ -24,22 +25,24 @@ def _refresh_model(namespace: str, name: str) -> None:
 
 
 def version_changed(namespace: str, name: str) -> None:
-    version = objects.get(VERSIONS, namespace, name)
-    if version is None:
-        return
-    model_name = version["spec"]["model"]
-    reconcile_version(version, objects.get(MODELS, namespace, model_name))
-    _refresh_model(namespace, model_name)
+    with reconciling("ModelVersion", namespace, name):
+        version = objects.get(VERSIONS, namespace, name)
+        if version is None:
+            return
+        model_name = version["spec"]["model"]
+        reconcile_version(version, objects.get(MODELS, namespace, model_name))
+        _refresh_model(namespace, model_name)
 
 
 def model_changed(namespace: str, name: str) -> None:
-    model = objects.get(MODELS, namespace, name)
-    if model is None:
-        return
-    # The policy may have changed: every version is judged again before aliases are resolved.
-    for version in versions_of(namespace, name):
-        reconcile_version(version, model)
-    _refresh_model(namespace, name)
+    with reconciling("Model", namespace, name):
+        model = objects.get(MODELS, namespace, name)
+        if model is None:
+            return
+        # The policy may have changed: every version is judged again before aliases are resolved.
+        for version in versions_of(namespace, name):
+            reconcile_version(version, model)
+        _refresh_model(namespace, name)
 
 
 @kopf.on.create(objects.GROUP, objects.VERSION, VERSIONS)

@@ -1,5 +1,6 @@
 """Reconciling a Model: resolve its aliases against its versions, report its latest version."""
 
+import logging
 from typing import Any
 
 from cairn.controllers.conditions import is_true, set_condition
@@ -10,6 +11,8 @@ from cairn.registry.retention import versions_to_delete
 Body = dict[str, Any]
 MODELS, VERSIONS, DEPLOYMENTS = "models", "modelversions", "modeldeployments"
 MODEL_LABEL = "cairn.dev/model"
+
+logger = logging.getLogger(__name__)
 
 
 def versions_of(namespace: str, model: str) -> list[Body]:
@@ -52,6 +55,7 @@ def apply_retention(model: Body, versions: list[Body]) -> list[Body]:
         if int(version["spec"]["version"]) in doomed:
             meta = version["metadata"]
             objects.delete(VERSIONS, meta["namespace"], meta["name"])
+            logger.info("deleted %s: spec.retention.keepVersions=%s", meta["name"], keep)
             events.info(
                 model,
                 reason="VersionRetired",
@@ -112,4 +116,5 @@ def reconcile_model(model: Body, versions: list[Body]) -> None:
         events.warn(model, reason="InvalidAliasTarget", message=message)
     for alias, version in resolved.items():
         if old_aliases.get(alias) != version:
+            logger.info("alias %s → %s-v%s", alias, meta["name"], version)
             events.info(model, reason="AliasMoved", message=f"{alias} → {meta['name']}-v{version}")

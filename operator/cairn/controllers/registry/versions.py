@@ -1,5 +1,6 @@
 """Reconciling a ModelVersion: judge its gates, decide its approval, write its status."""
 
+import logging
 from typing import Any
 
 from cairn.controllers.conditions import set_condition
@@ -9,6 +10,8 @@ from cairn.registry.gates import judge_all, key_metric
 
 Body = dict[str, Any]
 MODELS, VERSIONS = "models", "modelversions"
+
+logger = logging.getLogger(__name__)
 
 
 def reconcile_version(version: Body, model: Body | None) -> None:
@@ -76,5 +79,13 @@ def _write(version: Body, old: Body, new: Body, reason: str, message: str) -> No
     meta = version["metadata"]
     objects.patch_status(VERSIONS, meta["namespace"], meta["name"], changed)
     if old.get("phase") != new.get("phase"):
+        # Named: a Model's reconcile judges its versions too, and its lines carry the Model.
+        logger.info(
+            "ModelVersion %s: phase %s → %s (%s)",
+            version["metadata"]["name"],
+            old.get("phase") or "-",
+            new.get("phase"),
+            reason,
+        )
         post = events.warn if new["phase"] in ("Invalid", "Rejected") else events.info
         post(version, reason=reason, message=f"{new['phase']}: {message}")

@@ -6,8 +6,10 @@ import kopf
 
 from cairn.controllers import resync
 from cairn.controllers.trainingrun import jobspec
+from cairn.controllers.trainingrun.observe import Phase
 from cairn.controllers.trainingrun.reconcile import PLURAL, is_settled, reconcile
 from cairn.kube import objects
+from cairn.observability import metrics
 
 # Catches anything an event missed (and finishes an interrupted registration); Job and pod
 # events make the usual path immediate.
@@ -40,6 +42,33 @@ def _reconcile_named(namespace: str | None, name: str | None) -> None:
 
 
 resync.register(resync_trainingruns, _reconcile_named)
+
+
+@kopf.index(objects.GROUP, objects.VERSION, PLURAL)
+def trainingrun_phases(
+    namespace: str | None, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str], bool]:
+    """Every run under its namespace and phase, for the cairn_operator_trainingruns gauge."""
+    phase = status.get("phase") or Phase.PENDING.value
+    return {(namespace or "", phase): True}
+
+
+@kopf.on.startup()
+def count_trainingruns(**kwargs: Any) -> None:
+    index: kopf.Index[tuple[str, str], bool] = kwargs["trainingrun_phases"]  # by its name
+
+    def counts() -> dict[tuple[str, ...], int]:
+        # Scrapes run in the metrics server's thread while kopf's updates the index: list()
+        # copies the keys at once, and a key removed since then is skipped.
+        found = {key: index.get(key) for key in list(index)}
+        return {key: len(store) for key, store in found.items() if store}
+
+    metrics.TRAINING_RUNS.watch(counts)
+
+
+@kopf.on.cleanup()
+def stop_counting_trainingruns(**_: Any) -> None:
+    metrics.TRAINING_RUNS.watch(None)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={jobspec.RUN_LABEL: kopf.PRESENT})

@@ -7,6 +7,7 @@ mounted where `output` says, and the training code from a ConfigMap when the run
 import json
 from typing import Any
 
+from cairn.controllers import defaults
 from cairn.storage import PodMount
 
 Body = dict[str, Any]
@@ -67,7 +68,7 @@ def build_job(run: Body, output: PodMount, output_uri: str) -> Body:
 
     container: Body = {
         "name": CONTAINER,
-        "image": spec.get("image", "docker.io/cairn/trainer:dev"),
+        "image": spec.get("image") or defaults.trainer_image(),
         "imagePullPolicy": spec.get("imagePullPolicy", "IfNotPresent"),
         # The contract comes after the user's variables: of duplicate names the last one wins,
         # so spec.env cannot silently replace it.

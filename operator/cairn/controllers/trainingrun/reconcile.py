@@ -1,8 +1,9 @@
 """One level-based reconcile of a TrainingRun: every handler (create, resume, timer, Job or pod
 event) calls it; it compares the run with its Job and pods and moves the run forward."""
 
+import datetime
 import logging
-from typing import Any
+from typing import Any, Final
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -15,10 +16,13 @@ from cairn.controllers.trainingrun.observe import Observation, Phase, Reason, ob
 from cairn.controllers.trainingrun.output import InvalidOutput, output_mount, output_uri
 from cairn.kube import events, objects, ownership, workloads
 from cairn.kube.errors import is_conflict
+from cairn.observability import metrics
+from cairn.observability.reconciles import reconciling
 from cairn.registry.gates import key_metric
 
 Body = dict[str, Any]
 PLURAL = "trainingruns"
+KIND: Final = "TrainingRun"
 LOG_TAIL_LINES = 20
 FINISHED = {Phase.SUCCEEDED.value, Phase.FAILED.value}
 
@@ -46,6 +50,7 @@ def ensure_job(run: Body) -> Body:
         if found is None:
             raise kopf.TemporaryError("the Job exists and yet cannot be read", delay=2) from error
         return found
+    logger.info("created Job %s", job["metadata"]["name"])
     events.info(run, reason="JobCreated", message=f"created Job {job['metadata']['name']}")
     return created
 
@@ -106,18 +111,38 @@ def summary_fields(summary: Body) -> Body:
     return fields
 
 
-def post_transition_event(run: Body, before: str | None, seen: Observation, message: str) -> None:
+def _parse_time(text: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(text) if text else None
+
+
+def training_seconds(seen: Observation, now: datetime.datetime) -> float | None:
+    """From the Job's start to its completion (a failed Job has none: the moment it was seen
+    failed); None when the Job never started."""
+    started = _parse_time(seen.start_time)
+    if started is None:
+        return None
+    finished = _parse_time(seen.completion_time) or now
+    return (finished - started).total_seconds()
+
+
+def record_transition(run: Body, before: str | None, seen: Observation, message: str) -> None:
+    """A phase change: logged, counted when the run finished, and an Event."""
     if before == seen.phase.value:
         return
+    logger.info("phase %s → %s (%s)", before or "-", seen.phase.value, seen.reason.value)
+    if seen.phase in (Phase.SUCCEEDED, Phase.FAILED):
+        seconds = training_seconds(seen, datetime.datetime.now(datetime.UTC))
+        if seconds is not None:
+            metrics.training_finished(
+                "succeeded" if seen.phase == Phase.SUCCEEDED else "failed", seconds
+            )
     if seen.phase == Phase.FAILED:
         events.warn(run, reason=seen.reason.value, message=message)
     elif seen.phase == Phase.RUNNING:
         events.info(run, reason="Started", message="training started")
     elif seen.phase == Phase.SUCCEEDED:
-        metrics = ", ".join(
-            f"{k}={v:g}" for k, v in (seen.summary or {}).get("metrics", {}).items()
-        )
-        events.info(run, reason="Succeeded", message=f"training finished {metrics}".strip())
+        scores = ", ".join(f"{k}={v:g}" for k, v in (seen.summary or {}).get("metrics", {}).items())
+        events.info(run, reason="Succeeded", message=f"training finished {scores}".strip())
 
 
 def register(run: Body, status: Body) -> Body:
@@ -138,6 +163,7 @@ def register(run: Body, status: Body) -> Body:
     written = {"version": version, "modelVersion": name, "conditions": conditions}
     meta = run["metadata"]
     objects.patch_status(PLURAL, meta["namespace"], meta["name"], written)
+    logger.info("registered as ModelVersion %s", name)
     events.info(run, reason="Registered", message=f"registered as ModelVersion {name}")
     return written
 
@@ -146,7 +172,11 @@ def reconcile(run: Body) -> None:
     if is_settled(run.get("status") or {}, run["spec"]):
         return
     meta = run["metadata"]
-    with exclusive(PLURAL, meta["namespace"], meta["name"]):
+    # Timed once this thread has the run: waiting for another reconcile of it is not work.
+    with (
+        exclusive(PLURAL, meta["namespace"], meta["name"]),
+        reconciling(KIND, meta["namespace"], meta["name"]),
+    ):
         # Another thread may have moved the run on while this one waited: start from the latest.
         latest = objects.get(PLURAL, meta["namespace"], meta["name"])
         if latest is not None:
@@ -164,7 +194,7 @@ def fail(run: Body, seen: Observation) -> None:
     objects.patch_status(
         PLURAL, meta["namespace"], meta["name"], status_for(run, seen, seen.message)
     )
-    post_transition_event(run, (run.get("status") or {}).get("phase"), seen, seen.message)
+    record_transition(run, (run.get("status") or {}).get("phase"), seen, seen.message)
 
 
 def _reconcile(run: Body) -> None:
@@ -205,7 +235,7 @@ def _reconcile(run: Body) -> None:
     changed = {k: v for k, v in new_status.items() if status.get(k) != v}
     if changed:
         objects.patch_status(PLURAL, namespace, meta["name"], changed)
-    post_transition_event(run, status.get("phase"), seen, message)
+    record_transition(run, status.get("phase"), seen, message)
 
     if seen.phase == Phase.SUCCEEDED and spec.get("register", True):
         if not (seen.summary or {}).get("artifact"):

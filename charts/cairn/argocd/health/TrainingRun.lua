@@ -1,0 +1,59 @@
+-- Argo CD health of a cairn.dev/v1alpha1 TrainingRun, read from the status the Cairn operator
+-- writes: status.phase (Pending, Running, Succeeded, Failed), status.failureReason, and the
+-- conditions Running, Succeeded, Failed and Registered.
+local function condition(obj, kind)
+  if obj.status == nil or obj.status.conditions == nil then
+    return nil
+  end
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == kind then
+      return c
+    end
+  end
+  return nil
+end
+
+local function first_line(text)
+  if text == nil or text == "" then
+    return nil
+  end
+  return string.match(text, "^[^\n]*")
+end
+
+local function health(obj)
+  local status = obj.status
+  if status == nil or status.phase == nil then
+    return "Progressing", "waiting for the Cairn operator to start the run"
+  end
+  -- A finished run is a record that the operator never writes again, so its phase is final
+  -- even when metadata.generation moved later (spec.suspend toggled after the end).
+  if status.phase == "Failed" then
+    local said = first_line(status.message) or "the run failed"
+    return "Degraded", (status.failureReason or "Failed") .. ": " .. said
+  end
+  if status.phase == "Succeeded" then
+    if obj.spec ~= nil and obj.spec.register == false then
+      return "Healthy", "trained (spec.register is false: not registered)"
+    end
+    local registered = condition(obj, "Registered")
+    if registered ~= nil and registered.status == "True" then
+      return "Healthy", registered.message
+    end
+    return "Progressing", "trained; registering the model version"
+  end
+  local generation = obj.metadata.generation
+  if generation ~= nil and (status.observedGeneration or 0) < generation then
+    return "Progressing", "waiting for the Cairn operator to observe generation " .. generation
+  end
+  if obj.spec ~= nil and obj.spec.suspend == true then
+    return "Suspended", "suspended (spec.suspend is true); set it to false to go on"
+  end
+  if status.phase == "Running" then
+    return "Progressing", "training, attempt " .. (status.attempts or 1)
+  end
+  return "Progressing", first_line(status.message) or "waiting for the training pod"
+end
+
+local hs = {}
+hs.status, hs.message = health(obj)
+return hs

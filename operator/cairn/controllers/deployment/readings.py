@@ -1,0 +1,83 @@
+"""An analysis interval's readings: every serving pod's /metrics through the API server (the
+built-in provider), or the metrics' PromQL sent to Prometheus (the prometheus provider)."""
+
+import datetime
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from cairn.analysis import judge, metrics, promql
+from cairn.controllers.deployment import manifests
+from cairn.kube import workloads
+
+Body = dict[str, Any]
+QUERY_TIMEOUT_S = 5.0
+
+
+def read_pods(mdep: Body) -> dict[str, tuple[str, metrics.Counters]]:
+    """Every ready serving pod's counters (pod → (track, counters)), read from its /metrics
+    through the API server; a pod that does not answer is left out of this interval."""
+    meta = mdep["metadata"]
+    port = int(mdep["spec"].get("port", 8080))
+    readings = {}
+    for pod in workloads.list_pods(meta["namespace"], manifests.selector(meta["name"])):
+        pod_meta, status = pod["metadata"], pod.get("status") or {}
+        track = (pod_meta.get("labels") or {}).get(manifests.TRACK_LABEL)
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        if not ready or pod_meta.get("deletionTimestamp") or track is None:
+            continue
+        text = workloads.read_pod_path(meta["namespace"], pod_meta["name"], port, "metrics")
+        if text is not None:
+            try:
+                readings[pod_meta["name"]] = (track, metrics.parse(text))
+            except ValueError:
+                continue
+    return readings
+
+
+def query(address: str, promql_text: str) -> float | None:
+    """One instant query against Prometheus' HTTP API."""
+    url = f"{address.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": promql_text})
+    try:
+        with urllib.request.urlopen(url, timeout=QUERY_TIMEOUT_S) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as error:  # Prometheus explains a bad query in the body
+        try:
+            answer = json.load(error)
+        except ValueError:
+            raise promql.QueryError(f"HTTP {error.code} from {address}") from None
+    except (OSError, ValueError) as error:
+        raise promql.QueryError(f"Prometheus at {address} did not answer: {error}") from None
+    return promql.value_of(answer)
+
+
+def ask_prometheus(mdep: Body, analysis: Body) -> judge.Measured:
+    """The interval measured by Prometheus; a failed query leaves its metric unmeasured, with
+    the reason in its result."""
+    meta = mdep["metadata"]
+    address = analysis["prometheus"]["address"]
+    answers: dict[tuple[str, str], float | None] = {}
+    problems: dict[str, str] = {}
+    for key, text in promql.queries(analysis, meta["namespace"], meta["name"]).items():
+        try:
+            answers[key] = query(address, text)
+        except promql.QueryError as error:
+            problems.setdefault(key[0], str(error))
+    if promql.REQUESTS in problems:  # without the request count no metric can be judged
+        problems = {m["name"]: problems[promql.REQUESTS] for m in judge.metrics_of(analysis)}
+    return promql.measured(analysis, answers, problems)
+
+
+def analyse(mdep: Body, canary_status: Body, analysis: Body, now: datetime.datetime) -> Body:
+    """status.canary with this interval read and judged by the configured provider."""
+    if analysis.get("provider") == "prometheus":
+        measured = ask_prometheus(mdep, analysis)
+        return judge.record_verdict(
+            {**canary_status, "lastAnalysisAt": judge.stamp(now)}, analysis, measured
+        )
+    return judge.record(canary_status, analysis, read_pods(mdep), now)

@@ -1,0 +1,64 @@
+"""Installation-wide settings the operator reads from its environment (the Helm chart sets them)."""
+
+import kopf
+import pytest
+
+from cairn.controllers import defaults
+from cairn.controllers import settings as controller_settings
+from cairn.controllers.deployment import manifests
+from cairn.controllers.deployment.target import Target
+from cairn.controllers.trainingrun import jobspec
+from cairn.storage import PodMount
+
+
+def test_images_default_to_the_dev_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAIRN_TRAINER_IMAGE", raising=False)
+    monkeypatch.delenv("CAIRN_SERVER_IMAGE", raising=False)
+    assert defaults.trainer_image() == "docker.io/cairn/trainer:dev"
+    assert defaults.server_image() == "docker.io/cairn/server:dev"
+
+
+def test_a_run_without_an_image_gets_the_installations_trainer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CAIRN_TRAINER_IMAGE", "registry.example.com/ml/trainer:1.2")
+    run = {"metadata": {"name": "r", "namespace": "ml", "uid": "u"}, "spec": {"model": "iris"}}
+    mount = PodMount(
+        volume={"name": "v", "emptyDir": {}},
+        volume_mount={"name": "v", "mountPath": "/out"},
+        directory="/out",
+    )
+    job = jobspec.build_job(run, mount, "pvc://cairn-artifacts/iris/r")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/ml/trainer:1.2"
+
+    run["spec"]["image"] = "mine:1"  # the object's own choice wins
+    (container,) = jobspec.build_job(run, mount, "pvc://x/y")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert container["image"] == "mine:1"
+
+
+def test_a_model_deployment_without_an_image_gets_the_installations_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CAIRN_SERVER_IMAGE", "registry.example.com/ml/server:1.2")
+    mdep = {"metadata": {"name": "iris", "namespace": "ml", "uid": "u"}, "spec": {"model": "iris"}}
+    target = Target("iris", 1, "pvc://cairn-artifacts/iris/iris-1", "sha256:" + "ab" * 32)
+
+    built = manifests.build_deployment(mdep, "stable", target, 1)
+
+    (container,) = built["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/ml/server:1.2"
+
+
+@pytest.mark.parametrize(
+    ("environ", "disabled"),
+    [({}, False), ({"CAIRN_SCANNING": "true"}, False), ({"CAIRN_SCANNING": "false"}, True)],
+)
+def test_scanning_is_off_only_when_asked(environ: dict[str, str], disabled: bool) -> None:
+    settings = kopf.OperatorSettings()
+    controller_settings.configure(
+        settings, instance="cairn-0", scanning=controller_settings.scanning(environ)
+    )
+    assert settings.scanning.disabled is disabled
