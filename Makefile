@@ -16,8 +16,12 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: demo
-demo: install cluster-up images ## Bring the local cluster up, build the images and show them working
+demo: install helm cluster-up images ## Local cluster, images, the chart; train, serve, canary v2 to promotion
 	@hack/demo.sh
+
+.PHONY: demo-bad
+demo-bad: install helm cluster-up images ## As demo, but v2 fails on some inputs: the canary is rolled back
+	@hack/demo.sh --bad
 
 .PHONY: test
 test: install lint helm cluster-up images ## Lint, then run unit and integration tests on the local cluster
@@ -57,7 +61,7 @@ run: install install-crds ## Run the operator in the foreground against the KUBE
 	cairn-operator
 
 .PHONY: bench
-bench: bench-train bench-serve ## Every benchmark; each ends with a one-line summary
+bench: bench-train bench-serve bench-rollout ## Every benchmark; each ends with a one-line summary
 
 .PHONY: bench-train
 bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
@@ -91,6 +95,10 @@ images: ## Build cairn/{operator,trainer,server}:dev and load them into the loca
 	  CTR=$$(. $(LOCALKUBE)/lib.sh && echo $$CONTAINERD_BIN/ctr) \
 	  hack/images/load.sh $(CAIRN_LOCALKUBE_DIR)/run/containerd.sock; \
 	else echo "local cluster not running: images will be loaded by 'make cluster-up'"; fi
+
+.PHONY: bench-rollout
+bench-rollout: install cluster-up images ## Canary judgement with default analysis: rollback and promote times (~10 min)
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.rollout.bench_rollout
 
 .PHONY: bench-serve
 bench-serve: install ## Benchmark cairn-serve against MLServer and a bare Starlette app (~17 min)

@@ -50,10 +50,16 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def start_operator(namespace: str, log: Path) -> subprocess.Popen[bytes]:
+    """`cairn-operator` watching `namespace`, on free local ports, once it is healthy."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            ["cairn-operator", "-n", namespace, "--health-addr", f"127.0.0.1:{port}"],
+            [
+                "cairn-operator",
+                *("-n", namespace),
+                *("--health-addr", f"127.0.0.1:{port}"),
+                *("--metrics-addr", f"127.0.0.1:{free_port()}"),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

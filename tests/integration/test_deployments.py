@@ -139,6 +139,13 @@ def wait_answered_by(base: str, version: str) -> None:
     )
 
 
+def serving(k8s: Kube, namespace: str, version: str) -> list[str] | None:
+    """The ModelVersion's status.deployments."""
+    found = get(k8s, namespace, "modelversions", version) or {}
+    names: list[str] | None = (found.get("status") or {}).get("deployments")
+    return names
+
+
 def test_a_pinned_ready_version_is_served_and_deletion_cleans_up(
     k8s: Kube, namespace: str, artifacts: Path, operator: RunningOperator
 ) -> None:
@@ -174,6 +181,11 @@ def test_a_pinned_ready_version_is_served_and_deletion_cleans_up(
     assert answer["model_name"] == "iris" and answer["model_version"] == "1"
     assert answer["outputs"][0]["data"] == model.predict(ROWS).tolist()
     assert {"Serving", "Available"} <= event_reasons(k8s, namespace, "iris")
+    wait_for(
+        lambda: serving(k8s, namespace, "iris-v1") == ["iris"],
+        timeout=30,
+        message="iris-v1 to list the ModelDeployment serving it",
+    )
 
     # The scale subresource drives the Deployment.
     k8s.custom.patch_namespaced_custom_object_scale(
@@ -195,6 +207,11 @@ def test_a_pinned_ready_version_is_served_and_deletion_cleans_up(
         return deployment is None and service is None
 
     wait_for(gone, timeout=60, message="the Deployment and the Service to be deleted")
+    wait_for(
+        lambda: serving(k8s, namespace, "iris-v1") is None,
+        timeout=30,
+        message="iris-v1 to be served by nothing once its ModelDeployment is deleted",
+    )
 
 
 def test_a_version_that_is_not_ready_is_never_served(

@@ -31,6 +31,7 @@ from tests.integration.test_deployments import (
     describe,
     save_version,
     service_base,
+    serving,
     session,
     wait_serving,
     wait_version_phase,
@@ -199,6 +200,9 @@ def test_a_healthy_canary_walks_every_step_and_is_promoted(
     assert read_or_none(k8s.apps.read_namespaced_deployment, "iris-canary", namespace) is None
     labels = k8s.apps.read_namespaced_deployment("iris-stable", namespace).metadata.labels
     assert labels["cairn.dev/version"] == "2"
+    # The registry shows what is live: v2 served by iris, v1 no longer.
+    assert serving(k8s, namespace, "iris-v2") == ["iris"]
+    assert serving(k8s, namespace, "iris-v1") is None
 
 
 def test_a_canary_without_traffic_is_inconclusive_and_never_promoted(

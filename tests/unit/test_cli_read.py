@@ -89,6 +89,8 @@ def test_versions_table_puts_metrics_side_by_side() -> None:
         version(4, {"accuracy": 0.95, "loss": 0.12}, phase="PendingApproval"),
     ]
     found[1]["spec"]["approval"] = {"state": "Pending"}
+    found[0]["status"]["deployments"] = ["iris", "iris-shadow"]
+    found[1]["status"]["deployments"] = []
     summaries = [listing.version_summary(v, aliases) for v in found]
     metrics = listing.metric_columns(summaries, model, [])
 
@@ -96,15 +98,16 @@ def test_versions_table_puts_metrics_side_by_side() -> None:
     assert summaries[0]["approval"] == "Approved by alice"
     rows = listing.versions_table(summaries, metrics, NOW).splitlines()
     assert rows[0].split() == [
-        *("VERSION", "PHASE", "VALIDATED", "APPROVAL", "ALIASES"),
+        *("VERSION", "PHASE", "VALIDATED", "APPROVAL", "ALIASES", "SERVED", "BY"),
         *("ACCURACY", "F1", "LOSS", "AGE"),
     ]
     assert rows[1].split() == [
         *("iris-v3", "Approved", "<none>", "Approved", "by", "alice", "production"),
+        *("iris,", "iris-shadow"),
         *("0.97", "0.96", "<none>", "64m"),
     ]
     assert rows[2].split() == [
-        *("iris-v4", "PendingApproval", "<none>", "Pending", "staging", "(unresolved)"),
+        *("iris-v4", "PendingApproval", "<none>", "Pending", "staging", "(unresolved)", "<none>"),
         *("0.95", "<none>", "0.12", "64m"),
     ]
     # Columns line up: every cell of a column starts where its header does.

@@ -110,3 +110,20 @@ def test_suspended_job_is_pending() -> None:
 def test_success_criteria_met_waits_for_the_pods_final_state() -> None:
     seen = observe(job(("SuccessCriteriaMet", "")), [pod("p", "Running", {"running": {}})])
     assert seen.phase == Phase.RUNNING
+
+
+def test_a_run_that_ends_before_the_job_is_complete_still_has_a_completion_time() -> None:
+    """SuccessCriteriaMet comes before Complete, and a failed Job never gets completionTime:
+    the end is the condition's transition time."""
+    summary = {"metrics": {}, "artifact": {"uri": "pvc://a/b"}}
+    pods = [pod("p", "Succeeded", terminated(0, "Completed", json.dumps(summary)))]
+    criteria_met = job(("SuccessCriteriaMet", ""))
+    criteria_met["status"]["conditions"][0]["lastTransitionTime"] = "2026-11-26T10:00:00Z"
+    seen = observe(criteria_met, pods)
+    assert seen.phase == Phase.SUCCEEDED
+    assert seen.completion_time == "2026-11-26T10:00:00Z"
+
+    failed = job(("Failed", "BackoffLimitExceeded"), failed=1)
+    failed["status"]["conditions"][0]["lastTransitionTime"] = "2026-11-26T10:05:00Z"
+    seen = observe(failed, [pod("p", "Failed", terminated(1))])
+    assert seen.phase == Phase.FAILED and seen.completion_time == "2026-11-26T10:05:00Z"

@@ -238,8 +238,11 @@ class GatewayApiRouting(ApiModel):
 
     http_route: DnsSubdomain = Field(
         alias="httpRoute",
-        description="Name of the HTTPRoute, in the ModelDeployment's namespace. Its rule's "
-        "backendRefs to the stable and canary Services get the step's exact weights.",
+        description="Name of the HTTPRoute, in the ModelDeployment's namespace. In every rule "
+        "that sends to the Service <name>-stable the operator sets the backendRefs <name>-stable "
+        "(weight 100 - w) and <name>-canary (weight w) to each step's exact weight; the rest of "
+        "the route is yours. The canary then runs ceil(replicas * w / 100) pods and the stable "
+        "keeps all of its own.",
     )
 
 

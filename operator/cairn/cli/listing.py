@@ -180,6 +180,7 @@ def version_summary(version: Body, aliases: dict[int, list[str]]) -> Body:
         "validated": output.condition(version, "Validated").get("status"),
         "approval": approval_text(version),
         "aliases": aliases.get(number, []),
+        "servedBy": status.get("deployments") or [],
         "metrics": spec.get("metrics") or {},
         "creationTimestamp": meta.get("creationTimestamp"),
     }
@@ -197,7 +198,7 @@ def metric_columns(summaries: list[Body], model: Body | None, chosen: list[str])
 
 
 def versions_table(summaries: list[Body], metrics: list[str], at: datetime.datetime) -> str:
-    headers = ("VERSION", "PHASE", "VALIDATED", "APPROVAL", "ALIASES")
+    headers = ("VERSION", "PHASE", "VALIDATED", "APPROVAL", "ALIASES", "SERVED BY")
     return output.table(
         (*headers, *(m.upper() for m in metrics), "AGE"),
         (
@@ -207,6 +208,7 @@ def versions_table(summaries: list[Body], metrics: list[str], at: datetime.datet
                 s["validated"],
                 s["approval"],
                 ", ".join(s["aliases"]),
+                ", ".join(s["servedBy"]),
                 *(s["metrics"].get(m) for m in metrics),
                 output.since(s["creationTimestamp"], at),
             )

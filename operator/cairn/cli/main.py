@@ -13,6 +13,7 @@ from urllib3.exceptions import HTTPError
 
 from cairn import __version__
 from cairn.cli import approval, lineage, listing, rollout, status
+from cairn.kube import client
 
 PLUGIN_NAME = "kubectl-cairn"
 
@@ -60,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 0
+    client.identify("cairn-cli")
     if getattr(args, "namespace", "") is None:
         args.namespace = current_namespace()
     try:

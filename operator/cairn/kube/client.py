@@ -6,6 +6,18 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from cairn import __version__
+
+# The API server names a client's field manager after its user agent: managedFields then tell
+# the operator's writes from a person's `cairn approve` (and from Argo CD's).
+_agent = "cairn-operator"
+
+
+def identify(agent: str) -> None:
+    """Name this process's writes (before the first API call): cairn-operator or cairn-cli."""
+    global _agent
+    _agent = agent
+
 
 @functools.cache
 def api_client() -> Any:
@@ -18,7 +30,9 @@ def api_client() -> Any:
         config.load_kube_config(client_configuration=configuration)
     # Many runs finish at once; the default pool of 4 connections would serialise them.
     configuration.connection_pool_maxsize = 32
-    return client.ApiClient(configuration)
+    shared = client.ApiClient(configuration)
+    shared.user_agent = f"{_agent}/{__version__}"
+    return shared
 
 
 def core() -> Any:

@@ -10,7 +10,7 @@ from typing import Any, Final
 import kopf
 
 from cairn.controllers import resync
-from cairn.controllers.deployment import manifests
+from cairn.controllers.deployment import manifests, usage
 from cairn.controllers.deployment.reconcile import (
     MODELS,
     PLURAL,
@@ -62,11 +62,17 @@ resync.register(resync_modeldeployments, _reconcile_named)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={manifests.DEPLOYMENT_LABEL: kopf.PRESENT})
-def on_track_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
-    # DELETED too: a track deleted by hand is recreated.
-    name = labels.get(manifests.DEPLOYMENT_LABEL)
-    if namespace and name:
-        _reconcile_named(namespace, name)
+def on_track_event(labels: kopf.Labels, namespace: str | None, type: str, **_: Any) -> None:
+    # DELETED too: a track deleted by hand is recreated; one deleted with its ModelDeployment
+    # (garbage collection) means the versions it served are no longer served by it.
+    name, model = labels.get(manifests.DEPLOYMENT_LABEL), labels.get(manifests.MODEL_LABEL)
+    if not (namespace and name):
+        return
+    _reconcile_named(namespace, name)
+    if type == "DELETED" and model:
+        owner = objects.get(PLURAL, namespace, name)
+        if owner is None or owner["metadata"].get("deletionTimestamp"):
+            usage.forget(namespace, model, name)
 
 
 def _reconcile_following(namespace: str | None, model: str | None) -> None:

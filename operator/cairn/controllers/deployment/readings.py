@@ -8,15 +8,17 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from cairn.analysis import judge, metrics, promql
+from cairn.analysis import judge, promql
+from cairn.analysis import metrics as serving_metrics
 from cairn.controllers.deployment import manifests
 from cairn.kube import workloads
+from cairn.observability import metrics
 
 Body = dict[str, Any]
 QUERY_TIMEOUT_S = 5.0
 
 
-def read_pods(mdep: Body) -> dict[str, tuple[str, metrics.Counters]]:
+def read_pods(mdep: Body) -> dict[str, tuple[str, serving_metrics.Counters]]:
     """Every ready serving pod's counters (pod → (track, counters)), read from its /metrics
     through the API server; a pod that does not answer is left out of this interval."""
     meta = mdep["metadata"]
@@ -34,7 +36,7 @@ def read_pods(mdep: Body) -> dict[str, tuple[str, metrics.Counters]]:
         text = workloads.read_pod_path(meta["namespace"], pod_meta["name"], port, "metrics")
         if text is not None:
             try:
-                readings[pod_meta["name"]] = (track, metrics.parse(text))
+                readings[pod_meta["name"]] = (track, serving_metrics.parse(text))
             except ValueError:
                 continue
     return readings
@@ -77,7 +79,12 @@ def analyse(mdep: Body, canary_status: Body, analysis: Body, now: datetime.datet
     """status.canary with this interval read and judged by the configured provider."""
     if analysis.get("provider") == "prometheus":
         measured = ask_prometheus(mdep, analysis)
-        return judge.record_verdict(
+        updated = judge.record_verdict(
             {**canary_status, "lastAnalysisAt": judge.stamp(now)}, analysis, measured
         )
-    return judge.record(canary_status, analysis, read_pods(mdep), now)
+    else:
+        updated = judge.record(canary_status, analysis, read_pods(mdep), now)
+        if canary_status.get("lastAnalysisAt") is None:
+            return updated  # the first reading is only a baseline
+    metrics.analysis_judged(str(updated["verdict"]))
+    return updated

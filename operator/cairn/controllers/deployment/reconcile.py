@@ -7,8 +7,8 @@ import datetime
 from typing import Any
 
 from cairn.analysis import judge
-from cairn.controllers.deployment import manifests, readings, routing
-from cairn.controllers.deployment.rollout import Plan, Progress, plan
+from cairn.controllers.deployment import manifests, readings, routing, usage
+from cairn.controllers.deployment.rollout import Note, Plan, Progress, plan
 from cairn.controllers.deployment.status import Observed, compute_status, pod_problems, rollout_of
 from cairn.controllers.deployment.target import (
     Refusal,
@@ -19,6 +19,7 @@ from cairn.controllers.deployment.target import (
 )
 from cairn.controllers.exclusive import exclusive
 from cairn.kube import events, objects, ownership, routes, workloads
+from cairn.observability import metrics
 
 Body = dict[str, Any]
 PLURAL = "modeldeployments"
@@ -224,6 +225,7 @@ def reconcile(mdep: Body) -> None:
         )
         status = compute_status(mdep, seen)
         old = mdep.get("status") or {}
+        usage.record(mdep, old, status)  # before the status: a retry then sees the same change
         changed = _status_patch(old, status)
         if changed:
             objects.patch_status(PLURAL, namespace, name, changed)
@@ -231,7 +233,22 @@ def reconcile(mdep: Body) -> None:
             (events.warn if note.warning else events.info)(
                 mdep, reason=note.reason, message=note.message
             )
+            count_outcome(note, old, chosen)
         post_events(mdep, old, status, running, manifests.served_target(stable))
+
+
+def count_outcome(note: Note, old: Body, chosen: Plan) -> None:
+    """The operator's rollout metrics: a rollout ends with Promoted or RolledBack."""
+    if note.reason not in ("Promoted", "RolledBack"):
+        return
+    if note.reason == "Promoted":
+        outcome: metrics.Outcome = "promoted"
+    else:
+        aborted = (chosen.rollback or {}).get("reason") == "Aborted"
+        outcome = "aborted" if aborted else "rolled_back"
+    started = judge.parse_time((old.get("canary") or {}).get("startedAt"))
+    now = datetime.datetime.now(datetime.UTC)
+    metrics.rollout_finished(outcome, (now - started).total_seconds() if started else None)
 
 
 def rolling_out(mdep: Body) -> bool:

@@ -71,6 +71,16 @@ def _job_condition(job: Body, kind: str) -> Body | None:
     return None
 
 
+def _finished_at(job: Body) -> str | None:
+    """When the Job reached its end, from its conditions: the Job's completionTime comes only
+    with Complete (after SuccessCriteriaMet, and never for a failed Job)."""
+    for kind in ("SuccessCriteriaMet", "Complete", "FailureTarget", "Failed"):
+        condition = _job_condition(job, kind)
+        if condition and condition.get("lastTransitionTime"):
+            return str(condition["lastTransitionTime"])
+    return None
+
+
 def _containers(pod: Body) -> list[Body]:
     return list(pod.get("status", {}).get("containerStatuses") or [])
 
@@ -138,7 +148,7 @@ def observe(job: Body | None, pods: list[Body]) -> Observation:
         + int(status.get("succeeded", 0))
         + int(status.get("active", 0)),
         "start_time": status.get("startTime"),
-        "completion_time": status.get("completionTime"),
+        "completion_time": status.get("completionTime") or _finished_at(job),
     }
 
     complete = _job_condition(job, "Complete")
