@@ -26,6 +26,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--bad]" >&2; exit 2 ;;
 esac
 
+# shellcheck source=hack/localkube/lib.sh
 . "$(dirname "$0")/localkube/lib.sh"
 export KUBECONFIG=$KUBECONFIG_ADMIN
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +34,7 @@ ns=cairn-demo                   # where the data scientist works: runs, models, 
 operator_ns=cairn-demo-system   # where the platform team installs the operator
 release=cairn                   # the chart's full name is then "cairn" (its Deployment)
 iris=$repo/examples/iris
+chart=${CAIRN_DEMO_CHART:-$repo/charts/cairn}   # another chart directory or package to try
 second_dir=$iris/v2 second_run=iris-2
 [ "$mode" = bad ] && second_dir=$iris/broken second_run=iris-2-broken
 
@@ -63,6 +65,9 @@ diagnostics() {
   kn get events --sort-by=.lastTimestamp | tail -30
   printf '\n---- the operator: kubectl get pods,deployments -n %s\n' "$operator_ns"
   k -n "$operator_ns" get pods,deployments
+  # A permission the chart does not grant stalls a reconcile without failing anything else.
+  printf '\n---- the operator log: requests the API server refused (RBAC)\n'
+  k -n "$operator_ns" logs "deployment/$release" | grep -o 'HTTP response body: .*"code":403' | sort | uniq -c
   printf '\n---- the operator log (the last 80 lines)\n'
   k -n "$operator_ns" logs "deployment/$release" --tail=80
   [ -s "$traffic_log" ] && printf '\n---- traffic: %s\n' "$(answers)"
@@ -145,9 +150,10 @@ stop_traffic() {
 
 # The answers so far, for example "200 from v1: 120, 200 from v2: 95, 500: 31".
 answers() {
-  awk '{ key = ($1 == 200) ? "200 from v" $2 : ($1 == "000" ? "no answer" : $1); n[key]++ }
-       END { sep = ""; for (key in n) { printf "%s%s: %d", sep, key, n[key]; sep = ", " }
-             if (NR == 0) printf "none"; print "" }' "$traffic_log"
+  [ -s "$traffic_log" ] || { echo none; return 0; }
+  awk '{ print ($1 == 200) ? "200 from v" $2 : ($1 == "000" ? "no answer" : $1) }' "$traffic_log" |
+    sort | uniq -c |
+    awk '{ n = $1; $1 = ""; printf "%s%s: %d", sep, substr($0, 2), n; sep = ", " } END { print "" }'
 }
 
 # --- the rollout, as the ModelDeployment's status tells it -------------------------------------
@@ -159,7 +165,7 @@ STATUS_FIELDS='{.status.phase}|{.status.stable.version}|{.status.canary.version}
 follow_rollout() {
   local want=$1 deadline=$((SECONDS + ROLLOUT_TIMEOUT)) last="" line shown=0 steps limit
   local phase stable canary weight index verdict passed failed promoting rb_version rb_reason
-  steps=$(kn get mdep iris -o jsonpath='{.spec.strategy.canary.steps}' | grep -o '{"' | wc -l)
+  steps=$(kn get mdep iris -o jsonpath='{range .spec.strategy.canary.steps[*]}{"x\n"}{end}' | wc -l)
   limit=$(kn get mdep iris -o jsonpath='{.spec.strategy.canary.analysis.failureLimit}')
   while ((SECONDS < deadline)); do
     IFS='|' read -r phase stable canary weight index verdict passed failed promoting \
@@ -218,11 +224,11 @@ fresh_namespaces() {
 install_chart() {
   local helm
   helm=$("$repo/hack/helm/build.sh" --path)
-  step "helm upgrade --install $release charts/cairn -n $operator_ns --set watchNamespaces={$ns}"
+  step "helm upgrade --install $release ${chart#"$repo/"} -n $operator_ns --set watchNamespaces={$ns}"
   # --take-ownership: the CRDs are cluster-wide and may already belong to another release
   # (the tests install the chart too) or to `make install-crds`; the chart adopts them.
   # pullPolicy Never: the image is only in the node's containerd (`make images`).
-  "$helm" upgrade --install "$release" "$repo/charts/cairn" --namespace "$operator_ns" \
+  "$helm" upgrade --install "$release" "$chart" --namespace "$operator_ns" \
     --set "watchNamespaces={$ns}" --set image.pullPolicy=Never --take-ownership \
     --wait --timeout "${HELM_TIMEOUT}s" >/dev/null ||
     die "helm did not install the chart (the operator Deployment not Ready within ${HELM_TIMEOUT}s?)"
@@ -253,9 +259,16 @@ serve_first_version() {
   ip=$(kn get service iris -o jsonpath='{.spec.clusterIP}')
   url=http://$ip:8080
   say "Service iris at $url (ClusterIP: there is no cluster DNS on this machine)"
-  say "POST $url/v2/models/iris/infer, one row of each species:"
-  local row
-  for row in "${ROWS[@]}"; do say "  [$row] -> $(infer "$url" "$row")  (HTTP code, version)"; done
+  # Available means a pod is ready; kube-proxy may take a moment more to route the ClusterIP.
+  local row answer i
+  for i in $(seq 1 30); do
+    answer=$(infer "$url" "${ROWS[0]}")
+    [ "${answer%% *}" = 200 ] && break
+    sleep 1
+  done
+  [ "${answer%% *}" = 200 ] || die "the Service iris at $url did not answer within 30s (last: $answer)"
+  say "POST $url/v2/models/iris/infer, one row of each species -> HTTP code, version:"
+  for row in "${ROWS[@]}"; do say "  [$row] -> $(infer "$url" "$row")"; done
 }
 
 train_second_version() {
@@ -315,8 +328,10 @@ check_serving() {
 report_promoted() {
   step "v2 promoted"
   check_serving 2
+  say "the ModelDeployment's Events:"
   kn get events --field-selector involvedObject.name=iris,involvedObject.kind=ModelDeployment \
-    --sort-by=.lastTimestamp -o custom-columns=REASON:.reason,MESSAGE:.message | tail -8 | sed 's/^/   /'
+    --sort-by=.lastTimestamp -o custom-columns=REASON:.reason,MESSAGE:.message --no-headers |
+    tail -8 | sed 's/^/     /'
 }
 
 report_rolled_back() {
@@ -324,6 +339,8 @@ report_rolled_back() {
   say "Degraded: $(kn get mdep iris -o jsonpath='{range .status.conditions[?(@.type=="Degraded")]}{.status} {.reason}: {.message}{end}')"
   kn get events --field-selector reason=RolledBack -o custom-columns=REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message | sed 's/^/   /'
   check_serving 1
+  say "production still names 2, which is not tried again until the target changes: point the"
+  say "alias back at 1 to clear Degraded, or at the fixed version a new TrainingRun registers"
 }
 
 summary() {
@@ -331,6 +348,7 @@ summary() {
   kn get cairn
   step "cairn status iris -n $ns"
   cairn status iris -n "$ns"
+  # shellcheck disable=SC2016  # $PATH is for the reader's shell
   printf '\nDone in %ss. To look around:\nexport KUBECONFIG=%s\nexport PATH=%s:$PATH\n' \
     "$SECONDS" "$KUBECONFIG_ADMIN" "$K8S_BIN"
 }

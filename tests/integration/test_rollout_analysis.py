@@ -4,12 +4,14 @@ and the prometheus provider judges the canary from a real Prometheus scraping th
 """
 
 import collections
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import requests
+from kubernetes.client import DiscoveryV1Api
 
 from cairn import training
 from cairn.cli.main import main
@@ -60,6 +62,38 @@ def answered_by(base: str, requests_sent: int) -> collections.Counter[str]:
     return seen
 
 
+def endpoint_tracks(k8s: Kube, namespace: str, service: str) -> collections.Counter[str]:
+    """The tracks of the ready endpoints behind the Service (from its EndpointSlices)."""
+    tracks = {
+        pod.status.pod_ip: pod.metadata.labels.get("cairn.dev/track")
+        for pod in k8s.core.list_namespaced_pod(namespace).items
+        if not pod.metadata.deletion_timestamp
+    }
+    slices = DiscoveryV1Api(k8s.api_client).list_namespaced_endpoint_slice(
+        namespace, label_selector=f"kubernetes.io/service-name={service}"
+    )
+    return collections.Counter(
+        tracks.get(endpoint.addresses[0], "?")
+        for found in slices.items
+        for endpoint in found.endpoints or []
+        if endpoint.conditions and endpoint.conditions.ready
+    )
+
+
+def settled(k8s: Kube, namespace: str, service: str, stable: int, canary: int) -> None:
+    """Wait until the Service's endpoints are exactly the step's pods, then give kube-proxy
+    (which syncs its rules at most once a second) time to follow: the status says a pod is
+    ready a moment before the node's rules send to it."""
+    wanted = collections.Counter({"stable": stable, "canary": canary})
+    wait_for(
+        lambda: endpoint_tracks(k8s, namespace, service) == wanted,
+        timeout=60,
+        message=f"the endpoints of {service} to be {dict(wanted)}",
+        describe=lambda: str(endpoint_tracks(k8s, namespace, service)),
+    )
+    time.sleep(3)
+
+
 def wait_at_step(k8s: Kube, namespace: str, name: str, step: int, weight: int) -> Body:
     def arrived() -> Body | None:
         status = status_of(k8s, namespace, name)
@@ -99,12 +133,14 @@ def test_traffic_splits_in_the_configured_proportion(
     set_version(k8s, namespace, "split", 2)
     status = wait_at_step(k8s, namespace, "split", 1, 25)
     assert status["stable"]["replicas"] == 3 and status["canary"]["replicas"] == 1
+    settled(k8s, namespace, "split", stable=3, canary=1)
     quarter = answered_by(base, 400)
     assert 0.15 <= quarter["2"] / 400 <= 0.35, quarter
 
     assert main(["resume", "split", "-n", namespace]) == 0
     status = wait_at_step(k8s, namespace, "split", 3, 75)
     assert status["stable"]["replicas"] == 1 and status["canary"]["replicas"] == 3
+    settled(k8s, namespace, "split", stable=1, canary=3)
     three_quarters = answered_by(base, 400)
     assert 0.65 <= three_quarters["2"] / 400 <= 0.85, three_quarters
 
