@@ -27,6 +27,10 @@ demo-bad: install helm cluster-up images ## As demo, but v2 fails on some inputs
 test: install lint helm cluster-up images ## Lint, then run unit and integration tests on the local cluster
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
+.PHONY: test-in-cluster
+test-in-cluster: install helm cluster-up images ## Integration tests against the operator the Helm chart installs (per test namespace)
+	KUBECONFIG=$(KUBECONFIG_LOCAL) CAIRN_TEST_OPERATOR=chart $(PYTHON) -m pytest -m integration $(PYTEST_ARGS)
+
 .PHONY: test-unit
 test-unit: install helm ## Unit tests only (no cluster)
 	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)

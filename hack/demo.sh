@@ -56,6 +56,8 @@ say() { printf '   %s\n' "$*"; }
 # --- failure: say what did not happen, then show the state that explains why ----------------
 
 diagnostics() {
+  # Best effort: a command failing in here must not report itself again.
+  trap - ERR
   set +e
   printf '\n---- kubectl get cairn,deployments,pods -n %s\n' "$ns"
   kn get cairn,deployments,pods -o wide
@@ -164,12 +166,14 @@ STATUS_FIELDS='{.status.phase}|{.status.stable.version}|{.status.canary.version}
 # changes, `cairn status` once the first interval is judged; fails on the other outcome.
 follow_rollout() {
   local want=$1 deadline=$((SECONDS + ROLLOUT_TIMEOUT)) last="" line shown=0 steps limit
-  local phase stable canary weight index verdict passed failed promoting rb_version rb_reason
+  local fields phase stable canary weight index verdict passed failed promoting rb_version rb_reason
   steps=$(kn get mdep iris -o jsonpath='{range .spec.strategy.canary.steps[*]}{"x\n"}{end}' | wc -l)
   limit=$(kn get mdep iris -o jsonpath='{.spec.strategy.canary.analysis.failureLimit}')
   while ((SECONDS < deadline)); do
+    # A failed read (the API server busy for a moment) is tried again, not a failed demo.
+    fields=$(kn get mdep iris -o jsonpath="$STATUS_FIELDS" 2>/dev/null) || { sleep 1; continue; }
     IFS='|' read -r phase stable canary weight index verdict passed failed promoting \
-      rb_version rb_reason <<<"$(kn get mdep iris -o jsonpath="$STATUS_FIELDS")"
+      rb_version rb_reason <<<"$fields"
     line="$phase, stable v${stable:-?}"
     if [ -n "$canary" ]; then
       line+=", canary v$canary at ${weight:-0}%"
@@ -211,6 +215,16 @@ step_action() {
 
 fresh_namespaces() {
   step "fresh namespaces: $ns (the models) and $operator_ns (the operator)"
+  local n
+  # The namespace controller waits as long as the longest grace period of the pods still running
+  # when it starts (35s for a model server) before it looks again. Nothing an earlier demo
+  # serves is needed: stop the pods first, at once, the operator's first (it would recreate the
+  # model servers' Deployments), each namespace's controllers before their pods.
+  for n in "$operator_ns" "$ns"; do
+    k get namespace "$n" >/dev/null 2>&1 || continue
+    k -n "$n" delete deployments,replicasets,jobs --all --wait=true --timeout=60s >/dev/null
+    k -n "$n" delete pods --all --grace-period=1 --wait=true --timeout=60s >/dev/null
+  done
   k delete namespace "$ns" "$operator_ns" --ignore-not-found --wait=true \
     --timeout="${NAMESPACE_TIMEOUT}s" >/dev/null ||
     die "the namespaces $ns and $operator_ns of an earlier run were not deleted within ${NAMESPACE_TIMEOUT}s"
@@ -231,7 +245,7 @@ install_chart() {
   "$helm" upgrade --install "$release" "$chart" --namespace "$operator_ns" \
     --set "watchNamespaces={$ns}" --set image.pullPolicy=Never --take-ownership \
     --wait --timeout "${HELM_TIMEOUT}s" >/dev/null ||
-    die "helm did not install the chart (the operator Deployment not Ready within ${HELM_TIMEOUT}s?)"
+    die "helm upgrade --install failed (its error is above; --wait allows ${HELM_TIMEOUT}s for the operator to be Ready)"
   k wait --for=condition=Established crd -l "app.kubernetes.io/instance=$release" \
     --timeout=60s >/dev/null
   "$helm" list -n "$operator_ns" | sed 's/^/   /'
@@ -249,7 +263,7 @@ train_first_version() {
   wait_for "the alias production resolving to 1" 60 model/iris \
     --for=jsonpath='{.status.aliases.production}'=1
   kn get tr,mv | sed 's/^/   /'
-  say "gate: $(kn get mv iris-v1 -o jsonpath='{.status.gates}')"
+  say "gate: $(kn get mv iris-v1 -o jsonpath='{.status.gates[*].message}')"
 }
 
 serve_first_version() {

@@ -14,6 +14,7 @@ import pytest
 from kopf.testing import KopfRunner
 from kubernetes.config import kube_config
 
+from tests.support import in_cluster
 from tests.support.artifacts import create_artifacts_claim, delete_artifacts_claim
 from tests.support.cluster import (
     Cluster,
@@ -123,12 +124,24 @@ def namespace(k8s: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def operator(namespace: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningOperator]:
+def operator(
+    k8s: Kube, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RunningOperator]:
     """The Cairn controllers running in-process, watching `namespace`, once kopf is healthy;
-    their metrics are served on a free port.
+    their metrics are served on a free port. With CAIRN_TEST_OPERATOR=chart: the operator the
+    Helm chart installs in `namespace` instead (tests/support/in_cluster.py).
 
     At teardown the operator is stopped, and the test fails unless it exited cleanly.
     """
+    if in_cluster.wanted():
+        with in_cluster.installed(k8s, namespace) as ip:
+            yield RunningOperator(
+                namespace=namespace,
+                health_url=f"http://{ip}:{in_cluster.HEALTH_PORT}/healthz",
+                metrics_url=f"http://{ip}:{in_cluster.METRICS_PORT}/metrics",
+                runner=None,
+            )
+        return
     health_url = f"http://127.0.0.1:{free_local_port()}/healthz"
     metrics_address = f"127.0.0.1:{free_local_port()}"
     monkeypatch.setenv(METRICS_ENV, metrics_address)  # read by the operator's startup

@@ -156,17 +156,15 @@ def test_models_and_versions(namespace: str) -> None:
 
     rows = [line.split() for line in ok("versions", "iris", "-n", namespace).splitlines()]
     assert rows[0] == [
-        *("VERSION", "PHASE", "VALIDATED", "APPROVAL", "ALIASES", "ACCURACY", "F1", "AGE")
+        *("VERSION", "PHASE", "VALIDATED", "APPROVAL", "ALIASES", "SERVED", "BY"),
+        *("ACCURACY", "F1", "AGE"),
     ]
-    assert rows[1][:7] == ["iris-v1", "Approved", "True", "auto", "production", "0.95", "0.94"]
-    assert rows[2][:7] == [
-        "iris-v2",
-        "PendingApproval",
-        "True",
-        "Pending",
-        "<none>",
-        "0.97",
-        "0.96",
+    # Nothing serves them: SERVED BY is empty.
+    assert rows[1][:8] == [
+        *("iris-v1", "Approved", "True", "auto", "production", "<none>", "0.95", "0.94")
+    ]
+    assert rows[2][:8] == [
+        *("iris-v2", "PendingApproval", "True", "Pending", "<none>", "<none>", "0.97", "0.96")
     ]
 
 

@@ -137,9 +137,21 @@ def test_a_training_shows_in_metrics_and_json_logs(
     assert value(samples, "cairn_operator_training_duration_seconds_count", result="failed") == 0
     registered_total = "cairn_operator_model_versions_registered_total"
     assert value(samples, registered_total, namespace=namespace) == 1
-    for kind in ("TrainingRun", "Model", "ModelVersion"):
-        assert value(samples, "cairn_operator_reconciles_total", kind=kind, result="success") >= 1
-        assert value(samples, "cairn_operator_reconcile_duration_seconds_count", kind=kind) >= 1
+
+    # A Model's reconcile may approve the version before the version's own reconcile has run.
+    def reconciled_every_kind() -> Samples | None:
+        found = operator_process.scrape()
+        kinds = ("TrainingRun", "Model", "ModelVersion")
+        done = all(
+            value(found, "cairn_operator_reconciles_total", kind=kind, result="success") >= 1
+            and value(found, "cairn_operator_reconcile_duration_seconds_count", kind=kind) >= 1
+            for kind in kinds
+        )
+        return found if done else None
+
+    samples = wait_for(
+        reconciled_every_kind, timeout=30, message="a counted reconcile of every kind"
+    )
     assert value(samples, "cairn_operator_build_info", version=__version__) == 1
     assert value(samples, "process_resident_memory_bytes") > 0
 

@@ -19,7 +19,7 @@ class RunningOperator:
     namespace: str
     health_url: str
     metrics_url: str
-    runner: KopfRunner
+    runner: KopfRunner | None  # None: the chart's in-cluster operator
 
 
 def free_local_port() -> int:
@@ -46,7 +46,7 @@ def kopf_run_args(namespace: str, health_url: str) -> list[str]:
 
 def wait_until_healthy(operator: RunningOperator) -> None:
     def healthy() -> bool:
-        if operator.runner.future.done():
+        if operator.runner is not None and operator.runner.future.done():
             # The operator already exited: waiting longer cannot help, its output says why.
             raise AssertionError(f"the operator exited during startup:\n{operator.runner.output}")
         response = get_or_none(operator.health_url)

@@ -83,15 +83,16 @@ def discovering(k8s: Kube, namespace: str, targets: Path) -> Iterator[None]:
 
 @contextmanager
 def running_prometheus(k8s: Kube, namespace: str, workdir: Path) -> Iterator[str]:
-    """Prometheus on 127.0.0.1, scraping `namespace`'s pods; yields its base URL, stops it
-    after."""
+    """Prometheus scraping `namespace`'s pods; yields its base URL, stops it after."""
     if shutil.which(BINARY) is None:
         raise RuntimeError(f"{BINARY} is missing: run hack/localkube/deps.sh (apt prometheus)")
     targets = workdir / "targets.json"
     targets.write_text("[]")
     config = workdir / "prometheus.yml"
     config.write_text(yaml.safe_dump(scrape_config(targets)))
-    address = f"127.0.0.1:{free_local_port()}"
+    # On the node's address (the local cluster's bridge): this machine and the pods reach it,
+    # so an in-cluster operator (CAIRN_TEST_OPERATOR=chart) can query it too.
+    address = f"{node_address(k8s)}:{free_local_port()}"
     log = (workdir / "prometheus.log").open("w")
     process = subprocess.Popen(
         [
@@ -123,6 +124,11 @@ def running_prometheus(k8s: Kube, namespace: str, workdir: Path) -> Iterator[str
             process.kill()
             process.wait()
         log.close()
+
+
+def node_address(k8s: Kube) -> str:
+    node = k8s.core.list_node().items[0]
+    return str(next(a.address for a in node.status.addresses if a.type == "InternalIP"))
 
 
 def _ready(url: str) -> bool:

@@ -31,7 +31,7 @@ EXPECTED_NAMESPACED_RULES = {
     ("cairn.dev", "modeldeployments"): {"get", "list", "watch", "patch"},
     ("cairn.dev", "trainingruns/status"): {"patch"},
     ("cairn.dev", "models/status"): {"patch", "update"},
-    ("cairn.dev", "modelversions/status"): {"patch"},
+    ("cairn.dev", "modelversions/status"): {"patch", "update"},
     ("cairn.dev", "modeldeployments/status"): {"patch"},
     ("cairn.dev", "trainingruns/finalizers"): {"update"},
     ("cairn.dev", "models/finalizers"): {"update"},

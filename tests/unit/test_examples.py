@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-MANIFESTS = sorted(EXAMPLES.glob("*/*.yaml"))
+MANIFESTS = sorted(EXAMPLES.glob("**/*.yaml"))
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(EXAMPLES)))
@@ -15,9 +15,10 @@ def test_manifests_name_no_namespace(path: Path) -> None:
         assert "namespace" not in doc["metadata"], f"{path}: `kubectl apply -n` must choose it"
 
 
-def test_iris_config_map_carries_train_py() -> None:
-    config_map = yaml.safe_load((EXAMPLES / "iris/configmap.yaml").read_text())
-    assert config_map["data"]["train.py"] == (EXAMPLES / "iris/train.py").read_text(), (
-        "examples/iris/configmap.yaml is out of date; regenerate it with the command on its "
+@pytest.mark.parametrize("folder", ["iris", "iris/broken"])
+def test_config_maps_carry_their_train_py(folder: str) -> None:
+    config_map = yaml.safe_load((EXAMPLES / folder / "configmap.yaml").read_text())
+    assert config_map["data"]["train.py"] == (EXAMPLES / folder / "train.py").read_text(), (
+        f"examples/{folder}/configmap.yaml is out of date; regenerate it with the command on its "
         "first line"
     )

@@ -19,12 +19,13 @@ The same rules go into the ClusterRole (cluster-wide) or into a Role per watched
   resources: [modelversions]
   verbs: [delete]
 # Status is written only through the status subresource: merge patches everywhere, and a
-# replace guarded by resourceVersion for a Model's version counter (kube/objects.py).
+# replace guarded by resourceVersion for a Model's version counter and a ModelVersion's list of
+# the ModelDeployments serving it (kube/objects.py, controllers/deployment/usage.py).
 - apiGroups: [cairn.dev]
   resources: [trainingruns/status, models/status, modelversions/status, modeldeployments/status]
   verbs: [patch]
 - apiGroups: [cairn.dev]
-  resources: [models/status]
+  resources: [models/status, modelversions/status]
   verbs: [update]
 # Children carry ownerReferences with blockOwnerDeletion (kopf.adopt): where the
 # OwnerReferencesPermissionEnforcement admission plugin runs, that needs update on the owner's

@@ -200,7 +200,9 @@ def _advance(spec: Body, stable: Target, target: Target, progress: Progress) -> 
                         Note(False, "Promoting", f"{target.name} passed every step; promoting")
                     )
                 else:
-                    notes.append(Note(False, "StepStarted", f"{target.name}: step {step}"))
+                    # Counted from 1, as `cairn status` and the Progressing message count.
+                    where = f"step {step + 1}/{len(steps)}"
+                    notes.append(Note(False, "StepStarted", f"{target.name}: {where}"))
     chosen = _canary_plan(spec, stable, target, status)
     return dataclasses.replace(chosen, rollback=progress.rollback, notes=tuple(notes))
 
