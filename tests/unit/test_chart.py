@@ -266,6 +266,16 @@ def test_operator_settings_become_its_environment(tmp_path: Path) -> None:
             "logLevel": "debug",
         },
     )
+    assert {k: v for k, v in env(manifests).items() if k.startswith("CAIRN_ANALYSIS_")} == {
+        "CAIRN_ANALYSIS_INTERVAL": "10s",
+        "CAIRN_ANALYSIS_FAILURE_LIMIT": "2",
+        "CAIRN_ANALYSIS_MIN_REQUESTS": "20",
+    }
+    analysis = {"interval": "1m", "failureLimit": 3, "minRequests": 50}
+    tuned = env(render(tmp_path, {"defaults": {"analysis": analysis}}))
+    assert tuned["CAIRN_ANALYSIS_INTERVAL"] == "1m"
+    assert tuned["CAIRN_ANALYSIS_FAILURE_LIMIT"] == "3"
+    assert tuned["CAIRN_ANALYSIS_MIN_REQUESTS"] == "50"
     assert env(manifests)["CAIRN_TRAINER_IMAGE"] == "registry.example.com:5000/ml/trainer:1.2"
     assert env(manifests)["CAIRN_SERVER_IMAGE"] == "ghcr.io/acme/server@sha256:" + "a" * 64
     assert env(manifests)["CAIRN_LOG_FORMAT"] == "json"
@@ -304,6 +314,8 @@ def test_artifact_claims_in_each_watched_namespace(tmp_path: Path) -> None:
         ({"watchNamespaces": "team-a"}, "/watchNamespaces"),
         ({"defaults": {"trainerImage": "My Trainer"}}, "/defaults/trainerImage"),
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+        ({"defaults": {"analysis": {"interval": "10"}}}, "/defaults/analysis/interval"),
+        ({"defaults": {"analysis": {"failureLimit": 0}}}, "/defaults/analysis/failureLimit"),
         ({"metrics": {"port": 8080}}, "/metrics/port"),
         ({"crds": {"install": "yes"}}, "/crds/install"),
         ({"artifacts": {"persistence": {"size": "ten gigs"}}}, "/artifacts/persistence/size"),

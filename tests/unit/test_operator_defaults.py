@@ -62,3 +62,52 @@ def test_scanning_is_off_only_when_asked(environ: dict[str, str], disabled: bool
         settings, instance="cairn-0", scanning=controller_settings.scanning(environ)
     )
     assert settings.scanning.disabled is disabled
+
+
+def canary(analysis: dict[str, object] | None) -> dict[str, object]:
+    strategy: dict[str, object] = {"steps": [{"setWeight": 50}]}
+    if analysis is not None:
+        strategy["analysis"] = analysis
+    return {"model": "iris", "strategy": {"canary": strategy}}
+
+
+def test_unset_analysis_settings_come_from_the_installation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("INTERVAL", "FAILURE_LIMIT", "MIN_REQUESTS"):
+        monkeypatch.delenv(f"CAIRN_ANALYSIS_{variable}", raising=False)
+    filled = defaults.with_analysis_defaults(canary({"minRequests": 5}))
+    assert filled["strategy"]["canary"]["analysis"] == {
+        "interval": "10s",
+        "failureLimit": 2,
+        "minRequests": 5,  # the object's own setting wins
+    }
+
+    monkeypatch.setenv("CAIRN_ANALYSIS_INTERVAL", "30s")
+    monkeypatch.setenv("CAIRN_ANALYSIS_FAILURE_LIMIT", "3")
+    spec = canary({})
+    filled = defaults.with_analysis_defaults(spec)
+    assert filled["strategy"]["canary"]["analysis"] == {
+        "interval": "30s",
+        "failureLimit": 3,
+        "minRequests": 20,
+    }
+    assert spec["strategy"]["canary"]["analysis"] == {}  # type: ignore[index]  # not modified
+    no_analysis = canary(None)
+    assert defaults.with_analysis_defaults(no_analysis) is no_analysis
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("CAIRN_ANALYSIS_INTERVAL", "10", "CAIRN_ANALYSIS_INTERVAL: '10' is not a duration"),
+        ("CAIRN_ANALYSIS_FAILURE_LIMIT", "0", "must be a whole number of at least 1"),
+        ("CAIRN_ANALYSIS_MIN_REQUESTS", "many", "must be a whole number of at least 1"),
+    ],
+)
+def test_a_bad_analysis_default_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=says):
+        defaults.analysis()

@@ -200,20 +200,26 @@ class Analysis(ApiModel):
         )
     )
 
-    interval: Duration = Field(
-        default="10s", description="How often the metrics are measured and judged."
+    interval: Duration | None = Field(
+        default=None,
+        description="How often the metrics are measured and judged. Unset: the operator's "
+        "default, 10s unless the installation sets another (Helm value "
+        "defaults.analysis.interval).",
     )
-    failure_limit: int = Field(
-        default=2,
+    failure_limit: int | None = Field(
+        default=None,
         ge=1,
-        description="The rollout is rolled back when this many intervals have failed.",
+        description="The rollout is rolled back when this many intervals have failed. Unset: the "
+        "operator's default, 2 unless the installation sets another "
+        "(defaults.analysis.failureLimit).",
     )
-    min_requests: int = Field(
-        default=20,
+    min_requests: int | None = Field(
+        default=None,
         ge=1,
         description="Requests the canary must answer in an interval for it to count. An interval "
         "with fewer is Inconclusive: it never fails the canary and never lets a step complete, "
-        "so a canary that got no traffic is not promoted.",
+        "so a canary that got no traffic is not promoted. Unset: the operator's default, 20 "
+        "unless the installation sets another (defaults.analysis.minRequests).",
     )
     metrics: Annotated[list[AnalysisMetric], Field(max_length=ANALYSIS_METRICS_MAX)] | None = Field(
         default=None,

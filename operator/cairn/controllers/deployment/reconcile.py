@@ -7,6 +7,7 @@ import datetime
 from typing import Any
 
 from cairn.analysis import judge
+from cairn.controllers import defaults
 from cairn.controllers.deployment import manifests, readings, routing, usage
 from cairn.controllers.deployment.rollout import Note, Plan, Progress, plan
 from cairn.controllers.deployment.status import Observed, compute_status, pod_problems, rollout_of
@@ -201,7 +202,8 @@ def reconcile(mdep: Body) -> None:
         current = objects.get(PLURAL, namespace, name)  # the latest, not a handler's snapshot
         if current is None or current["metadata"].get("deletionTimestamp"):
             return
-        mdep = current
+        # The analysis as the installation's defaults complete it (never written back).
+        mdep = {**current, "spec": defaults.with_analysis_defaults(current["spec"])}
         target = find_target(mdep)
         servable = target if isinstance(target, Target) else None
         before = workloads.get_deployment(namespace, manifests.deployment_name(name, "stable"))
