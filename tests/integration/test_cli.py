@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.kube import Kube
-from tests.support.training import GROUP, VERSION, kubectl
+from tests.support.training import GROUP, VERSION, kubectl, version_manifest
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
@@ -45,31 +45,23 @@ def create(k8s: Kube, namespace: str, plural: str, body: Body, status: Body | No
 
 
 def version_body(number: int, metrics: Body, params: Body) -> Body:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ModelVersion",
-        "metadata": {"name": f"iris-v{number}", "labels": {"cairn.dev/model": "iris"}},
-        "spec": {
-            "model": "iris",
-            "version": number,
-            "artifact": {
-                "uri": f"pvc://cairn-artifacts/iris/iris-{number}",
-                "digest": DIGEST,
-                "size": 4096,
-                "format": "sklearn-joblib",
-            },
-            "source": {
-                "run": f"iris-{number}",
-                "runUid": f"00000000-0000-4000-8000-00000000000{number}",
-                "image": "docker.io/cairn/trainer:dev",
-                "codeRevision": f"rev-{number}",
-                "params": params,
-                "dataset": {"uri": "sklearn://iris", "digest": DIGEST},
-            },
-            "metrics": metrics,
-            "approval": {"state": "Pending"},
-        },
+    artifact = {
+        "uri": f"pvc://cairn-artifacts/iris/iris-{number}",
+        "digest": DIGEST,
+        "size": 4096,
+        "format": "sklearn-joblib",
     }
+    source = {
+        "run": f"iris-{number}",
+        "runUid": f"00000000-0000-4000-8000-00000000000{number}",
+        "image": "docker.io/cairn/trainer:dev",
+        "codeRevision": f"rev-{number}",
+        "params": params,
+        "dataset": {"uri": "sklearn://iris", "digest": DIGEST},
+    }
+    return version_manifest(
+        "iris", number, artifact, source=source, metrics=metrics, approval={"state": "Pending"}
+    )
 
 
 @pytest.fixture

@@ -284,6 +284,16 @@ BAD_MANIFESTS = {
         ),
         ["provider prometheus needs prometheus.address"],
     ),
+    "prometheus address that is not http(s)": (
+        model_deployment(
+            version=1,
+            strategy=canary(
+                {"setWeight": 10},
+                analysis={"provider": "prometheus", "prometheus": {"address": "file:///etc/x"}},
+            ),
+        ),
+        ["spec.strategy.canary.analysis.prometheus.address", "http:// or https:// URL"],
+    ),
     "unknown approval state": (
         model_version(approval={"state": "Maybe"}),
         ["spec.approval.state", "Unsupported value", "Approved"],

@@ -13,7 +13,15 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 from cairn import training
 from tests.support.kube import Kube, read_or_none
 from tests.support.operator import RunningOperator
-from tests.support.training import GROUP, VERSION, condition, create_model, event_reasons, get
+from tests.support.training import (
+    GROUP,
+    VERSION,
+    condition,
+    create_model,
+    event_reasons,
+    get,
+    version_manifest,
+)
 from tests.support.wait import wait_for
 from tests.support.workloads import SERVER_IMAGE, describe_pod
 
@@ -33,17 +41,8 @@ def save_version(artifacts: Path, directory: str, c: float) -> tuple[str, Any]:
 
 
 def create_version(k8s: Kube, namespace: str, number: int, directory: str, digest: str) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ModelVersion",
-        "metadata": {"name": f"iris-v{number}", "labels": {"cairn.dev/model": "iris"}},
-        "spec": {
-            "model": "iris",
-            "version": number,
-            "artifact": {"uri": f"pvc://cairn-artifacts/iris/{directory}", "digest": digest},
-            "metrics": {"accuracy": 0.97},
-        },
-    }
+    artifact = {"uri": f"pvc://cairn-artifacts/iris/{directory}", "digest": digest}
+    body = version_manifest("iris", number, artifact, metrics={"accuracy": 0.97})
     k8s.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelversions", body)
 
 
@@ -211,6 +210,21 @@ def test_a_pinned_ready_version_is_served_and_deletion_cleans_up(
         lambda: serving(k8s, namespace, "iris-v1") is None,
         timeout=30,
         message="iris-v1 to be served by nothing once its ModelDeployment is deleted",
+    )
+    # A ModelDeployment deleted while the operator was down leaves its name behind: the Model's
+    # reconcile prunes names of ModelDeployments that no longer exist.
+    k8s.custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, "modelversions", "iris-v1",
+        {"status": {"deployments": ["deleted-while-down"]}},
+    )  # fmt: skip
+    k8s.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "models", "iris", {"metadata": {"labels": {"touched": "1"}}}
+    )
+    wait_for(
+        lambda: serving(k8s, namespace, "iris-v1") is None,
+        timeout=60,
+        message="the stale name to be pruned from iris-v1",
+        describe=lambda: str(serving(k8s, namespace, "iris-v1")),
     )
 
 

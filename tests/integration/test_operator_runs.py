@@ -1,5 +1,6 @@
 """kopf runs the Cairn controllers against the real cluster: in-process and as `cairn-operator`."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -57,3 +58,28 @@ def test_cairn_operator_command_serves_health_and_stops_on_sigterm(
     assert process.returncode == 0, output
     assert "Activity 'apply_settings' succeeded." in output
     assert "Traceback" not in output, output
+
+
+def test_a_bad_installation_default_stops_cairn_operator_naming_it(
+    cluster: Cluster, namespace: str
+) -> None:
+    """A bad CAIRN_ANALYSIS_* (what a hand-edited Deployment could carry) fails at startup, not
+    at every canary later."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "cairn.operator_main"),
+            *("--namespace", namespace),
+            *("--health-addr", f"127.0.0.1:{free_local_port()}"),
+            *("--metrics-addr", "0"),
+        ],
+        env={**os.environ, "CAIRN_ANALYSIS_FAILURE_LIMIT": "0"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_TIMEOUT,
+    )
+
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "CAIRN_ANALYSIS_FAILURE_LIMIT='0': must be a whole number of at least 1" in said, said

@@ -63,6 +63,16 @@ def create_model(k8s: Kube, namespace: str, name: str, spec: Body) -> Body:
     return created
 
 
+def version_manifest(model: str, number: int, artifact: Body, **spec: Any) -> Body:
+    """A ModelVersion as the registry names and labels it (<model>-v<number>)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {"name": f"{model}-v{number}", "labels": {"cairn.dev/model": model}},
+        "spec": {"model": model, "version": number, "artifact": artifact, **spec},
+    }
+
+
 def create_run(
     k8s: Kube,
     namespace: str,

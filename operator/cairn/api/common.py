@@ -55,6 +55,11 @@ Uri = Annotated[
         "must be a URI with a scheme, for example pvc://datasets/iris.csv or s3://bucket/key",
     ),
 ]
+HttpUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=URI_MAX),
+    Matches(r"^https?://[^/?#]+(/.*)?$", "must be an http:// or https:// URL"),
+]
 ArtifactUri = Annotated[
     str,
     Field(min_length=1, max_length=URI_MAX),

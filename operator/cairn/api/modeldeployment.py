@@ -14,8 +14,8 @@ from cairn.api.common import (
     URI_MAX,
     Conditions,
     DnsSubdomain,
+    HttpUrl,
     ModelName,
-    Uri,
 )
 from cairn.api.trainingrun import EnvVars, ImagePullPolicy, ResourceRequirements
 
@@ -176,7 +176,7 @@ class AnalysisMetric(ApiModel):
 class PrometheusProvider(ApiModel):
     """Where the Prometheus server that scrapes the serving pods answers."""
 
-    address: Uri = Field(
+    address: HttpUrl = Field(
         description="Base URL of the Prometheus HTTP API, for example "
         "http://prometheus.monitoring.svc:9090."
     )

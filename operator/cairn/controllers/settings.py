@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import kopf
 
+from cairn.controllers import defaults
 from cairn.observability import logs, server
 
 ANNOTATION_PREFIX = "cairn.dev"
@@ -66,6 +67,16 @@ def scanning(environ: Mapping[str, str]) -> bool:
 @kopf.on.startup()
 def apply_settings(settings: kopf.OperatorSettings, **_: object) -> None:
     configure(settings, instance=instance_name(os.environ), scanning=scanning(os.environ))
+
+
+@kopf.on.startup()
+def check_installation_defaults(**_: object) -> None:
+    """A bad CAIRN_ANALYSIS_* stops the operator at startup, naming the variable, rather than
+    failing every canary's reconcile later."""
+    try:
+        defaults.analysis()
+    except ValueError as error:
+        raise kopf.PermanentError(str(error)) from error
 
 
 @kopf.on.startup()

@@ -1,5 +1,6 @@
 -- Argo CD health of a cairn.dev/v1alpha1 Model, read from the status the Cairn operator
 -- writes: the Ready and AliasesResolved conditions, status.latestVersion and status.aliases.
+-- Every script repeats its helpers: Argo CD runs each health check alone, with no modules.
 local function condition(obj, kind)
   if obj.status == nil or obj.status.conditions == nil then
     return nil

@@ -1,6 +1,7 @@
 -- Argo CD health of a cairn.dev/v1alpha1 ModelDeployment, read from the status the Cairn
 -- operator writes: status.phase (Progressing, Available, Degraded, Paused), the conditions
 -- Available, Progressing and Degraded, status.canary and status.rollback.
+-- Every script repeats its helpers: Argo CD runs each health check alone, with no modules.
 local function condition(obj, kind)
   if obj.status == nil or obj.status.conditions == nil then
     return nil

@@ -1,6 +1,7 @@
 -- Argo CD health of a cairn.dev/v1alpha1 ModelVersion, read from the status the Cairn operator
 -- writes: status.phase (Invalid, PendingApproval, Approved, Rejected) and the conditions
 -- Validated, Approved and Ready.
+-- Every script repeats its helpers: Argo CD runs each health check alone, with no modules.
 local function condition(obj, kind)
   if obj.status == nil or obj.status.conditions == nil then
     return nil

@@ -1,6 +1,7 @@
 -- Argo CD health of a cairn.dev/v1alpha1 TrainingRun, read from the status the Cairn operator
 -- writes: status.phase (Pending, Running, Succeeded, Failed), status.failureReason, and the
 -- conditions Running, Succeeded, Failed and Registered.
+-- Every script repeats its helpers: Argo CD runs each health check alone, with no modules.
 local function condition(obj, kind)
   if obj.status == nil or obj.status.conditions == nil then
     return nil

@@ -44,6 +44,9 @@ def read_pods(mdep: Body) -> dict[str, tuple[str, serving_metrics.Counters]]:
 
 def query(address: str, promql_text: str) -> float | None:
     """One instant query against Prometheus' HTTP API."""
+    if urllib.parse.urlsplit(address).scheme not in ("http", "https"):
+        # The API refuses anything else; never let urllib open a file:// or ftp:// "address".
+        raise promql.QueryError(f"prometheus.address {address!r} is not an http(s) URL")
     url = f"{address.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": promql_text})
     try:
         with urllib.request.urlopen(url, timeout=QUERY_TIMEOUT_S) as response:

@@ -1,6 +1,8 @@
 """ModelVersion.status.deployments: which ModelDeployments serve each version, so `kubectl get`
 and `cairn versions` show what is live. Written by the ModelDeployment's reconcile, level-based:
-the versions it serves list it, the versions it stopped serving do not."""
+the versions it serves list it, the versions it stopped serving do not. A ModelDeployment
+deleted while the operator was down never reconciles again: the Model's periodic reconcile
+prunes the names of ModelDeployments that no longer exist."""
 
 from typing import Any
 
@@ -11,7 +13,7 @@ from cairn.kube import objects
 from cairn.kube.errors import is_conflict
 
 Body = dict[str, Any]
-VERSIONS = "modelversions"
+VERSIONS, DEPLOYMENTS = "modelversions", "modeldeployments"
 ATTEMPTS = 5
 
 
@@ -60,3 +62,18 @@ def forget(namespace: str, model: str, deployment: str) -> None:
     """A deleted ModelDeployment serves nothing any more."""
     for version in objects.list_(VERSIONS, namespace, f"cairn.dev/model={model}"):
         _mark(namespace, version["metadata"]["name"], deployment, False)
+
+
+def prune(namespace: str, model: str, versions: list[Body]) -> None:
+    """Remove from the versions' lists the ModelDeployments of `model` that are gone."""
+    listed = [v for v in versions if (v.get("status") or {}).get("deployments")]
+    if not listed:
+        return  # the common case costs no API call
+    existing = {
+        mdep["metadata"]["name"]
+        for mdep in objects.list_(DEPLOYMENTS, namespace)
+        if mdep["spec"].get("model") == model and not mdep["metadata"].get("deletionTimestamp")
+    }
+    for version in listed:
+        for gone in set(version["status"]["deployments"]) - existing:
+            _mark(namespace, version["metadata"]["name"], gone, False)

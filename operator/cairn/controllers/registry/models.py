@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 from cairn.controllers.conditions import is_true, set_condition
+from cairn.controllers.deployment import usage
 from cairn.kube import events, objects
 from cairn.registry.aliases import resolve
 from cairn.registry.retention import versions_to_delete
@@ -68,6 +69,7 @@ def reconcile_model(model: Body, versions: list[Body]) -> None:
     meta, spec, status = model["metadata"], model.get("spec") or {}, model.get("status") or {}
     generation = meta.get("generation")
     versions = apply_retention(model, versions)
+    usage.prune(meta["namespace"], meta["name"], versions)
     phases = {
         int(v["spec"]["version"]): (v.get("status") or {}).get("phase", "Pending") for v in versions
     }
