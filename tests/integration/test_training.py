@@ -44,7 +44,8 @@ def test_iris_example_trains_and_registers_version_1(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:
     apply_example(namespace, REPO_ROOT / "examples/iris")
-    run = wait_for_run(k8s, namespace, "iris-1", "Succeeded", timeout=240)
+    # Succeeded is written first, Registered right after it (its own write, for crash safety).
+    run = wait_for_run(k8s, namespace, "iris-1", "Succeeded", timeout=240, registered=True)
     assert condition(run, "Registered")["status"] == "True"
 
     version = get(k8s, namespace, "modelversions", "iris-v1")

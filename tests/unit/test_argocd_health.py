@@ -178,6 +178,9 @@ def test_training_run_is_healthy_once_registered(
         "Progressing",
         "trained; registering the model version",
     )
+    # Between the two writes the run says registration is coming (kubectl wait can read it).
+    registering = next(c for c in trained["status"]["conditions"] if c["type"] == "Registered")
+    assert (registering["status"], registering["reason"]) == ("False", "Registering")
     monkeypatch.setattr(registration, "register", lambda run: (1, "iris-v1"))
     monkeypatch.setattr(registration, "release", lambda run, version: None)
     run_controller.register(trained, trained["status"])

@@ -79,6 +79,17 @@ def status_for(run: Body, seen: Observation, message: str) -> Body:
     conditions = set_condition(
         conditions, "Failed", phase == Phase.FAILED, seen.reason, message, generation
     )
+    if phase == Phase.SUCCEEDED and run["spec"].get("register", True):
+        # Registration is its own write right after this one: until it lands, say it is coming
+        # rather than leave `kubectl wait --for=condition=Registered` nothing to read.
+        conditions = set_condition(
+            conditions,
+            "Registered",
+            False,
+            "Registering",
+            "registering the trained model as a ModelVersion",
+            generation,
+        )
     status: Body = {
         "observedGeneration": generation,
         "phase": phase.value,
