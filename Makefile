@@ -2,13 +2,17 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+# Everything Python runs from the project's own virtual environment, never the system's: a fresh
+# machine's site-packages may hold unrelated packages whose pins conflict with ours.
+SYSTEM_PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PYTHON ?= $(VENV)/bin/python
 LOCALKUBE := hack/localkube
 export CAIRN_LOCALKUBE_DIR ?= $(HOME)/.cache/cairn/localkube
 KUBECONFIG_LOCAL := $(CAIRN_LOCALKUBE_DIR)/kubeconfig
 # The kubectl that hack/localkube builds comes first; a user's own kubectl works too.
 LOCAL_BIN := $(shell . hack/localkube/lib.sh && echo $$K8S_BIN)
-export PATH := $(LOCAL_BIN):$(PATH)
+export PATH := $(VENV)/bin:$(LOCAL_BIN):$(PATH)
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -36,8 +40,13 @@ test-unit: install helm ## Unit tests only (no cluster)
 	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: install
-install: ## Install the cairn package with its test and dev tools
-	@$(PYTHON) -m pip install -q -e '.[test,dev]'
+install: $(VENV)/.installed ## Install the cairn package with its test and dev tools into .venv
+
+# Reinstalled when pyproject.toml changes; the stamp is written only after pip succeeded.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(VENV)/bin/python || $(SYSTEM_PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[test,dev]'
+	@touch $@
 
 .PHONY: lint
 lint: ## ruff (lint and format) and mypy
