@@ -14,6 +14,8 @@ KUBECONFIG_LOCAL := $(CAIRN_LOCALKUBE_DIR)/kubeconfig
 LOCAL_BIN := $(shell . hack/localkube/lib.sh && echo $$K8S_BIN)
 export PATH := $(VENV)/bin:$(LOCAL_BIN):$(PATH)
 PYTEST_ARGS ?=
+# Extra arguments of the benchmark scripts, for example BENCH_ARGS="--versions 100".
+BENCH_ARGS ?=
 
 .PHONY: help
 help: ## List the targets
@@ -74,11 +76,15 @@ run: install install-crds ## Run the operator in the foreground against the KUBE
 	cairn-operator
 
 .PHONY: bench
-bench: bench-train bench-serve bench-rollout ## Every benchmark; each ends with a one-line summary
+bench: bench-train bench-registry bench-serve bench-rollout ## Every benchmark; each ends with a one-line summary
 
 .PHONY: bench-train
 bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) bench/train/bench_train.py
+
+.PHONY: bench-registry
+bench-registry: install cluster-up ## 1 Model, 500 versions, 20 ModelDeployments: API requests at rest, new version to Ready (~6 min)
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.registry.bench_registry $(BENCH_ARGS)
 
 .PHONY: localkube
 localkube: ## Build (or reuse cached) Kubernetes, etcd and containerd from their Go modules

@@ -49,19 +49,26 @@ def peak_rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
-def start_operator(namespace: str, log: Path) -> subprocess.Popen[bytes]:
-    """`cairn-operator` watching `namespace`, on free local ports, once it is healthy."""
+def start_operator(
+    namespace: str,
+    log: Path,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`cairn-operator` (or `command`, the same program run another way) watching `namespace`,
+    on free local ports, once it is healthy."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                "cairn-operator",
+                *(command or ["cairn-operator"]),
                 *("-n", namespace),
                 *("--health-addr", f"127.0.0.1:{port}"),
                 *("--metrics-addr", f"127.0.0.1:{free_port()}"),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -78,7 +78,7 @@ def registry(k8s: Kube, namespace: str) -> None:
         },
     }
     create(k8s, namespace, "models", model, {
-        "observedGeneration": 1, "latestVersion": 2, "versionCounter": 2,
+        "observedGeneration": 1, "latestVersion": 2,
         "aliases": {"production": 1},
         "conditions": [condition("Ready", "True", "Ready"),
                        condition("AliasesResolved", "True", "Resolved")],

@@ -12,7 +12,6 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from cairn.api import GROUP, KINDS, VERSION
-from cairn.api.crd import kind_of
 from tests.support.cluster import REPO_ROOT
 from tests.support.crds import (
     DIGEST,
@@ -27,7 +26,7 @@ from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
-PLURALS = {kind_of(resource): resource.crd.plural for resource in KINDS}
+PLURALS = {resource.kind_name(): resource.plural() for resource in KINDS}
 # The API server publishes a new CRD's OpenAPI (what `kubectl explain` reads) a moment later.
 OPENAPI_TIMEOUT = 60
 

@@ -53,6 +53,9 @@ def test_iris_example_trains_and_registers_version_1(
     assert version["spec"]["metrics"]["accuracy"] >= 0.9
     assert version["spec"]["source"]["run"] == "iris-1"
     assert version["spec"]["source"]["dataset"]["digest"].startswith("sha256:")
+    # Lineage names the image the pod ran and its digest, as the kubelet reported them.
+    assert version["spec"]["source"]["image"] == "docker.io/cairn/trainer:dev"
+    assert "sha256:" in version["spec"]["source"]["imageId"]
     # The digest the registry recorded is the digest of the files the pod wrote on the volume.
     uri = version["spec"]["artifact"]["uri"]
     run_dir = artifacts / uri.removeprefix("pvc://cairn-artifacts/")
@@ -176,8 +179,7 @@ def test_twenty_concurrent_runs_get_versions_1_to_20_once_each(
     assert version_numbers(k8s, namespace, "many") == list(range(1, 21))
     model = get(k8s, namespace, "models", "many")
     assert model is not None
-    assert model["status"]["versionCounter"] == 20
-    assert not model["status"].get("allocations")
+    assert model["status"]["latestVersion"] == 20
 
 
 def test_deleting_a_run_deletes_its_job(

@@ -88,8 +88,6 @@ spec:
 status:
   observedGeneration: 2
   latestVersion: 4
-  versionCounter: 5
-  allocations: {iris-5: 5}
   aliases: {production: 3}
 """
 
@@ -107,6 +105,7 @@ spec:
     run: iris-3
     runUid: 6f1c2b7e-0000-4000-8000-000000000003
     image: docker.io/cairn/trainer:dev
+    imageId: "docker.io/cairn/trainer@{DIGEST}"
     codeRevision: 3f2a9c1
     params: {{max_depth: 3}}
     dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}"}}
@@ -178,6 +177,7 @@ status:
     replicas: 1
     readyReplicas: 1
     failedIntervals: 0
+    analysisSettings: {interval: 15s, failureLimit: 3, minRequests: 50}
     analysis:
     - {name: errorRate, value: 0.01, stableValue: 0.0, threshold: max 0.05, verdict: Pass}
     - {name: latencyP99, verdict: Inconclusive}

@@ -8,6 +8,7 @@ from prometheus_client import generate_latest
 
 from cairn.analysis import judge, metrics
 from cairn.analysis.metrics import Counters
+from cairn.api.modeldeployment import Analysis, CanaryStatus
 from cairn.serving.metrics import ServingMetrics
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -58,30 +59,33 @@ def slow(requests: float) -> Counters:
 
 
 def judged(
-    analysis: dict[str, object], canary: Counters, stable: Counters
+    given: dict[str, object], canary: Counters, stable: Counters
 ) -> tuple[str, list[dict[str, object]]]:
-    return judge.judge(analysis, judge.measure_counters(analysis, canary, stable))
+    analysis = Analysis.model_validate(given)
+    verdict, results = judge.judge(analysis, judge.measure_counters(analysis, canary, stable))
+    return verdict, [r.to_dict() for r in results]
 
 
-ANALYSIS = {
+SPEC = {
     "minRequests": 20,
     "metrics": [
         {"name": "errorRate", "max": 0.05},
         {"name": "latencyP99", "maxRatioToStable": 2},
     ],
 }
+ANALYSIS = Analysis.model_validate(SPEC)
 
 
 def test_no_traffic_is_inconclusive_never_a_pass() -> None:
-    verdict, results = judged(ANALYSIS, Counters(), fast(100))
+    verdict, results = judged(SPEC, Counters(), fast(100))
     assert verdict == "Inconclusive"
     assert {r["verdict"] for r in results} == {"Inconclusive"}
-    few, _ = judged(ANALYSIS, fast(19), fast(100))
+    few, _ = judged(SPEC, fast(19), fast(100))
     assert few == "Inconclusive"
 
 
 def test_thresholds_and_the_comparison_with_the_stable() -> None:
-    ok, results = judged(ANALYSIS, fast(100, errors=2), fast(100))
+    ok, results = judged(SPEC, fast(100, errors=2), fast(100))
     assert ok == "Pass"
     assert results[0] == {
         "name": "errorRate",
@@ -90,14 +94,16 @@ def test_thresholds_and_the_comparison_with_the_stable() -> None:
         "threshold": "max 0.05",
         "verdict": "Pass",
     }
-    bad, results = judged(ANALYSIS, fast(100, errors=20), fast(100))
+    bad, results = judged(SPEC, fast(100, errors=20), fast(100))
     assert bad == "Fail" and results[0]["verdict"] == "Fail"
-    assert "errorRate 0.2 (stable 0) breaks max 0.05" in judge.failure_message(results)
-    slower, results = judged(ANALYSIS, slow(100), fast(100))
+    measured = judge.measure_counters(ANALYSIS, fast(100, errors=20), fast(100))
+    failing = judge.judge(ANALYSIS, measured)[1]
+    assert "errorRate 0.2 (stable 0) breaks max 0.05" in judge.failure_message(failing)
+    slower, results = judged(SPEC, slow(100), fast(100))
     assert slower == "Fail" and results[1]["verdict"] == "Fail"
     assert results[1]["threshold"] == "<= 2x stable"
     # No stable traffic: the comparison cannot be made, the absolute threshold still decides.
-    alone, results = judged(ANALYSIS, slow(100), Counters())
+    alone, results = judged(SPEC, slow(100), Counters())
     assert alone == "Pass" and results[1]["verdict"] == "Inconclusive"
     # The defaults: errorRate max 0.05 and latencyP99 at most 2x the stable's.
     assert judged({}, fast(100, errors=10), fast(100))[0] == "Fail"
@@ -105,25 +111,28 @@ def test_thresholds_and_the_comparison_with_the_stable() -> None:
 
 def test_record_keeps_a_baseline_then_counts_intervals() -> None:
     first = judge.record(
-        {"version": 2}, ANALYSIS, {"c": ("canary", fast(5)), "s": ("stable", fast(5))}, T0
+        CanaryStatus(version=2),
+        ANALYSIS,
+        {"c": ("canary", fast(5)), "s": ("stable", fast(5))},
+        T0,
     )
-    assert "verdict" not in first and first["lastAnalysisAt"] == "2026-01-01T00:00:00.000000Z"
-    assert [c["pod"] for c in first["counters"]] == ["c", "s"]
+    assert first.verdict is None and first.last_analysis_at == T0
+    assert [c.pod for c in first.counters or []] == ["c", "s"]
     later = T0 + datetime.timedelta(seconds=3)
-    assert not judge.due(first, {"interval": "5s"}, later)
-    assert judge.due(first, {"interval": "3s"}, later)
+    assert not judge.due(first, Analysis(interval="5s"), later)
+    assert judge.due(first, Analysis(interval="3s"), later)
 
     passed = judge.record(
         first, ANALYSIS, {"c": ("canary", fast(45)), "s": ("stable", fast(105))}, later
     )
-    assert passed["verdict"] == "Pass" and passed["passedIntervals"] == 1
+    assert passed.verdict == "Pass" and passed.passed_intervals == 1
     failed = judge.record(
         passed, ANALYSIS, {"c": ("canary", fast(85, 20)), "s": ("stable", fast(200))}, later
     )
-    assert failed["verdict"] == "Fail" and failed["failedIntervals"] == 1
+    assert failed.verdict == "Fail" and failed.failed_intervals == 1
     idle = judge.record(failed, ANALYSIS, {"c": ("canary", fast(85, 20))}, later)
-    assert idle["verdict"] == "Inconclusive"
-    assert idle["failedIntervals"] == 1 and idle["passedIntervals"] == 1
+    assert idle.verdict == "Inconclusive"
+    assert idle.failed_intervals == 1 and idle.passed_intervals == 1
 
 
 def test_durations() -> None:

@@ -3,8 +3,8 @@ operator's own code wrote.
 
 Argo CD runs health scripts in gopher-lua, a Lua 5.1: lupa's Lua 5.1 runs them here, with the
 object as the global `obj`, as Argo CD passes it. Every fixture's status comes from the
-controllers' functions (status_for, reconcile_model, reconcile_version, plan + compute_status),
-so a change in what the operator writes shows up here, and each object is validated by the API
+controllers' pure status functions (each kind's status_for, plan + compute_status), so a
+change in what the operator writes shows up here, and each object is validated by the API
 models, so no fixture has a field the API does not.
 
 `python -m tests.unit.test_argocd_health` rewrites the ConfigMap and values snippets from the
@@ -14,7 +14,6 @@ models, so no fixture has a field the API does not.
 import copy
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,19 @@ import lupa.lua51  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from cairn.api import Model, ModelDeployment, ModelVersion, TrainingRun
+from cairn.api import Model, ModelDeployment, ModelVersion, TrainingRun, TrainingRunPhase
 from cairn.api.base import Resource
-from cairn.controllers import registration
+from cairn.api.modeldeployment import ModelDeploymentReason
+from cairn.api.trainingrun import RegistrationReason, TrainingRunReason
 from cairn.controllers.deployment.rollout import Progress, plan
 from cairn.controllers.deployment.status import Observed, compute_status
 from cairn.controllers.deployment.target import Refusal
 from cairn.controllers.registry import models as model_controller
 from cairn.controllers.registry import versions as version_controller
 from cairn.controllers.trainingrun import reconcile as run_controller
-from cairn.controllers.trainingrun.observe import observe
-from cairn.kube import events, objects
+from cairn.controllers.trainingrun.observe import Observation, observe
+from cairn.kube import status as status_writer
+from cairn.registry.registration import RegistrationError
 from tests.unit.test_deployment_logic import V1, V2, deployment
 from tests.unit.test_rollout_logic import ANALYSIS, at, canary
 from tests.unit.test_trainingrun_observe import job, pod, terminated
@@ -71,8 +72,9 @@ def health(kind: str, obj: Body) -> tuple[str, str]:
     return str(status), message
 
 
-def merged(obj: Body, status: Body) -> Body:
-    """obj after a JSON merge patch of its status, as the API server applies the operator's."""
+def merged(obj: Body, status: Any) -> Body:
+    """obj after the operator's status write (a JSON merge patch of status), as the API server
+    applies it."""
 
     def merge(into: Any, patch: Any) -> Any:
         if not isinstance(patch, dict) or not isinstance(into, dict):
@@ -85,19 +87,12 @@ def merged(obj: Body, status: Body) -> Body:
                 out[key] = merge(out.get(key), value)
         return out
 
+    before = obj.get("status") or {}
+    after = status if isinstance(status, dict) else status.to_dict()
+    patch = status_writer.merge_patch(before, after)
     result = copy.deepcopy(obj)
-    result["status"] = merge(obj.get("status") or {}, status)
+    result["status"] = merge(before, patch)
     return result
-
-
-@pytest.fixture
-def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Body]]:
-    """The status patches the controllers write; no API server, no Events."""
-    patches: list[Body] = []
-    monkeypatch.setattr(objects, "patch_status", lambda _p, _ns, _n, body: patches.append(body))
-    monkeypatch.setattr(events, "info", lambda *_a, **_k: None)
-    monkeypatch.setattr(events, "warn", lambda *_a, **_k: None)
-    yield patches
 
 
 def meta(name: str, generation: int = 1) -> Body:
@@ -118,7 +113,9 @@ def training_run(**spec: Any) -> Body:
 
 def observed_run(run: Body, job_body: Body | None, pods: list[Body]) -> Body:
     seen = observe(job_body, pods)
-    return merged(run, run_controller.status_for(run, seen, seen.message))
+    typed = TrainingRun.model_validate(run)
+    job_name = "iris-1" if job_body is not None else None
+    return merged(run, run_controller.status_for(typed, seen, seen.message, job_name))
 
 
 SUMMARY = {
@@ -170,25 +167,62 @@ def test_training_run_failed_is_degraded_with_its_reason() -> None:
     assert health("TrainingRun", failed)[0] == "Degraded"
 
 
-def test_training_run_is_healthy_once_registered(
-    written: list[Body], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def registered_as(run: Body, outcome: int | RegistrationError, patch: pytest.MonkeyPatch) -> Body:
+    """The run after its registration gave `outcome` (a version number, or why not)."""
+
+    def register(_: TrainingRun) -> int:
+        if isinstance(outcome, RegistrationError):
+            raise outcome
+        return outcome
+
+    patch.setattr(run_controller, "register", register)
+    typed = TrainingRun.model_validate(run)
+    return merged(run, run_controller.with_registration(typed, typed.status))  # type: ignore[arg-type]
+
+
+def test_training_run_is_healthy_once_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     trained = succeeded_run(training_run())
     assert health("TrainingRun", trained) == (
         "Progressing",
         "trained; registering the model version",
     )
-    # Between the two writes the run says registration is coming (kubectl wait can read it).
-    registering = next(c for c in trained["status"]["conditions"] if c["type"] == "Registered")
-    assert (registering["status"], registering["reason"]) == ("False", "Registering")
-    monkeypatch.setattr(registration, "register", lambda run: (1, "iris-v1"))
-    monkeypatch.setattr(registration, "release", lambda run, version: None)
-    run_controller.register(trained, trained["status"])
-    registered = merged(trained, written[-1])
+    registered = registered_as(trained, 1, monkeypatch)
     assert health("TrainingRun", registered) == ("Healthy", "registered as ModelVersion iris-v1")
+
+    retrying = RegistrationError(
+        RegistrationReason.MODEL_UNAVAILABLE, "Model iris is being deleted", retry=True
+    )
+    waiting = registered_as(trained, retrying, monkeypatch)
+    assert health("TrainingRun", waiting) == (
+        "Progressing",
+        "trained; not registered yet: Model iris is being deleted",
+    )
+    refused = RegistrationError(
+        RegistrationReason.VERSION_REFUSED, "the API server refused it", retry=False
+    )
+    assert health("TrainingRun", registered_as(trained, refused, monkeypatch)) == (
+        "Degraded",
+        "VersionRefused: the API server refused it",
+    )
 
     unregistered = succeeded_run(training_run(register=False))
     assert health("TrainingRun", unregistered)[0] == "Healthy"
+
+
+def test_training_run_waiting_for_its_claim_is_degraded() -> None:
+    run = training_run()
+    missing = Observation(
+        TrainingRunPhase.PENDING,
+        TrainingRunReason.ARTIFACT_CLAIM_MISSING,
+        "PersistentVolumeClaim cairn-artifacts does not exist",
+    )
+    status = run_controller.status_for(
+        TrainingRun.model_validate(run), missing, missing.message, None
+    )
+    assert health("TrainingRun", merged(run, status)) == (
+        "Degraded",
+        "ArtifactClaimMissing: PersistentVolumeClaim cairn-artifacts does not exist",
+    )
 
 
 # --- Model and ModelVersion -----------------------------------------------------------------------
@@ -219,16 +253,17 @@ def model_version(number: int, accuracy: float, **approval: Any) -> Body:
     }
 
 
-def judged(version: Body, owner: Body | None, written: list[Body]) -> Body:
-    version_controller.reconcile_version(version, owner)
-    return merged(version, written[-1])
+def judged(version: Body, owner: Body | None) -> Body:
+    typed = ModelVersion.model_validate(version)
+    model_ = Model.model_validate(owner) if owner is not None else None
+    return merged(version, version_controller.status_for(typed, model_, []))
 
 
-def test_model_version_states(written: list[Body]) -> None:
+def test_model_version_states() -> None:
     strict = model(policy={"requireApproval": True})
     assert health("ModelVersion", model_version(1, 0.97))[0] == "Progressing"
 
-    pending = judged(model_version(1, 0.97), strict, written)
+    pending = judged(model_version(1, 0.97), strict)
     assert health("ModelVersion", pending) == (
         "Suspended",
         "the Model requires approval: run `cairn approve iris 1`",
@@ -238,31 +273,31 @@ def test_model_version_states(written: list[Body]) -> None:
     approving["spec"]["approval"] = {"state": "Approved", "by": "alice"}
     approving["metadata"]["generation"] = 2
     assert health("ModelVersion", approving)[0] == "Progressing"
-    approved = judged(approving, strict, written)
+    approved = judged(approving, strict)
     assert health("ModelVersion", approved) == (
         "Healthy",
         "approved; may be served (accuracy=0.97)",
     )
 
-    auto = judged(model_version(2, 0.95), model(), written)
+    auto = judged(model_version(2, 0.95), model())
     assert health("ModelVersion", auto)[0] == "Healthy"
-    invalid = judged(model_version(3, 0.5), model(), written)
+    invalid = judged(model_version(3, 0.5), model())
     assert health("ModelVersion", invalid) == ("Degraded", "accuracy=0.5 fails >= 0.9")
-    orphan = judged(model_version(4, 0.97), None, written)
+    orphan = judged(model_version(4, 0.97), None)
     assert health("ModelVersion", orphan)[0] == "Degraded"
     assert "Model iris does not exist" in health("ModelVersion", orphan)[1]
-    rejected = judged(model_version(5, 0.97, state="Rejected", by="bob"), model(), written)
+    rejected = judged(model_version(5, 0.97, state="Rejected", by="bob"), model())
     assert health("ModelVersion", rejected) == ("Degraded", "rejected by bob")
 
 
-def test_model_states(written: list[Body]) -> None:
-    v1 = judged(model_version(1, 0.97), model(), written)
-    v2 = judged(model_version(2, 0.5), model(), written)
+def test_model_states() -> None:
+    v1 = judged(model_version(1, 0.97), model())
+    v2 = judged(model_version(2, 0.5), model())
     assert health("Model", model())[0] == "Progressing"
 
+    versions = [ModelVersion.model_validate(v) for v in (v1, v2)]
     pinned = model(aliases={"production": 1})
-    model_controller.reconcile_model(pinned, [v1, v2])
-    ready = merged(pinned, written[-1])
+    ready = merged(pinned, model_controller.status_for(Model.model_validate(pinned), versions))
     assert health("Model", ready) == ("Healthy", "latest version 2; production=1")
 
     moved = model(generation=2, aliases={"production": 2})
@@ -271,8 +306,7 @@ def test_model_states(written: list[Body]) -> None:
         "Progressing",
         "waiting for the Cairn operator to observe generation 2",
     )
-    model_controller.reconcile_model(moved, [v1, v2])
-    bad = merged(moved, written[-1])
+    bad = merged(moved, model_controller.status_for(Model.model_validate(moved), versions))
     status, message = health("Model", bad)
     assert status == "Degraded"
     assert message.startswith("InvalidAliasTarget: production → 2: iris-v2 is Invalid")
@@ -281,6 +315,7 @@ def test_model_states(written: list[Body]) -> None:
 # --- ModelDeployment ------------------------------------------------------------------------------
 
 STEPS = [{"setWeight": 50}, {"pause": {"duration": "1m"}}, {"pause": {}}]
+ANALYSIS_SPEC = ANALYSIS
 
 
 def model_deployment(generation: int = 1, **spec: Any) -> Body:
@@ -303,13 +338,14 @@ def reconciled(
     mdep: Body, progress: Progress, target: Any = V2, stable: Body | None = None
 ) -> Body:
     """The status compute_status gives mdep after plan() decided from `progress`."""
-    chosen = plan(mdep["spec"], target if not isinstance(target, Refusal) else None, V1, progress)
+    typed = ModelDeployment.model_validate(mdep)
+    chosen = plan(typed.spec, target if not isinstance(target, Refusal) else None, V1, progress)
     running = stable or deployment(V1, replicas=2, ready=2)
     canary_deployment = (
         deployment(chosen.canary.target, replicas=1, ready=1) if chosen.canary else None
     )
     seen = Observed(target, chosen, running, canary_deployment)
-    return merged(mdep, compute_status(mdep, seen))
+    return merged(mdep, compute_status(typed, seen))
 
 
 def test_model_deployment_available_and_progressing() -> None:
@@ -367,7 +403,9 @@ def test_model_deployment_rolled_back_or_refused_is_degraded() -> None:
     status, message = health("ModelDeployment", failed)
     assert status == "Degraded" and message.startswith("AnalysisFailed: 2 analysis intervals")
 
-    refusal = Refusal("VersionNotReady", "iris-v2 is PendingApproval; it is not served")
+    refusal = Refusal(
+        ModelDeploymentReason.VERSION_NOT_READY, "iris-v2 is PendingApproval; it is not served"
+    )
     refused = reconciled(rollout, Progress(now=at(1)), target=refusal)
     status, message = health("ModelDeployment", refused)
     assert status == "Degraded" and message.startswith("VersionNotReady: iris-v2")

@@ -30,8 +30,8 @@ EXPECTED_NAMESPACED_RULES = {
     ("cairn.dev", "modelversions"): {"get", "list", "watch", "patch", "create", "delete"},
     ("cairn.dev", "modeldeployments"): {"get", "list", "watch", "patch"},
     ("cairn.dev", "trainingruns/status"): {"patch"},
-    ("cairn.dev", "models/status"): {"patch", "update"},
-    ("cairn.dev", "modelversions/status"): {"patch", "update"},
+    ("cairn.dev", "models/status"): {"patch"},
+    ("cairn.dev", "modelversions/status"): {"patch"},
     ("cairn.dev", "modeldeployments/status"): {"patch"},
     ("cairn.dev", "trainingruns/finalizers"): {"update"},
     ("cairn.dev", "models/finalizers"): {"update"},
@@ -40,9 +40,11 @@ EXPECTED_NAMESPACED_RULES = {
     ("", "pods"): {"list", "watch"},
     ("", "pods/log"): {"get"},
     ("", "pods/proxy"): {"get"},
+    ("", "persistentvolumeclaims"): {"get"},
+    ("", "configmaps"): {"get"},
     ("apps", "deployments"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "services"): {"get", "create", "patch"},
-    ("", "events"): {"create"},
+    ("", "events"): {"create", "list"},
     ("gateway.networking.k8s.io", "httproutes"): {"get", "patch"},
 }
 # Cluster-wide only: kopf's scanning of CRDs.

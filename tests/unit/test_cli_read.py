@@ -137,6 +137,12 @@ def test_lineage_of_a_version_with_its_run_and_previous_version() -> None:
         text
     )
     assert f"Dataset digest:   {v3['spec']['source']['dataset']['digest']}" in text
+    # The image the pod ran, and its digest: a tag can move, a digest cannot.
+    assert "Image:            docker.io/cairn/trainer:dev" in text
+    assert f"Image digest:     {v3['spec']['source']['imageId']}" in text
+    rebuilt = version(4, {"accuracy": 0.97})
+    rebuilt["spec"]["source"]["imageId"] = "docker.io/cairn/trainer@sha256:" + "9" * 64
+    assert lineage.lineage(rebuilt, None, v3, [], NOW)["previous"]["imageChanged"]
 
     # A later run of the same name is not the one that trained the version.
     other = with_meta(TRAINING_RUN, uid="another")
@@ -168,7 +174,7 @@ def test_status_of_a_canary_rollout() -> None:
     text = status.status_text(summary, NOW)
     assert "Canary:    v4, weight 20%, step 2/4: pause 1m, 1/1 ready" in text
     assert "Stable:    v3, 2/2 ready" in text
-    assert "Analysis:  last verdict Pass 15s ago, failed intervals 0/3" in text
+    assert "Analysis:  judged every 15s: last verdict Pass 15s ago, failed intervals 0/3" in text
     assert "Rollback:  v2 AnalysisFailed 124m ago: 2 analysis intervals failed" in text
     assert "errorRate    0.01     0        max 0.05    Pass" in text
     assert "latencyP99   <none>   <none>   <none>      Inconclusive" in text
@@ -190,11 +196,11 @@ def cluster_objects(monkeypatch: pytest.MonkeyPatch) -> None:
         ("models", "iris"): with_meta(MODEL),
         ("modelversions", "iris-v3"): version(3, {"accuracy": 0.97}),
     }
-    monkeypatch.setattr(objects, "get", lambda plural, ns, name: stored.get((plural, name)))
+    monkeypatch.setattr(objects, "get", lambda kind, ns, name: stored.get((kind.plural(), name)))
     monkeypatch.setattr(
         objects,
         "list_",
-        lambda plural, ns, selector="": [o for (p, _), o in stored.items() if p == plural],
+        lambda kind, ns, labels=None: [o for (p, _), o in stored.items() if p == kind.plural()],
     )
 
 

@@ -3,6 +3,8 @@ its Deployment and Service, the rollout plan and the status."""
 
 from typing import Any
 
+from cairn.api import Model, ModelDeployment, ModelDeploymentSpec, ModelVersion
+from cairn.api.modeldeployment import ModelDeploymentReason
 from cairn.controllers.deployment import manifests
 from cairn.controllers.deployment.rollout import Plan, TrackPlan, plan
 from cairn.controllers.deployment.status import Observed, compute_status
@@ -12,29 +14,51 @@ Body = dict[str, Any]
 DIGEST = "sha256:" + "ab" * 32
 V1 = Target("iris", 1, "pvc://cairn-artifacts/iris/iris-1", DIGEST)
 V2 = Target("iris", 2, "pvc://cairn-artifacts/iris/iris-2", DIGEST)
+T = "2026-01-01T00:00:00Z"
 
 
-def mdep(**spec: Any) -> Body:
+def spec_of(**spec: Any) -> ModelDeploymentSpec:
+    return ModelDeploymentSpec.model_validate({"model": "iris", **spec})
+
+
+def mdep(**spec: Any) -> ModelDeployment:
+    return ModelDeployment.model_validate(
+        {
+            "metadata": {"name": "iris", "namespace": "ml", "generation": 2, "uid": "u"},
+            "spec": {"model": "iris", "replicas": 1, "port": 8080, **spec},
+        }
+    )
+
+
+def model(spec_aliases: Body | None = None, status_aliases: Body | None = None) -> Model:
+    return Model.model_validate(
+        {
+            "metadata": {"name": "iris", "namespace": "ml"},
+            "spec": {"aliases": spec_aliases or {}},
+            "status": {"aliases": status_aliases or {}},
+        }
+    )
+
+
+def condition(type_: str, ready: bool, message: str = "", reason: str = "Ready") -> Body:
+    status = "True" if ready else "False"
     return {
-        "metadata": {"name": "iris", "namespace": "ml", "generation": 2, "uid": "u"},
-        "spec": {"model": "iris", "replicas": 1, "port": 8080, **spec},
+        "type": type_,
+        "status": status,
+        "lastTransitionTime": T,
+        "reason": reason,
+        "message": message,
     }
 
 
-def model(spec_aliases: Body | None = None, status_aliases: Body | None = None) -> Body:
-    return {
-        "metadata": {"name": "iris"},
-        "spec": {"aliases": spec_aliases or {}},
-        "status": {"aliases": status_aliases or {}},
-    }
-
-
-def version(phase: str, ready: bool, uri: str = V1.artifact_uri, message: str = "") -> Body:
-    condition = {"type": "Ready", "status": "True" if ready else "False", "message": message}
-    return {
-        "spec": {"artifact": {"uri": uri, "digest": DIGEST}},
-        "status": {"phase": phase, "conditions": [condition]},
-    }
+def version(phase: str, ready: bool, uri: str = V1.artifact_uri, message: str = "") -> ModelVersion:
+    return ModelVersion.model_validate(
+        {
+            "metadata": {"name": "iris-v1", "namespace": "ml"},
+            "spec": {"model": "iris", "version": 1, "artifact": {"uri": uri, "digest": DIGEST}},
+            "status": {"phase": phase, "conditions": [condition("Ready", ready, message)]},
+        }
+    )
 
 
 def deployment(target: Target, replicas: int = 1, ready: int = 1, **status: Any) -> Body:
@@ -52,28 +76,26 @@ def deployment(target: Target, replicas: int = 1, ready: int = 1, **status: Any)
 
 
 def test_a_pinned_version_or_the_alias_target_is_wanted() -> None:
-    assert wanted_version({"model": "iris", "version": 3}, model()) == 3
-    followed = wanted_version(
-        {"model": "iris", "alias": "production"}, model({}, {"production": 4})
-    )
+    assert wanted_version(spec_of(version=3), model()) == 3
+    followed = wanted_version(spec_of(alias="production"), model({}, {"production": 4}))
     assert followed == 4
 
 
 def test_an_alias_that_does_not_resolve_is_refused_saying_why() -> None:
-    unresolved = wanted_version(
-        {"model": "iris", "alias": "production"}, model({"production": 5}, {})
-    )
-    missing = wanted_version({"model": "iris", "alias": "canary"}, model())
+    unresolved = wanted_version(spec_of(alias="production"), model({"production": 5}, {}))
+    missing = wanted_version(spec_of(alias="canary"), model())
 
     assert isinstance(unresolved, Refusal) and unresolved.reason == "AliasNotResolved"
     assert "version 5, which is not Validated and Approved" in unresolved.message
     assert isinstance(missing, Refusal) and "spec.aliases.canary" in missing.message
-    absent = wanted_version({"model": "iris", "version": 1}, None)
-    assert absent == Refusal("ModelNotFound", "Model iris does not exist; create it first")
+    absent = wanted_version(spec_of(version=1), None)
+    assert absent == Refusal(
+        ModelDeploymentReason.MODEL_NOT_FOUND, "Model iris does not exist; create it first"
+    )
 
 
 def test_only_a_ready_version_with_a_pvc_artifact_is_a_target() -> None:
-    spec = {"model": "iris", "version": 1}
+    spec = spec_of(version=1)
     assert resolve(spec, 1, version("Approved", True)) == V1
 
     pending = resolve(spec, 1, version("PendingApproval", False))
@@ -82,7 +104,7 @@ def test_only_a_ready_version_with_a_pvc_artifact_is_a_target() -> None:
     local = resolve(spec, 1, version("Approved", True, uri="file:///tmp/iris"))
 
     assert pending == Refusal(
-        "VersionNotReady",
+        ModelDeploymentReason.VERSION_NOT_READY,
         "iris-v1 is PendingApproval; run `cairn approve iris 1`; it is not served",
     )
     assert isinstance(rejected, Refusal) and "rejected by bob: drift" in rejected.message
@@ -145,20 +167,25 @@ def test_an_unchanged_manifest_is_not_applied_again() -> None:
 
 
 def test_the_plan_never_serves_a_refused_version_and_holds_when_paused() -> None:
-    spec = {"replicas": 2}
+    spec = spec_of(replicas=2)
     assert plan(spec, V1, None) == Plan(stable=TrackPlan(V1, 2))
     assert plan(spec, None, None) == Plan(stable=None)
     assert plan(spec, None, V1) == Plan(stable=TrackPlan(V1, 2))
     assert plan(spec, V2, V1) == Plan(stable=TrackPlan(V2, 2))
-    assert plan({**spec, "paused": True}, V2, V1) == Plan(stable=TrackPlan(V1, 2), held=V2)
+    paused = spec_of(replicas=2, paused=True)
+    assert plan(paused, V2, V1) == Plan(stable=TrackPlan(V1, 2), held=V2)
 
 
 def conditions(status: Body) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
 
 
+def status_of(deployment_: ModelDeployment, seen: Observed) -> Body:
+    return compute_status(deployment_, seen).to_dict()
+
+
 def test_status_of_a_served_version() -> None:
-    status = compute_status(mdep(), Observed(V1, Plan(TrackPlan(V1, 1)), deployment(V1)))
+    status = status_of(mdep(), Observed(V1, Plan(TrackPlan(V1, 1)), deployment(V1)))
 
     assert status["phase"] == "Available"
     assert conditions(status) == {
@@ -188,18 +215,19 @@ def test_status_while_pods_start_and_after_the_deadline() -> None:
     )
     seen = Observed(V1, Plan(TrackPlan(V1, 1)), starting)
 
-    assert compute_status(mdep(), seen)["phase"] == "Progressing"
-    degraded = compute_status(mdep(), Observed(V1, Plan(TrackPlan(V1, 1)), stuck))
+    assert status_of(mdep(), seen)["phase"] == "Progressing"
+    degraded = status_of(mdep(), Observed(V1, Plan(TrackPlan(V1, 1)), stuck))
     assert degraded["phase"] == "Degraded"
     assert conditions(degraded)["Degraded"] == ("True", "ProgressDeadlineExceeded")
 
 
 def test_status_of_a_refused_version_with_and_without_one_served() -> None:
-    refusal = Refusal("VersionNotReady", "iris-v2 is PendingApproval; run `cairn approve iris 2`")
-    nothing = compute_status(mdep(version=2), Observed(refusal, Plan(None), None))
-    still = compute_status(
-        mdep(version=2), Observed(refusal, Plan(TrackPlan(V1, 1)), deployment(V1))
+    refusal = Refusal(
+        ModelDeploymentReason.VERSION_NOT_READY,
+        "iris-v2 is PendingApproval; run `cairn approve iris 2`",
     )
+    nothing = status_of(mdep(version=2), Observed(refusal, Plan(None), None))
+    still = status_of(mdep(version=2), Observed(refusal, Plan(TrackPlan(V1, 1)), deployment(V1)))
 
     assert nothing["phase"] == "Degraded"
     assert conditions(nothing)["Available"] == ("False", "VersionNotReady")
@@ -211,7 +239,7 @@ def test_status_of_a_refused_version_with_and_without_one_served() -> None:
 
 def test_status_of_a_paused_version_change() -> None:
     seen = Observed(V2, Plan(TrackPlan(V1, 1), held=V2), deployment(V1))
-    status = compute_status(mdep(paused=True), seen)
+    status = status_of(mdep(paused=True), seen)
 
     assert status["phase"] == "Paused"
     assert conditions(status)["Progressing"] == ("False", "RolloutPaused")

@@ -3,6 +3,7 @@
 import kopf
 import pytest
 
+from cairn.api import ModelDeployment, ModelDeploymentSpec, TrainingRun
 from cairn.controllers import defaults
 from cairn.controllers import settings as controller_settings
 from cairn.controllers.deployment import manifests
@@ -22,7 +23,8 @@ def test_a_run_without_an_image_gets_the_installations_trainer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CAIRN_TRAINER_IMAGE", "registry.example.com/ml/trainer:1.2")
-    run = {"metadata": {"name": "r", "namespace": "ml", "uid": "u"}, "spec": {"model": "iris"}}
+    body = {"metadata": {"name": "r", "namespace": "ml", "uid": "u"}, "spec": {"model": "iris"}}
+    run = TrainingRun.model_validate(body)
     mount = PodMount(
         volume={"name": "v", "emptyDir": {}},
         volume_mount={"name": "v", "mountPath": "/out"},
@@ -32,7 +34,7 @@ def test_a_run_without_an_image_gets_the_installations_trainer(
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "registry.example.com/ml/trainer:1.2"
 
-    run["spec"]["image"] = "mine:1"  # the object's own choice wins
+    run.spec.image = "mine:1"  # the object's own choice wins
     (container,) = jobspec.build_job(run, mount, "pvc://x/y")["spec"]["template"]["spec"][
         "containers"
     ]
@@ -43,7 +45,9 @@ def test_a_model_deployment_without_an_image_gets_the_installations_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CAIRN_SERVER_IMAGE", "registry.example.com/ml/server:1.2")
-    mdep = {"metadata": {"name": "iris", "namespace": "ml", "uid": "u"}, "spec": {"model": "iris"}}
+    mdep = ModelDeployment.model_validate(
+        {"metadata": {"name": "iris", "namespace": "ml", "uid": "u"}, "spec": {"model": "iris"}}
+    )
     target = Target("iris", 1, "pvc://cairn-artifacts/iris/iris-1", "sha256:" + "ab" * 32)
 
     built = manifests.build_deployment(mdep, "stable", target, 1)
@@ -64,11 +68,17 @@ def test_scanning_is_off_only_when_asked(environ: dict[str, str], disabled: bool
     assert settings.scanning.disabled is disabled
 
 
-def canary(analysis: dict[str, object] | None) -> dict[str, object]:
+def canary(analysis: dict[str, object] | None) -> ModelDeploymentSpec:
     strategy: dict[str, object] = {"steps": [{"setWeight": 50}]}
     if analysis is not None:
         strategy["analysis"] = analysis
-    return {"model": "iris", "strategy": {"canary": strategy}}
+    return ModelDeploymentSpec.model_validate({"model": "iris", "strategy": {"canary": strategy}})
+
+
+def analysis_of(spec: ModelDeploymentSpec) -> dict[str, object]:
+    assert spec.strategy is not None and spec.strategy.canary is not None
+    assert spec.strategy.canary.analysis is not None
+    return spec.strategy.canary.analysis.to_dict()
 
 
 def test_unset_analysis_settings_come_from_the_installation(
@@ -77,22 +87,26 @@ def test_unset_analysis_settings_come_from_the_installation(
     for variable in ("INTERVAL", "FAILURE_LIMIT", "MIN_REQUESTS"):
         monkeypatch.delenv(f"CAIRN_ANALYSIS_{variable}", raising=False)
     filled = defaults.with_analysis_defaults(canary({"minRequests": 5}))
-    assert filled["strategy"]["canary"]["analysis"] == {
+    assert analysis_of(filled) == {
         "interval": "10s",
         "failureLimit": 2,
         "minRequests": 5,  # the object's own setting wins
+        "provider": "builtin",
     }
+    settings = defaults.settings_of(filled)
+    assert settings is not None and settings.failure_limit == 2  # what status records
 
     monkeypatch.setenv("CAIRN_ANALYSIS_INTERVAL", "30s")
     monkeypatch.setenv("CAIRN_ANALYSIS_FAILURE_LIMIT", "3")
     spec = canary({})
     filled = defaults.with_analysis_defaults(spec)
-    assert filled["strategy"]["canary"]["analysis"] == {
+    assert analysis_of(filled) == {
         "interval": "30s",
         "failureLimit": 3,
         "minRequests": 20,
+        "provider": "builtin",
     }
-    assert spec["strategy"]["canary"]["analysis"] == {}  # type: ignore[index]  # not modified
+    assert analysis_of(spec) == {"provider": "builtin"}  # not modified
     no_analysis = canary(None)
     assert defaults.with_analysis_defaults(no_analysis) is no_analysis
 

@@ -8,9 +8,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from cairn.api import TrainingRunPhase as Phase
+from cairn.api import TrainingRunReason as Reason
 from cairn.controllers import settings
 from cairn.controllers.trainingrun import handlers as trainingrun_handlers
-from cairn.controllers.trainingrun.observe import Observation, Phase, Reason
+from cairn.controllers.trainingrun.observe import Observation
 from cairn.controllers.trainingrun.reconcile import training_seconds
 from cairn.observability import logs, metrics, server
 from cairn.observability.reconciles import reconciling

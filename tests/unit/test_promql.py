@@ -5,17 +5,25 @@ import re
 import pytest
 
 from cairn.analysis import judge, promql
+from cairn.api.modeldeployment import Analysis
 
-ANALYSIS = {
-    "interval": "30s",
-    "minRequests": 20,
-    "provider": "prometheus",
-    "prometheus": {"address": "http://prometheus:9090"},
-    "metrics": [
-        {"name": "errorRate", "max": 0.05},
-        {"name": "p95", "query": 'my_p95{pod=~"{{pods}}",ns="{{namespace}}"}', "max": 0.2},
-    ],
-}
+ANALYSIS = Analysis.model_validate(
+    {
+        "interval": "30s",
+        "minRequests": 20,
+        "provider": "prometheus",
+        "prometheus": {"address": "http://prometheus:9090"},
+        "metrics": [
+            {"name": "errorRate", "max": 0.05},
+            {"name": "p95", "query": 'my_p95{pod=~"{{pods}}",ns="{{namespace}}"}', "max": 0.2},
+        ],
+    }
+)
+
+
+def judged(measured: judge.Measured) -> tuple[str, list[dict[str, object]]]:
+    verdict, results = judge.judge(ANALYSIS, measured)
+    return verdict, [r.to_dict() for r in results]
 
 
 def vector(*values: str) -> dict[str, object]:
@@ -67,7 +75,7 @@ def test_measurements_judge_like_the_builtin_provider() -> None:
         ("p95", "canary"): 0.1,
         ("p95", "stable"): 0.1,
     }
-    verdict, results = judge.judge(ANALYSIS, promql.measured(ANALYSIS, answers, {}))
+    verdict, results = judged(promql.measured(ANALYSIS, answers, {}))
     assert verdict == "Fail"
     assert results[0] == {
         "name": "errorRate",
@@ -79,11 +87,11 @@ def test_measurements_judge_like_the_builtin_provider() -> None:
     assert results[1]["verdict"] == "Pass"
 
     idle = {**answers, ("requests", "canary"): 3.0}
-    verdict, results = judge.judge(ANALYSIS, promql.measured(ANALYSIS, idle, {}))
+    verdict, results = judged(promql.measured(ANALYSIS, idle, {}))
     assert verdict == "Inconclusive" and "value" not in results[0]
 
     broken = promql.measured(ANALYSIS, {("requests", "canary"): 50.0}, {"p95": "bad_data: x"})
-    verdict, results = judge.judge(ANALYSIS, broken)
+    verdict, results = judged(broken)
     assert verdict == "Inconclusive"
     assert results[1] == {
         "name": "p95",

@@ -5,6 +5,8 @@ import dataclasses
 import datetime
 from typing import Any
 
+from cairn.api import ModelDeploymentSpec
+from cairn.api.modeldeployment import CanaryStatus, RollbackStatus
 from cairn.controllers.deployment.rollout import Plan, Progress, TrackPlan, plan, split
 from cairn.controllers.deployment.status import Observed, compute_status, pod_problems
 from tests.unit.test_deployment_logic import V1, V2, deployment, mdep
@@ -15,9 +17,11 @@ STEPS = [{"setWeight": 50}, {"pause": {"duration": "5s"}}, {"setWeight": 100}]
 ANALYSIS = {"interval": "3s", "failureLimit": 2, "minRequests": 10}
 
 
-def spec(replicas: int = 2, steps: list[Body] | None = None, **extra: Any) -> Body:
-    canary: Body = {"steps": steps or STEPS, **extra.pop("canary", {})}
-    return {"model": "iris", "replicas": replicas, "strategy": {"canary": canary}, **extra}
+def spec(replicas: int = 2, steps: list[Body] | None = None, **extra: Any) -> ModelDeploymentSpec:
+    canary_: Body = {"steps": steps or STEPS, **extra.pop("canary", {})}
+    return ModelDeploymentSpec.model_validate(
+        {"model": "iris", "replicas": replicas, "strategy": {"canary": canary_}, **extra}
+    )
 
 
 def at(seconds: float) -> datetime.datetime:
@@ -25,19 +29,28 @@ def at(seconds: float) -> datetime.datetime:
 
 
 def stamp(seconds: float) -> str:
-    return at(seconds).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A time as status carries it."""
+    return CanaryStatus(step_started_at=at(seconds)).to_dict()["stepStartedAt"]  # type: ignore[no-any-return]
 
 
-def canary(step: int, started: float = 0, **fields: Any) -> Body:
-    return {
-        "version": 2,
-        "step": step,
-        "stepStartedAt": stamp(started),
-        "startedAt": stamp(0),
-        "failedIntervals": 0,
-        "passedIntervals": 0,
-        **fields,
-    }
+def canary(step: int, started: float = 0, **fields: Any) -> CanaryStatus:
+    return CanaryStatus.model_validate(
+        {
+            "version": 2,
+            "step": step,
+            "stepStartedAt": at(started),
+            "startedAt": at(0),
+            "failedIntervals": 0,
+            "passedIntervals": 0,
+            **fields,
+        }
+    )
+
+
+def state(chosen: Plan) -> Body:
+    """status.canary as the plan would write it."""
+    assert chosen.canary_status is not None
+    return chosen.canary_status.to_dict()
 
 
 def reasons(chosen: Plan) -> list[str]:
@@ -56,7 +69,7 @@ def test_replica_ratio_split_keeps_a_canary_and_a_stable_pod() -> None:
 
 
 def test_without_canary_a_new_version_replaces_the_stable_in_place() -> None:
-    assert plan({"replicas": 2}, V2, V1, Progress(now=T0)) == Plan(stable=TrackPlan(V2, 2))
+    assert plan(spec(strategy=None), V2, V1, Progress(now=T0)) == Plan(stable=TrackPlan(V2, 2))
     # The first version is served at once, canary or not.
     assert plan(spec(), V1, None, Progress(now=T0)) == Plan(stable=TrackPlan(V1, 2))
 
@@ -66,10 +79,9 @@ def test_a_new_version_starts_a_canary_at_step_zero() -> None:
 
     assert chosen.stable == TrackPlan(V1, 1)
     assert chosen.canary == TrackPlan(V2, 1)
-    assert chosen.canary_status is not None
-    assert chosen.canary_status["step"] == 0
-    assert chosen.canary_status["weight"] == 50
-    assert chosen.canary_status["stepStartedAt"] == stamp(0)
+    assert state(chosen)["step"] == 0
+    assert state(chosen)["weight"] == 50
+    assert state(chosen)["stepStartedAt"] == stamp(0)
     assert reasons(chosen) == ["RolloutStarted"]
     # spec.paused holds it before it starts.
     held = plan(spec(paused=True), V2, V1, Progress(now=T0))
@@ -79,28 +91,28 @@ def test_a_new_version_starts_a_canary_at_step_zero() -> None:
 def test_steps_walk_setweight_pause_and_promote() -> None:
     # setWeight completes once the canary's pods are ready.
     waiting = plan(spec(), V2, V1, Progress(canary(0), now=at(1)))
-    assert waiting.canary_status and waiting.canary_status["step"] == 0
+    assert state(waiting)["step"] == 0
     moved = plan(spec(), V2, V1, Progress(canary(0), canary_ready=True, now=at(2)))
-    assert moved.canary_status and moved.canary_status["step"] == 1
-    assert moved.canary_status["stepStartedAt"] == stamp(2)
+    assert state(moved)["step"] == 1
+    assert state(moved)["stepStartedAt"] == stamp(2)
     # pause {duration: 5s} counts from the step's start, across restarts (it is in status).
-    assert plan(spec(), V2, V1, Progress(canary(1, 2), now=at(6))).canary_status == {
-        **canary(1, 2),
+    assert state(plan(spec(), V2, V1, Progress(canary(1, 2), now=at(6)))) == {
+        **canary(1, 2).to_dict(),
         "replicas": 1,
         "weight": 50,
     }
     after = plan(spec(), V2, V1, Progress(canary(1, 2), now=at(7.5)))
-    assert after.canary_status and after.canary_status["step"] == 2
+    assert state(after)["step"] == 2
     # setWeight 100: every replica on the canary, one stable pod kept.
     full = plan(spec(), V2, V1, Progress(canary(2, 7.5), now=at(8)))
     assert full.stable == TrackPlan(V1, 1) and full.canary == TrackPlan(V2, 2)
     # The last step done: promoting, the stable goes to the new version, the canary stays.
     promoting = plan(spec(), V2, V1, Progress(canary(2, 7.5), canary_ready=True, now=at(9)))
-    assert promoting.canary_status and promoting.canary_status["promoting"] is True
+    assert state(promoting)["promoting"] is True
     assert promoting.stable == TrackPlan(V2, 2)
     assert reasons(promoting) == ["Promoting"]
     # The stable runs V2 but is not ready yet: the canary keeps serving.
-    status = {**canary(3, 9), "promoting": True, "replicas": 2}
+    status = canary(3, 9).model_copy(update={"promoting": True, "replicas": 2})
     pending = plan(spec(), V2, V2, Progress(status, stable_ready=False, now=at(10)))
     assert pending.canary == TrackPlan(V2, 2) and pending.stable == TrackPlan(V2, 2)
     done = plan(spec(), V2, V2, Progress(status, stable_ready=True, now=at(12)))
@@ -111,30 +123,30 @@ def test_steps_walk_setweight_pause_and_promote() -> None:
 def test_a_manual_pause_waits_for_resume_naming_the_step() -> None:
     steps: list[Body] = [{"setWeight": 50}, {"pause": {}}]
     gate = canary(1)
-    assert plan(spec(steps=steps), V2, V1, Progress(gate, now=at(600))).canary_status == {
-        **gate,
+    assert state(plan(spec(steps=steps), V2, V1, Progress(gate, now=at(600)))) == {
+        **gate.to_dict(),
         "replicas": 1,
         "weight": 50,
     }
     stale = Progress(gate, annotations={"cairn.dev/resume": "2/0"}, now=at(600))
-    assert plan(spec(steps=steps), V2, V1, stale).canary_status["step"] == 1  # type: ignore[index]
+    assert state(plan(spec(steps=steps), V2, V1, stale))["step"] == 1
     resumed = Progress(gate, annotations={"cairn.dev/resume": "2/1"}, now=at(600))
     chosen = plan(spec(steps=steps), V2, V1, resumed)
-    assert chosen.canary_status and chosen.canary_status["promoting"] is True
+    assert state(chosen)["promoting"] is True
     # spec.paused holds any step.
     paused = plan(spec(paused=True), V2, V1, Progress(canary(0), canary_ready=True, now=at(5)))
-    assert paused.canary_status and paused.canary_status["step"] == 0
+    assert state(paused)["step"] == 0
 
 
 def test_with_analysis_a_step_needs_a_passing_interval() -> None:
     with_analysis = spec(canary={"analysis": ANALYSIS})
     ready = Progress(canary(0), canary_ready=True, now=at(10))
-    assert plan(with_analysis, V2, V1, ready).canary_status["step"] == 0  # type: ignore[index]
+    assert state(plan(with_analysis, V2, V1, ready))["step"] == 0
     inconclusive = Progress(canary(0, verdict="Inconclusive"), canary_ready=True, now=at(100))
-    assert plan(with_analysis, V2, V1, inconclusive).canary_status["step"] == 0  # type: ignore[index]
+    assert state(plan(with_analysis, V2, V1, inconclusive))["step"] == 0
     passed = Progress(canary(0, passedIntervals=1), canary_ready=True, now=at(10))
-    moved = plan(with_analysis, V2, V1, passed).canary_status
-    assert moved and moved["step"] == 1 and moved["passedIntervals"] == 0
+    moved = state(plan(with_analysis, V2, V1, passed))
+    assert moved["step"] == 1 and moved["passedIntervals"] == 0
 
 
 def test_failed_intervals_roll_back_and_the_version_is_not_retried() -> None:
@@ -148,42 +160,43 @@ def test_failed_intervals_roll_back_and_the_version_is_not_retried() -> None:
 
     assert chosen.canary is None and chosen.canary_status is None
     assert chosen.stable == TrackPlan(V1, 2)  # full replicas
-    assert chosen.rollback is not None and chosen.rollback["version"] == 2
-    assert chosen.rollback["reason"] == "AnalysisFailed"
-    assert "errorRate 0.5 (stable 0) breaks max 0.05" in chosen.rollback["message"]
+    assert chosen.rollback is not None and chosen.rollback.version == 2
+    assert chosen.rollback.reason == "AnalysisFailed"
+    assert "errorRate 0.5 (stable 0) breaks max 0.05" in chosen.rollback.message
     assert reasons(chosen) == ["RolledBack"]
     # Not tried again while the target is the failed version; a new version starts afresh.
     again = plan(with_analysis, V2, V1, Progress(rollback=chosen.rollback, now=at(30)))
     assert again.canary is None and again.rollback == chosen.rollback
     v3 = dataclasses.replace(V2, version=3)
     fresh = plan(with_analysis, v3, V1, Progress(rollback=chosen.rollback, now=at(30)))
+    assert isinstance(chosen.rollback, RollbackStatus)
     assert fresh.canary == TrackPlan(v3, 1) and fresh.rollback is None
 
 
 def test_abort_promote_and_a_stuck_canary() -> None:
     abort = Progress(canary(0), annotations={"cairn.dev/abort": "2"}, now=at(1))
     aborted = plan(spec(), V2, V1, abort)
-    assert aborted.rollback and aborted.rollback["reason"] == "Aborted"
+    assert aborted.rollback and aborted.rollback.reason == "Aborted"
     assert aborted.canary is None
     # An abort annotation naming another version does nothing.
     other = Progress(canary(0), annotations={"cairn.dev/abort": "7"}, now=at(1))
     assert plan(spec(), V2, V1, other).canary is not None
     promote = Progress(canary(0), annotations={"cairn.dev/promote": "2"}, now=at(1))
     promoted = plan(spec(), V2, V1, promote)
-    assert promoted.canary_status and promoted.canary_status["promoting"] is True
+    assert state(promoted)["promoting"] is True
     assert promoted.stable == TrackPlan(V2, 2)
     stuck = Progress(canary(0), canary_stuck="iris-canary-x: CrashLoopBackOff", now=at(700))
     stuck_plan = plan(spec(progressDeadlineSeconds=60), V2, V1, stuck)
-    assert stuck_plan.rollback and stuck_plan.rollback["reason"] == "ProgressDeadlineExceeded"
-    assert "no progress in 60s: iris-canary-x: CrashLoopBackOff" in stuck_plan.rollback["message"]
+    assert stuck_plan.rollback and stuck_plan.rollback.reason == "ProgressDeadlineExceeded"
+    assert "no progress in 60s: iris-canary-x: CrashLoopBackOff" in stuck_plan.rollback.message
 
 
 def test_a_target_moved_mid_rollout_restarts_the_canary() -> None:
     v3 = dataclasses.replace(V2, version=3)
     chosen = plan(spec(), v3, V1, Progress(canary(1), now=at(3)))
     assert chosen.canary == TrackPlan(v3, 1)
-    assert chosen.canary_status and chosen.canary_status["step"] == 0
-    assert chosen.canary_status["version"] == 3
+    assert state(chosen)["step"] == 0
+    assert state(chosen)["version"] == 3
 
 
 def conditions(status: Body) -> dict[str, tuple[str, str]]:
@@ -191,10 +204,11 @@ def conditions(status: Body) -> dict[str, tuple[str, str]]:
 
 
 def test_status_during_a_rollout_and_after_a_rollback() -> None:
-    body = mdep(version=2, **spec())
-    chosen = plan(body["spec"], V2, V1, Progress(canary(0), now=at(1)))
+    body = mdep(version=2, **spec().to_dict())
+    chosen = plan(body.spec, V2, V1, Progress(canary(0), now=at(1)))
     can = deployment(V2, replicas=1, ready=1)
-    status = compute_status(body, Observed(V2, chosen, deployment(V1), can))
+    typed = compute_status(body, Observed(V2, chosen, deployment(V1), can))
+    status = typed.to_dict()
 
     assert status["phase"] == "Progressing"
     assert conditions(status)["Progressing"] == ("True", "CanaryProgressing")
@@ -203,14 +217,16 @@ def test_status_during_a_rollout_and_after_a_rollback() -> None:
     assert "canary iris-v2 at step 1/3, weight 50%" in status["message"]
 
     rolled = plan(
-        body["spec"], V2, V1, Progress(canary(0), annotations={"cairn.dev/abort": "2"}, now=at(2))
+        body.spec, V2, V1, Progress(canary(0), annotations={"cairn.dev/abort": "2"}, now=at(2))
     )
-    body["status"] = status
-    after = compute_status(body, Observed(V2, rolled, deployment(V1, replicas=2, ready=2)))
+    body.status = typed
+    after = compute_status(
+        body, Observed(V2, rolled, deployment(V1, replicas=2, ready=2))
+    ).to_dict()
     assert after["phase"] == "Degraded"
     assert conditions(after)["Degraded"] == ("True", "Aborted")
     assert conditions(after)["Available"][0] == "True"
-    assert after["canary"] is None  # cleared
+    assert "canary" not in after  # cleared
     assert after["rollback"]["version"] == 2
     assert "still serving iris-v1" in after["message"]
 

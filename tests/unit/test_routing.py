@@ -3,6 +3,7 @@ replica plan that goes with them."""
 
 import pytest
 
+from cairn.api import ModelDeploymentSpec
 from cairn.controllers.deployment import routing
 from cairn.controllers.deployment.rollout import split
 
@@ -58,6 +59,8 @@ def test_a_routed_canary_gets_the_pods_its_share_needs_and_the_stable_keeps_all(
 
 
 def test_the_route_name_comes_from_the_canary_strategy() -> None:
-    spec = {"strategy": {"canary": {"trafficRouting": {"gatewayAPI": {"httpRoute": "web"}}}}}
+    routed = {"steps": [{"setWeight": 5}], "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}}}
+    spec = ModelDeploymentSpec.model_validate({"model": "iris", "strategy": {"canary": routed}})
     assert routing.route_name(spec) == "web"
-    assert routing.route_name({"strategy": {"canary": {"steps": []}}}) is None
+    plain = {"model": "iris", "strategy": {"canary": {"steps": [{"setWeight": 5}]}}}
+    assert routing.route_name(ModelDeploymentSpec.model_validate(plain)) is None

@@ -3,7 +3,9 @@
 import json
 from typing import Any
 
-from cairn.controllers.trainingrun.observe import Phase, Reason, observe
+from cairn.api import TrainingRunPhase as Phase
+from cairn.api import TrainingRunReason as Reason
+from cairn.controllers.trainingrun.observe import observe
 
 Body = dict[str, Any]
 
@@ -127,3 +129,39 @@ def test_a_run_that_ends_before_the_job_is_complete_still_has_a_completion_time(
     failed["status"]["conditions"][0]["lastTransitionTime"] = "2026-11-26T10:05:00Z"
     seen = observe(failed, [pod("p", "Failed", terminated(1))])
     assert seen.phase == Phase.FAILED and seen.completion_time == "2026-11-26T10:05:00Z"
+
+
+def test_a_job_whose_pod_cannot_be_scheduled_is_pending_with_the_schedulers_reason() -> None:
+    """The Job counts the pod as active from its creation: that is not Running."""
+    unschedulable = pod("p", "Pending", {})
+    unschedulable["status"]["conditions"] = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/1 nodes are available: "
+            'persistentvolumeclaim "cairn-artifacts" not found.',
+        }
+    ]
+    seen = observe(job(active=1), [unschedulable])
+    assert (seen.phase, seen.reason) == (Phase.PENDING, Reason.UNSCHEDULABLE)
+    assert 'persistentvolumeclaim "cairn-artifacts" not found' in seen.message
+
+
+def test_a_pod_that_has_not_started_is_pending_and_named() -> None:
+    waiting = {"waiting": {"reason": "ContainerCreating"}}
+    seen = observe(job(active=1), [pod("p", "Pending", waiting)])
+    assert (seen.phase, seen.reason) == (Phase.PENDING, Reason.POD_PENDING)
+    assert seen.waiting_pod == "p"  # the reconcile adds what the pod's Events say
+    assert "ContainerCreating" in seen.message
+
+
+def test_the_image_the_pod_ran_is_observed_with_its_digest() -> None:
+    summary = {"metrics": {}, "artifact": {"uri": "pvc://a/b"}}
+    done = pod("p", "Succeeded", terminated(0, "Completed", json.dumps(summary)))
+    done["status"]["containerStatuses"][0].update(
+        image="docker.io/cairn/trainer:dev", imageID="docker.io/cairn/trainer@sha256:" + "f" * 64
+    )
+    seen = observe(job(("Complete", "")), [done])
+    assert seen.image == "docker.io/cairn/trainer:dev"
+    assert seen.image_id == "docker.io/cairn/trainer@sha256:" + "f" * 64

@@ -10,7 +10,7 @@ The same rules go into the ClusterRole (cluster-wide) or into a Role per watched
   resources: [trainingruns, models, modelversions, modeldeployments]
   verbs: [get, list, watch, patch]
 # Registration creates the Model of a run's spec.model and the ModelVersion it trained
-# (controllers/registration.py).
+# (controllers/trainingrun/registration.py).
 - apiGroups: [cairn.dev]
   resources: [models, modelversions]
   verbs: [create]
@@ -18,15 +18,11 @@ The same rules go into the ClusterRole (cluster-wide) or into a Role per watched
 - apiGroups: [cairn.dev]
   resources: [modelversions]
   verbs: [delete]
-# Status is written only through the status subresource: merge patches everywhere, and a
-# replace guarded by resourceVersion for a Model's version counter and a ModelVersion's list of
-# the ModelDeployments serving it (kube/objects.py, controllers/deployment/usage.py).
+# Status is written only through the status subresource, as merge patches of what changed, each
+# kind's by its own controller (kube/status.py).
 - apiGroups: [cairn.dev]
   resources: [trainingruns/status, models/status, modelversions/status, modeldeployments/status]
   verbs: [patch]
-- apiGroups: [cairn.dev]
-  resources: [models/status, modelversions/status]
-  verbs: [update]
 # Children carry ownerReferences with blockOwnerDeletion (kopf.adopt): where the
 # OwnerReferencesPermissionEnforcement admission plugin runs, that needs update on the owner's
 # finalizers. Runs own Jobs, Models own ModelVersions, ModelDeployments own Deployments/Services.
@@ -42,6 +38,11 @@ The same rules go into the ClusterRole (cluster-wide) or into a Role per watched
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
+# Before a run's Job is created its output claim and code ConfigMap must exist: a missing one is
+# named in the run's status instead of a pod that never starts (controllers/trainingrun).
+- apiGroups: [""]
+  resources: [persistentvolumeclaims, configmaps]
+  verbs: [get]
 - apiGroups: [""]
   resources: [pods/log, pods/proxy]
   verbs: [get]
@@ -54,10 +55,11 @@ The same rules go into the ClusterRole (cluster-wide) or into a Role per watched
 - apiGroups: [""]
   resources: [services]
   verbs: [get, create, patch]
-# Events of every user-visible transition (kube/events.py) and kopf's warnings (core/v1 Events).
+# Events of every user-visible transition (kube/events.py) and kopf's warnings (core/v1 Events);
+# a training pod that does not start is explained by the kubelet's Warning Events, read (list).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, list]
 # Exact canary weights: the rollout sets the backend weights of the HTTPRoute named in a
 # ModelDeployment's spec.strategy.canary.trafficRouting (Gateway API).
 - apiGroups: [gateway.networking.k8s.io]

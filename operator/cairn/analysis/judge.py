@@ -9,21 +9,20 @@ import dataclasses
 import datetime
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from cairn.analysis.metrics import Counters, increase, quantile, total
-
-Body = dict[str, Any]
-PASS, FAIL, INCONCLUSIVE = "Pass", "Fail", "Inconclusive"
-DEFAULT_INTERVAL = "10s"
-DEFAULT_FAILURE_LIMIT = 2
-DEFAULT_MIN_REQUESTS = 20
-# Without spec.strategy.canary.analysis.metrics.
-DEFAULT_METRICS: tuple[Body, ...] = (
-    {"name": "errorRate", "max": 0.05},
-    {"name": "latencyP99", "maxRatioToStable": 2.0},
+from cairn.api.modeldeployment import (
+    BUILTIN_METRICS,
+    DEFAULT_ANALYSIS_INTERVAL,
+    DEFAULT_ANALYSIS_METRICS,
+    DEFAULT_MIN_REQUESTS,
+    Analysis,
+    AnalysisMetric,
+    CanaryStatus,
+    MetricResult,
+    Verdict,
 )
-BUILTIN = ("errorRate", "latencyP50", "latencyP99")
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -33,16 +32,6 @@ def duration_seconds(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"{text!r} is not a duration such as 30s, 2m or 1h30m")
     return sum(int(number) * _UNITS[unit] for number, unit in parts)
-
-
-def stamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str | None) -> datetime.datetime | None:
-    if not text:
-        return None
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,31 +54,34 @@ def measure(name: str, counters: Counters) -> float | None:
         return quantile(0.5, counters.buckets)
     if name == "latencyP99":
         return quantile(0.99, counters.buckets)
-    raise ValueError(f"{name} is not a built-in metric (errorRate, latencyP50, latencyP99)")
+    raise ValueError(f"{name} is not a built-in metric ({', '.join(BUILTIN_METRICS)})")
 
 
-def metrics_of(analysis: Body) -> list[Body]:
-    return list(analysis.get("metrics") or DEFAULT_METRICS)
+def metrics_of(analysis: Analysis) -> list[AnalysisMetric]:
+    return list(analysis.metrics or DEFAULT_ANALYSIS_METRICS)
 
 
-def min_requests_of(analysis: Body) -> int:
-    return int(analysis.get("minRequests", DEFAULT_MIN_REQUESTS))
+def min_requests_of(analysis: Analysis) -> int:
+    return analysis.min_requests or DEFAULT_MIN_REQUESTS
 
 
-def measure_counters(analysis: Body, canary: Counters, stable: Counters) -> Measured:
+def interval_of(analysis: Analysis) -> str:
+    return analysis.interval or DEFAULT_ANALYSIS_INTERVAL
+
+
+def measure_counters(analysis: Analysis, canary: Counters, stable: Counters) -> Measured:
     """The built-in provider's measurements from the serving pods' counters; a track that
     answered fewer than minRequests requests is not measured."""
     floor = min_requests_of(analysis)
     values: dict[str, tuple[float | None, float | None]] = {}
     problems: dict[str, str] = {}
     for metric in metrics_of(analysis):
-        name = metric["name"]
-        if metric.get("query") or name not in BUILTIN:
-            problems[name] = "a query needs provider prometheus"
+        if metric.query or metric.name not in BUILTIN_METRICS:
+            problems[metric.name] = "a query needs provider prometheus"
             continue
-        values[name] = (
-            measure(name, canary) if canary.requests >= floor else None,
-            measure(name, stable) if stable.requests >= floor else None,
+        values[metric.name] = (
+            measure(metric.name, canary) if canary.requests >= floor else None,
+            measure(metric.name, stable) if stable.requests >= floor else None,
         )
     return Measured(canary.requests, values, problems)
 
@@ -99,105 +91,107 @@ def _fmt(value: float) -> str:
 
 
 def judge_metric(
-    metric: Body, value: float | None, stable_value: float | None, problem: str | None = None
-) -> Body:
+    metric: AnalysisMetric,
+    value: float | None,
+    stable_value: float | None,
+    problem: str | None = None,
+) -> MetricResult:
     """One metric's result: value, stableValue, threshold (in words) and verdict."""
     words, failed, decided = [], False, False
-    limit_max, limit_min = metric.get("max"), metric.get("min")
-    ratio = metric.get("maxRatioToStable")
-    if limit_max is not None:
-        words.append(f"max {_fmt(limit_max)}")
+    if metric.max_ is not None:
+        words.append(f"max {_fmt(metric.max_)}")
         if value is not None:
-            decided, failed = True, failed or value > limit_max
-    if limit_min is not None:
-        words.append(f"min {_fmt(limit_min)}")
+            decided, failed = True, failed or value > metric.max_
+    if metric.min_ is not None:
+        words.append(f"min {_fmt(metric.min_)}")
         if value is not None:
-            decided, failed = True, failed or value < limit_min
+            decided, failed = True, failed or value < metric.min_
+    ratio = metric.max_ratio_to_stable
     if ratio is not None:
         words.append(f"<= {_fmt(ratio)}x stable")
         if value is not None and stable_value is not None:
             decided, failed = True, failed or value > ratio * stable_value
-    verdict = FAIL if failed else PASS if decided else INCONCLUSIVE
-    result: Body = {"name": metric["name"], "threshold": ", ".join(words), "verdict": verdict}
-    if value is not None:
-        result["value"] = value
-    if stable_value is not None:
-        result["stableValue"] = stable_value
-    if problem:
-        result["message"] = problem
-    return result
+    verdict = Verdict.FAIL if failed else Verdict.PASS if decided else Verdict.INCONCLUSIVE
+    return MetricResult(
+        name=metric.name,
+        value=value,
+        stable_value=stable_value,
+        threshold=", ".join(words),
+        verdict=verdict,
+        message=problem,
+    )
 
 
-def judge(analysis: Body, measured: Measured) -> tuple[str, list[Body]]:
+def judge(analysis: Analysis, measured: Measured) -> tuple[Verdict, list[MetricResult]]:
     """The interval's verdict and each metric's result. Fail when a metric fails; Pass when none
     fails and at least one was decided; Inconclusive otherwise, and always when the canary
     answered fewer than minRequests requests."""
     results = []
     for metric in metrics_of(analysis):
-        name = metric["name"]
-        value, stable_value = measured.values.get(name, (None, None))
-        results.append(judge_metric(metric, value, stable_value, measured.problems.get(name)))
-    verdicts = {r["verdict"] for r in results}
+        value, stable_value = measured.values.get(metric.name, (None, None))
+        results.append(
+            judge_metric(metric, value, stable_value, measured.problems.get(metric.name))
+        )
+    verdicts = {r.verdict for r in results}
     if measured.canary_requests < min_requests_of(analysis):
-        verdict = INCONCLUSIVE
-    elif FAIL in verdicts:
-        verdict = FAIL
-    elif PASS in verdicts:
-        verdict = PASS
+        verdict = Verdict.INCONCLUSIVE
+    elif Verdict.FAIL in verdicts:
+        verdict = Verdict.FAIL
+    elif Verdict.PASS in verdicts:
+        verdict = Verdict.PASS
     else:
-        verdict = INCONCLUSIVE
+        verdict = Verdict.INCONCLUSIVE
     return verdict, results
 
 
-def failure_message(results: Sequence[Body]) -> str:
+def failure_message(results: Sequence[MetricResult]) -> str:
     """The failing metrics, for the Degraded condition: errorRate 0.3 (stable 0) > max 0.05."""
     parts = []
     for result in results:
-        if result["verdict"] != FAIL:
+        if result.verdict != Verdict.FAIL:
             continue
-        stable = result.get("stableValue")
-        against = f" (stable {_fmt(stable)})" if stable is not None else ""
-        parts.append(
-            f"{result['name']} {_fmt(result.get('value', float('nan')))}{against} "
-            f"breaks {result['threshold']}"
+        against = (
+            f" (stable {_fmt(result.stable_value)})" if result.stable_value is not None else ""
         )
+        value = _fmt(result.value) if result.value is not None else "nan"
+        parts.append(f"{result.name} {value}{against} breaks {result.threshold}")
     return "; ".join(parts) or "analysis failed"
 
 
-def due(canary_status: Body, analysis: Body, now: datetime.datetime) -> bool:
+def due(canary: CanaryStatus, analysis: Analysis, now: datetime.datetime) -> bool:
     """Whether an interval has passed since the metrics were last read."""
-    last = parse_time(canary_status.get("lastAnalysisAt"))
-    interval = duration_seconds(analysis.get("interval", DEFAULT_INTERVAL))
-    return last is None or (now - last).total_seconds() >= interval
+    last = canary.last_analysis_at
+    return last is None or (now - last).total_seconds() >= duration_seconds(interval_of(analysis))
 
 
-def record_verdict(canary_status: Body, analysis: Body, measured: Measured) -> Body:
+def record_verdict(canary: CanaryStatus, analysis: Analysis, measured: Measured) -> CanaryStatus:
     """status.canary with an interval judged: its results, verdict and counts."""
     verdict, results = judge(analysis, measured)
-    updated = {**canary_status, "analysis": results, "verdict": verdict}
-    if verdict == FAIL:
-        updated["failedIntervals"] = int(canary_status.get("failedIntervals") or 0) + 1
-    elif verdict == PASS:
-        updated["passedIntervals"] = int(canary_status.get("passedIntervals") or 0) + 1
-    return updated
+    update: dict[str, object] = {"analysis": results, "verdict": verdict}
+    if verdict == Verdict.FAIL:
+        update["failed_intervals"] = (canary.failed_intervals or 0) + 1
+    elif verdict == Verdict.PASS:
+        update["passed_intervals"] = (canary.passed_intervals or 0) + 1
+    return canary.model_copy(update=update)
 
 
 def record(
-    canary_status: Body,
-    analysis: Body,
+    canary: CanaryStatus,
+    analysis: Analysis,
     readings: Mapping[str, tuple[str, Counters]],
     now: datetime.datetime,
-) -> Body:
+) -> CanaryStatus:
     """status.canary after the built-in provider read every serving pod (`readings`: pod →
     (track, counters)): the interval since the last reading judged, and the new readings kept
     as the next interval's baseline. The first reading is only a baseline."""
-    updated = dict(canary_status)
-    before = {
-        entry["pod"]: Counters.from_status(entry) for entry in canary_status.get("counters") or []
-    }
-    updated["counters"] = [c.to_status(pod, track) for pod, (track, c) in sorted(readings.items())]
-    updated["lastAnalysisAt"] = stamp(now)
-    if canary_status.get("lastAnalysisAt") is None:
+    before = {entry.pod: Counters.from_status(entry) for entry in canary.counters or []}
+    updated = canary.model_copy(
+        update={
+            "counters": [c.to_status(pod, track) for pod, (track, c) in sorted(readings.items())],
+            "last_analysis_at": now,
+        }
+    )
+    if canary.last_analysis_at is None:
         return updated
     increases: dict[str, list[Counters]] = {"stable": [], "canary": []}
     for pod, (track, counters) in readings.items():

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from cairn.api.modeldeployment import PodCounters
+
 REQUESTS = "cairn_serving_requests"
 LATENCY = "cairn_serving_request_duration_seconds"
 
@@ -29,24 +31,18 @@ class Counters:
     errors: float = 0.0
     buckets: Mapping[str, float] = dataclasses.field(default_factory=dict)  # le → cumulative
 
-    def to_status(self, pod: str, track: str) -> dict[str, object]:
-        return {
-            "pod": pod,
-            "track": track,
-            "requests": self.requests,
-            "errors": self.errors,
-            "buckets": dict(self.buckets),
-        }
+    def to_status(self, pod: str, track: str) -> PodCounters:
+        return PodCounters(
+            pod=pod,
+            track=track,
+            requests=self.requests,
+            errors=self.errors,
+            buckets=dict(self.buckets),
+        )
 
     @classmethod
-    def from_status(cls, entry: Mapping[str, object]) -> "Counters":
-        buckets = entry.get("buckets") or {}
-        assert isinstance(buckets, Mapping)
-        return cls(
-            requests=float(entry.get("requests") or 0),  # type: ignore[arg-type]
-            errors=float(entry.get("errors") or 0),  # type: ignore[arg-type]
-            buckets={str(k): float(v) for k, v in buckets.items()},
-        )
+    def from_status(cls, entry: PodCounters) -> "Counters":
+        return cls(requests=entry.requests, errors=entry.errors, buckets=dict(entry.buckets))
 
 
 def _le_key(le: str) -> str:

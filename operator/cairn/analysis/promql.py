@@ -13,10 +13,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from cairn.analysis.judge import BUILTIN, Measured, metrics_of, min_requests_of
+from cairn.analysis.judge import Measured, interval_of, metrics_of, min_requests_of
+from cairn.api.modeldeployment import CANARY, STABLE, Analysis
 
 Body = dict[str, Any]
-TRACKS = ("canary", "stable")
+TRACKS = (CANARY, STABLE)
 REQUESTS = "requests"  # the key of the canary's request count among the queries
 # A Deployment's pods are named <deployment>-<pod-template-hash>-<suffix>, both drawn from the
 # alphabet Kubernetes uses for generated names, which has no vowels: so ModelDeployment `a`'s
@@ -38,7 +39,6 @@ BUILTIN_QUERIES = {
     "latencyP50": _LATENCY.replace("{q}", "0.5"),
     "latencyP99": _LATENCY.replace("{q}", "0.99"),
 }
-assert set(BUILTIN) <= set(BUILTIN_QUERIES)
 
 
 def pods_regex(deployment: str, track: str) -> str:
@@ -58,12 +58,12 @@ def render(template: str, namespace: str, deployment: str, track: str, interval:
     return template
 
 
-def queries(analysis: Body, namespace: str, deployment: str) -> dict[tuple[str, str], str]:
+def queries(analysis: Analysis, namespace: str, deployment: str) -> dict[tuple[str, str], str]:
     """(metric, track) → PromQL, for every metric of the analysis and each track's requests."""
-    interval = str(analysis.get("interval", "10s"))
+    interval = interval_of(analysis)
     wanted = {REQUESTS: BUILTIN_QUERIES[REQUESTS]}
     for metric in metrics_of(analysis):
-        wanted[metric["name"]] = metric.get("query") or BUILTIN_QUERIES[metric["name"]]
+        wanted[metric.name] = metric.query or BUILTIN_QUERIES[metric.name]
     return {
         (name, track): render(template, namespace, deployment, track, interval)
         for name, template in wanted.items()
@@ -98,7 +98,9 @@ def value_of(answer: Body) -> float | None:
 
 
 def measured(
-    analysis: Body, answers: Mapping[tuple[str, str], float | None], problems: Mapping[str, str]
+    analysis: Analysis,
+    answers: Mapping[tuple[str, str], float | None],
+    problems: Mapping[str, str],
 ) -> Measured:
     """The interval's measurements from the queries' answers (`problems`: metric → why its
     query failed). A track that answered fewer than minRequests requests is not measured."""
@@ -106,7 +108,6 @@ def measured(
     counted = {track: (answers.get((REQUESTS, track)) or 0.0) >= floor for track in TRACKS}
     values: dict[str, tuple[float | None, float | None]] = {}
     for metric in metrics_of(analysis):
-        name = metric["name"]
-        canary, stable = (answers.get((name, t)) if counted[t] else None for t in TRACKS)
-        values[name] = (canary, stable)
-    return Measured(answers.get((REQUESTS, "canary")) or 0.0, values, dict(problems))
+        canary, stable = (answers.get((metric.name, t)) if counted[t] else None for t in TRACKS)
+        values[metric.name] = (canary, stable)
+    return Measured(answers.get((REQUESTS, CANARY)) or 0.0, values, dict(problems))

@@ -77,3 +77,45 @@ class Resource(ApiModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Standard Kubernetes object metadata."
     )
+
+    # The metadata the controllers read, typed (metadata itself stays the API server's).
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata["namespace"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid") or "")
+
+    @property
+    def generation(self) -> int | None:
+        generation = self.metadata.get("generation")
+        return int(generation) if generation is not None else None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.metadata.get("labels") or {})
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return dict(self.metadata.get("annotations") or {})
+
+    @property
+    def deleting(self) -> bool:
+        """Deletion has begun (metadata.deletionTimestamp is set)."""
+        return bool(self.metadata.get("deletionTimestamp"))
+
+    @classmethod
+    def kind_name(cls) -> str:
+        kind = cls.model_fields["kind"].default
+        if not isinstance(kind, str):
+            raise TypeError(f"{cls.__name__} declares no kind")
+        return kind
+
+    @classmethod
+    def plural(cls) -> str:
+        return cls.crd.plural

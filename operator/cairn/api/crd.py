@@ -18,12 +18,6 @@ STANDARD_PROPERTIES: Schema = {
 }
 
 
-def kind_of(resource: type[Resource]) -> str:
-    kind = resource.model_fields["kind"].default
-    assert isinstance(kind, str)
-    return kind
-
-
 def openapi_schema(resource: type[Resource]) -> Schema:
     """The openAPIV3Schema of the kind: spec and status from the model, the rest standard."""
     schema = structural_schema(resource)
@@ -52,7 +46,7 @@ def subresources(crd: Crd) -> dict[str, Any]:
 
 def custom_resource_definition(resource: type[Resource]) -> dict[str, Any]:
     crd = resource.crd
-    kind = kind_of(resource)
+    kind = resource.kind_name()
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -36,6 +36,13 @@ class ModelConditionType(StrEnum):
     ALIASES_RESOLVED = "AliasesResolved"
 
 
+class ModelReason(StrEnum):
+    READY = "Ready"
+    RESOLVED = "Resolved"
+    INVALID_ALIAS_TARGET = "InvalidAliasTarget"
+    INVALID_SPEC = "InvalidSpec"
+
+
 class Gate(ApiModel):
     """A threshold a version's metric must meet for the version to be Validated."""
 
@@ -113,18 +120,10 @@ class ModelStatus(ApiModel):
         default=None, description="The metadata.generation this status describes."
     )
     latest_version: int | None = Field(
-        default=None, ge=1, description="The highest version registered so far."
-    )
-    version_counter: int | None = Field(
         default=None,
-        ge=0,
-        description="The highest version number ever allocated. Numbers are never reused, so "
-        "versions of failed registrations leave gaps.",
-    )
-    allocations: dict[str, int] | None = Field(
-        default=None,
-        description="Version numbers allocated to TrainingRuns (by run name) whose ModelVersion "
-        "is not created yet.",
+        ge=1,
+        description="The highest version registered so far; it never goes down, so a deleted "
+        "version's number is not given again.",
     )
     aliases: dict[str, int] | None = Field(
         default=None,

@@ -21,6 +21,13 @@ from cairn.api.trainingrun import EnvVars, ImagePullPolicy, ResourceRequirements
 
 DEFAULT_SERVER_IMAGE = "docker.io/cairn/server:dev"
 DEFAULT_PORT = 8080
+DEFAULT_REPLICAS = 1
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
+# Analysis settings a canary leaves unset come from the installation (Helm values
+# defaults.analysis.*, the operator's CAIRN_ANALYSIS_* variables); these are its defaults.
+DEFAULT_ANALYSIS_INTERVAL = "10s"
+DEFAULT_FAILURE_LIMIT = 2
+DEFAULT_MIN_REQUESTS = 20
 VERSION_MAX = 2**31 - 1
 STEPS_MAX = 32
 ANALYSIS_METRICS_MAX = 16
@@ -28,12 +35,9 @@ QUERY_MAX = 4096
 # The Deployments are named <name>-stable and <name>-canary, and <name> is also a label value.
 NAME_MAX = 56
 BUILTIN_METRICS = ("errorRate", "latencyP50", "latencyP99")
-# Manual rollout controls (`cairn promote|abort|resume`): annotations meant for people, each naming
-# the version (and step) it acts on, so one left behind never acts on a later rollout.
-PROMOTE_ANNOTATION = "cairn.dev/promote"
-ABORT_ANNOTATION = "cairn.dev/abort"
-RESUME_ANNOTATION = "cairn.dev/resume"
 PODS_MAX = 64
+STABLE, CANARY = "stable", "canary"
+TRACKS = (STABLE, CANARY)
 
 Duration = Annotated[
     str,
@@ -64,6 +68,44 @@ class ModelDeploymentConditionType(StrEnum):
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
+
+
+class ModelDeploymentReason(StrEnum):
+    """Reasons of a ModelDeployment's conditions and Events."""
+
+    # Available
+    CREATING = "Creating"
+    SCALED_TO_ZERO = "ScaledToZero"
+    MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
+    MINIMUM_REPLICAS_UNAVAILABLE = "MinimumReplicasUnavailable"
+    # Progressing
+    CANARY_PROGRESSING = "CanaryProgressing"
+    ROLLOUT_PAUSED = "RolloutPaused"
+    ROLLING_OUT = "RollingOut"
+    COMPLETE = "Complete"
+    NOTHING_TO_SERVE = "NothingToServe"
+    # Degraded
+    HEALTHY = "Healthy"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    TRAFFIC_ROUTING_FAILED = "TrafficRoutingFailed"
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ABORTED = "Aborted"
+    INVALID_SPEC = "InvalidSpec"
+    # Why a version cannot be served
+    MODEL_NOT_FOUND = "ModelNotFound"
+    ALIAS_NOT_RESOLVED = "AliasNotResolved"
+    VERSION_NOT_FOUND = "VersionNotFound"
+    VERSION_NOT_READY = "VersionNotReady"
+    UNSUPPORTED_ARTIFACT = "UnsupportedArtifact"
+    # Events only
+    SERVING = "Serving"
+    VERSION_CHANGED = "VersionChanged"
+    AVAILABLE = "Available"
+    ROLLOUT_STARTED = "RolloutStarted"
+    STEP_STARTED = "StepStarted"
+    PROMOTING = "Promoting"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
 
 
 class AnalysisProvider(StrEnum):
@@ -173,6 +215,13 @@ class AnalysisMetric(ApiModel):
     )
 
 
+# Without spec.strategy.canary.analysis.metrics.
+DEFAULT_ANALYSIS_METRICS: tuple[AnalysisMetric, ...] = (
+    AnalysisMetric.model_validate({"name": "errorRate", "max": 0.05}),
+    AnalysisMetric.model_validate({"name": "latencyP99", "maxRatioToStable": 2.0}),
+)
+
+
 class PrometheusProvider(ApiModel):
     """Where the Prometheus server that scrapes the serving pods answers."""
 
@@ -203,14 +252,14 @@ class Analysis(ApiModel):
     interval: Duration | None = Field(
         default=None,
         description="How often the metrics are measured and judged. Unset: the operator's "
-        "default, 10s unless the installation sets another (Helm value "
+        f"default, {DEFAULT_ANALYSIS_INTERVAL} unless the installation sets another (Helm value "
         "defaults.analysis.interval).",
     )
     failure_limit: int | None = Field(
         default=None,
         ge=1,
         description="The rollout is rolled back when this many intervals have failed. Unset: the "
-        "operator's default, 2 unless the installation sets another "
+        f"operator's default, {DEFAULT_FAILURE_LIMIT} unless the installation sets another "
         "(defaults.analysis.failureLimit).",
     )
     min_requests: int | None = Field(
@@ -218,8 +267,9 @@ class Analysis(ApiModel):
         ge=1,
         description="Requests the canary must answer in an interval for it to count. An interval "
         "with fewer is Inconclusive: it never fails the canary and never lets a step complete, "
-        "so a canary that got no traffic is not promoted. Unset: the operator's default, 20 "
-        "unless the installation sets another (defaults.analysis.minRequests).",
+        "so a canary that got no traffic is not promoted. Unset: the operator's default, "
+        f"{DEFAULT_MIN_REQUESTS} unless the installation sets another "
+        "(defaults.analysis.minRequests).",
     )
     metrics: Annotated[list[AnalysisMetric], Field(max_length=ANALYSIS_METRICS_MAX)] | None = Field(
         default=None,
@@ -337,7 +387,7 @@ class ModelDeploymentSpec(ApiModel):
         "the new version is rolled out. Exactly one of version or alias.",
     )
     replicas: int = Field(
-        default=1,
+        default=DEFAULT_REPLICAS,
         ge=0,
         description="Serving pods of the stable version; the scale subresource, so `kubectl "
         "scale` and a HorizontalPodAutoscaler can set it.",
@@ -371,7 +421,7 @@ class ModelDeploymentSpec(ApiModel):
     )
     strategy: Strategy | None = Field(default=None, description="How a new version is rolled out.")
     progress_deadline_seconds: int = Field(
-        default=600,
+        default=DEFAULT_PROGRESS_DEADLINE_SECONDS,
         ge=1,
         description="Seconds a rollout may go without progress (pods that never become ready, "
         "crash loops) before it is reported Degraded and a canary rolled back.",
@@ -427,6 +477,17 @@ class PodCounters(ApiModel):
     )
 
 
+class AnalysisSettings(ApiModel):
+    """The settings a rollout's analysis runs with: the canary's own, and the installation's
+    defaults for what it leaves unset."""
+
+    interval: Duration = Field(description="How often the metrics are judged.")
+    failure_limit: int = Field(ge=1, description="Failed intervals that roll the canary back.")
+    min_requests: int = Field(
+        ge=1, description="Requests the canary must answer for an interval to count."
+    )
+
+
 class CanaryStatus(ApiModel):
     """The canary track while a rollout is in progress."""
 
@@ -446,6 +507,11 @@ class CanaryStatus(ApiModel):
     )
     failed_intervals: int | None = Field(
         default=None, ge=0, description="Analysis intervals failed so far in this rollout."
+    )
+    analysis_settings: AnalysisSettings | None = Field(
+        default=None,
+        description="The analysis settings in effect, with the installation's defaults filled in: "
+        "what `cairn status` shows.",
     )
     analysis: Annotated[list[MetricResult], Field(max_length=ANALYSIS_METRICS_MAX)] | None = Field(
         default=None, description="Each metric's result in the latest interval."

@@ -41,6 +41,18 @@ class ModelVersionConditionType(StrEnum):
     READY = "Ready"
 
 
+class ModelVersionReason(StrEnum):
+    GATES_PASSED = "GatesPassed"
+    GATES_FAILED = "GatesFailed"
+    APPROVED = "Approved"
+    AUTO_APPROVED = "AutoApproved"
+    PENDING_APPROVAL = "PendingApproval"
+    REJECTED = "Rejected"
+    READY = "Ready"
+    MODEL_NOT_FOUND = "ModelNotFound"
+    INVALID_SPEC = "InvalidSpec"
+
+
 class Source(ApiModel):
     """Where the model came from: its lineage."""
 
@@ -53,7 +65,14 @@ class Source(ApiModel):
         description="UID of the TrainingRun, telling it apart from a later run of the same name.",
     )
     image: str | None = Field(
-        default=None, max_length=TEXT_MAX, description="Container image that trained the model."
+        default=None,
+        max_length=TEXT_MAX,
+        description="Container image that trained the model, as the training pod ran it.",
+    )
+    image_id: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="That image's digest as the kubelet reported it (the pod's imageID).",
     )
     code_revision: str | None = Field(
         default=None, max_length=TEXT_MAX, description="Version of the training code."

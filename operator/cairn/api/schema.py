@@ -60,7 +60,8 @@ def _inline(node: Schema, definitions: dict[str, Schema]) -> Schema:
     """Replace a $ref by its definition; keywords beside the $ref (a field's description) win."""
     while "$ref" in node:
         reference = node["$ref"]
-        assert reference.startswith(REF_PREFIX), reference
+        if not reference.startswith(REF_PREFIX):
+            raise TypeError(f"a reference outside the schema's definitions: {reference}")
         siblings = {key: value for key, value in node.items() if key != "$ref"}
         node = {**definitions[reference.removeprefix(REF_PREFIX)], **siblings}
     return node
@@ -72,7 +73,8 @@ def _drop_null(node: Schema, definitions: dict[str, Schema]) -> Schema:
     if not branches or {"type": "null"} not in branches:
         return node
     rest = [branch for branch in branches if branch != {"type": "null"}]
-    assert len(rest) == 1, f"a union a structural schema cannot express: {branches}"
+    if len(rest) != 1:
+        raise TypeError(f"a union a structural schema cannot express: {branches}")
     siblings = {key: value for key, value in node.items() if key != "anyOf"}
     if siblings.get("default", ...) is None:
         del siblings["default"]

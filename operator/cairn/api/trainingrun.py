@@ -26,6 +26,10 @@ from cairn.api.common import (
 
 DEFAULT_IMAGE = "docker.io/cairn/trainer:dev"
 DEFAULT_CODE_MOUNT_PATH = "/opt/cairn/code"
+# What runs when spec.command is unset and spec.code names a ConfigMap without a key.
+DEFAULT_CODE_FILE = "train.py"
+# The claim of the default output URI, pvc://cairn-artifacts/<model>/<run>.
+DEFAULT_ARTIFACTS_CLAIM = "cairn-artifacts"
 ARGUMENTS_MAX = 256
 ARGUMENT_MAX = 8192
 ENV_MAX = 128
@@ -51,6 +55,58 @@ class TrainingRunConditionType(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     REGISTERED = "Registered"
+
+
+class TrainingRunReason(StrEnum):
+    """Why a run is where it is: the reason of its Running, Succeeded and Failed conditions,
+    and its status.failureReason when it failed."""
+
+    JOB_CREATED = "JobCreated"
+    ARTIFACT_CLAIM_MISSING = "ArtifactClaimMissing"
+    CODE_MISSING = "CodeConfigMapMissing"
+    UNSCHEDULABLE = "Unschedulable"
+    POD_PENDING = "PodPending"
+    SUSPENDED = "Suspended"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    # Failures
+    IMAGE_MISSING = "ImageMissing"
+    CONFIG_ERROR = "ContainerConfigError"
+    OOM_KILLED = "OOMKilled"
+    NON_ZERO_EXIT = "NonZeroExit"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    RETRIES_EXHAUSTED = "RetriesExhausted"
+    BAD_SUMMARY = "InvalidTrainerSummary"
+    JOB_LOST = "JobLost"
+    INVALID_SPEC = "InvalidSpec"
+
+
+FAILURE_REASONS = (
+    TrainingRunReason.NON_ZERO_EXIT,
+    TrainingRunReason.OOM_KILLED,
+    TrainingRunReason.DEADLINE_EXCEEDED,
+    TrainingRunReason.RETRIES_EXHAUSTED,
+    TrainingRunReason.IMAGE_MISSING,
+    TrainingRunReason.CONFIG_ERROR,
+    TrainingRunReason.BAD_SUMMARY,
+    TrainingRunReason.JOB_LOST,
+    TrainingRunReason.INVALID_SPEC,
+)
+
+
+class RegistrationReason(StrEnum):
+    """The reason of a run's Registered condition."""
+
+    REGISTERING = "Registering"
+    REGISTERED = "Registered"
+    # The run's Model cannot be read, created or used (being deleted, refused, forbidden).
+    MODEL_UNAVAILABLE = "ModelUnavailable"
+    # The API server refused the ModelVersion (what the trainer reported breaks its schema).
+    VERSION_REFUSED = "VersionRefused"
+    # The trainer reported no artifact: nothing to register.
+    NO_ARTIFACT = "NoArtifact"
+    # A transient error: registration is retried.
+    RETRYING = "Retrying"
 
 
 Argument = Annotated[str, Field(max_length=ARGUMENT_MAX)]
@@ -284,6 +340,17 @@ class TrainingRunStatus(ApiModel):
         "a reason. `kubectl wait --for=condition=Succeeded` waits for the run to finish well.",
     )
     job_name: str | None = Field(default=None, description="Name of the Job running the trainer.")
+    image: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="The image the training container ran, as the kubelet reports it.",
+    )
+    image_id: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="The image's digest as the kubelet reports it (the pod's imageID), for "
+        "example docker.io/cairn/trainer@sha256:...: what exactly trained the model.",
+    )
     attempts: int | None = Field(
         default=None, ge=0, description="Pods started so far, retries included."
     )
@@ -309,13 +376,13 @@ class TrainingRunStatus(ApiModel):
         default=None, description="Name of the ModelVersion this run was registered as."
     )
     version: int | None = Field(
-        default=None, ge=1, description="Version number allocated to this run in its Model."
+        default=None, ge=1, description="Version number this run was registered as in its Model."
     )
     failure_reason: str | None = Field(
         default=None,
-        description="Why the run failed, as a word a program can match on: NonZeroExit, "
-        "OOMKilled, DeadlineExceeded, RetriesExhausted, ImageMissing, ContainerConfigError, "
-        "InvalidTrainerSummary or JobLost.",
+        description="Why the run failed, as a word a program can match on: "
+        + ", ".join(FAILURE_REASONS[:-1])
+        + f" or {FAILURE_REASONS[-1]}.",
     )
     message: str | None = Field(
         default=None,

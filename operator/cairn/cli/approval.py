@@ -5,9 +5,8 @@ import argparse
 import getpass
 import re
 
+from cairn.api import ModelVersion
 from cairn.kube import objects
-
-VERSIONS = "modelversions"
 
 
 class CommandError(Exception):
@@ -25,7 +24,7 @@ def parse_version(text: str, model: str) -> int:
 def set_approval(args: argparse.Namespace, state: str) -> str:
     version = parse_version(args.version, args.model)
     name = f"{args.model}-v{version}"
-    if objects.get(VERSIONS, args.namespace, name) is None:
+    if objects.get(ModelVersion, args.namespace, name) is None:
         raise CommandError(
             f"ModelVersion {name} not found in namespace {args.namespace} "
             f"(list them with `kubectl get mv -n {args.namespace}`)"
@@ -33,7 +32,7 @@ def set_approval(args: argparse.Namespace, state: str) -> str:
     approval = {"state": state, "by": args.by or getpass.getuser()}
     if args.reason:
         approval["reason"] = args.reason
-    objects.patch(VERSIONS, args.namespace, name, {"spec": {"approval": approval}})
+    objects.patch(ModelVersion, args.namespace, name, {"spec": {"approval": approval}})
     return f"{name} {state.lower()}"
 
 

@@ -11,6 +11,7 @@ import argparse
 import datetime
 from typing import Any
 
+from cairn.api import Model, ModelVersion, TrainingRun
 from cairn.cli import listing, output
 from cairn.cli.approval import CommandError, parse_version
 from cairn.kube import objects
@@ -80,7 +81,9 @@ def previous_part(version: Body, previous: Body | None) -> Body | None:
         "datasetChanged": (old_dataset.get("uri"), old_dataset.get("digest"))
         != (dataset.get("uri"), dataset.get("digest")),
         "codeChanged": old_source.get("codeRevision") != source.get("codeRevision"),
-        "imageChanged": old_source.get("image") != source.get("image"),
+        # The same tag built again is another image: its digest tells.
+        "imageChanged": (old_source.get("image"), old_source.get("imageId"))
+        != (source.get("image"), source.get("imageId")),
     }
 
 
@@ -106,6 +109,7 @@ def lineage(
         "artifact": spec["artifact"],
         "run": run_part(source, run, at),
         "image": source.get("image"),
+        "imageId": source.get("imageId"),
         "code": code_part(source, run),
         "params": source.get("params") or {},
         "dataset": source.get("dataset") or {},
@@ -195,6 +199,7 @@ def lineage_text(found: Body) -> str:
             ("Artifact size", ", ".join(filter(None, [size, artifact.get("format")]))),
             ("Run", _run_text(found["run"])),
             ("Image", found["image"]),
+            ("Image digest", found["imageId"]),
             ("Code", _code_text(found["code"])),
             ("Params", output.pairs(found["params"])),
             ("Dataset", dataset.get("uri")),
@@ -207,20 +212,20 @@ def lineage_text(found: Body) -> str:
 def show(args: argparse.Namespace) -> str:
     number = parse_version(args.version, args.model)
     name = f"{args.model}-v{number}"
-    version = objects.get(listing.VERSIONS, args.namespace, name)
+    version = objects.get(ModelVersion, args.namespace, name)
     if version is None:
         raise CommandError(
             f"ModelVersion {name} not found in namespace {args.namespace} "
             f"(list them with `cairn versions {args.model} -n {args.namespace}`)"
         )
     source = version["spec"].get("source") or {}
-    run = objects.get(listing.RUNS, args.namespace, source["run"]) if source.get("run") else None
+    run = objects.get(TrainingRun, args.namespace, source["run"]) if source.get("run") else None
     earlier = [
         v
         for v in listing.versions_of(args.namespace, args.model)
         if int(v["spec"]["version"]) < number
     ]
-    model = objects.get(listing.MODELS, args.namespace, args.model)
+    model = objects.get(Model, args.namespace, args.model)
     aliases = listing.aliases_by_version(model).get(number, [])
     found = lineage(version, run, earlier[-1] if earlier else None, aliases, listing.now())
     return output.render(found, args.output, lineage_text(found))

@@ -10,13 +10,14 @@ import datetime
 from collections import Counter
 from typing import Any
 
+from cairn.api import Model, ModelVersion, TrainingRun, TrainingRunPhase
+from cairn.api.labels import MODEL_LABEL
 from cairn.cli import output
 from cairn.cli.approval import CommandError
 from cairn.kube import objects
 
 Body = dict[str, Any]
-RUNS, MODELS, VERSIONS = "trainingruns", "models", "modelversions"
-FINISHED = ("Succeeded", "Failed")
+FINISHED = (TrainingRunPhase.SUCCEEDED, TrainingRunPhase.FAILED)
 
 
 def now() -> datetime.datetime:
@@ -77,7 +78,7 @@ def runs_table(summaries: list[Body], at: datetime.datetime) -> str:
 
 
 def runs(args: argparse.Namespace) -> str:
-    found = objects.list_(RUNS, args.namespace)
+    found = objects.list_(TrainingRun, args.namespace)
     if args.model:
         found = [r for r in found if r["spec"].get("model") == args.model]
     at = now()
@@ -136,8 +137,8 @@ def models_table(summaries: list[Body], at: datetime.datetime) -> str:
 
 
 def models(args: argparse.Namespace) -> str:
-    found = sorted(objects.list_(MODELS, args.namespace), key=lambda m: m["metadata"]["name"])
-    counts = Counter(v["spec"]["model"] for v in objects.list_(VERSIONS, args.namespace))
+    found = sorted(objects.list_(Model, args.namespace), key=lambda m: m["metadata"]["name"])
+    counts = Counter(v["spec"]["model"] for v in objects.list_(ModelVersion, args.namespace))
     summaries = [model_summary(m, counts[m["metadata"]["name"]]) for m in found]
     if not summaries and args.output == "table":
         return f"No Models in namespace {args.namespace}."
@@ -219,14 +220,14 @@ def versions_table(summaries: list[Body], metrics: list[str], at: datetime.datet
 
 def versions_of(namespace: str, model: str) -> list[Body]:
     """The model's versions, oldest first. The label narrows the list; spec.model decides."""
-    found = objects.list_(VERSIONS, namespace, f"cairn.dev/model={model}")
+    found = objects.list_(ModelVersion, namespace, {MODEL_LABEL: model})
     return sorted(
         (v for v in found if v["spec"].get("model") == model), key=lambda v: v["spec"]["version"]
     )
 
 
 def versions(args: argparse.Namespace) -> str:
-    model = objects.get(MODELS, args.namespace, args.model)
+    model = objects.get(Model, args.namespace, args.model)
     found = versions_of(args.namespace, args.model)
     if model is None and not found:
         raise CommandError(

@@ -6,16 +6,16 @@ operator's."""
 import argparse
 from typing import Any
 
-from cairn.api.modeldeployment import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RESUME_ANNOTATION
+from cairn.api import ModelDeployment
+from cairn.api.labels import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RESUME_ANNOTATION
 from cairn.cli.approval import CommandError
 from cairn.kube import objects
 
-DEPLOYMENTS = "modeldeployments"
 Body = dict[str, Any]
 
 
 def _get(args: argparse.Namespace) -> Body:
-    mdep = objects.get(DEPLOYMENTS, args.namespace, args.deployment)
+    mdep = objects.get(ModelDeployment, args.namespace, args.deployment)
     if mdep is None:
         raise CommandError(
             f"ModelDeployment {args.deployment} not found in namespace {args.namespace} "
@@ -34,7 +34,7 @@ def _canary(mdep: Body) -> Body:
 
 def _annotate(args: argparse.Namespace, key: str, value: str) -> None:
     patch = {"metadata": {"annotations": {key: value}}}
-    objects.patch(DEPLOYMENTS, args.namespace, args.deployment, patch)
+    objects.patch(ModelDeployment, args.namespace, args.deployment, patch)
 
 
 def promote(args: argparse.Namespace) -> str:
@@ -51,7 +51,7 @@ def abort(args: argparse.Namespace) -> str:
 
 def pause(args: argparse.Namespace) -> str:
     _get(args)
-    objects.patch(DEPLOYMENTS, args.namespace, args.deployment, {"spec": {"paused": True}})
+    objects.patch(ModelDeployment, args.namespace, args.deployment, {"spec": {"paused": True}})
     return f"{args.deployment}: paused (spec.paused=true)"
 
 
@@ -65,7 +65,7 @@ def resume(args: argparse.Namespace) -> str:
         value = f"{canary['version']}/{canary['step']}"
         patch["metadata"] = {"annotations": {RESUME_ANNOTATION: value}}
         said += f" (version {canary['version']}, step {canary['step']})"
-    objects.patch(DEPLOYMENTS, args.namespace, args.deployment, patch)
+    objects.patch(ModelDeployment, args.namespace, args.deployment, patch)
     return said
 
 

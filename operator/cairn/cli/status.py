@@ -6,12 +6,12 @@ import argparse
 import datetime
 from typing import Any
 
+from cairn.api import ModelDeployment
 from cairn.cli import listing, output
 from cairn.cli.approval import CommandError
 from cairn.kube import objects
 
 Body = dict[str, Any]
-DEPLOYMENTS = "modeldeployments"
 CONDITION_KEYS = ("type", "status", "reason", "message", "lastTransitionTime")
 
 
@@ -32,6 +32,9 @@ def canary_part(spec: Body, canary: Body | None) -> Body | None:
     steps: list[Body] = strategy.get("steps") or []
     step = int(canary.get("step") or 0)
     analysis = strategy.get("analysis")
+    # What the operator judges with: the canary's settings completed with the installation's
+    # defaults, as it records them; only what the spec says until it has.
+    settings = canary.get("analysisSettings") or (analysis or {})
     return {
         "version": canary["version"],
         "weight": canary.get("weight"),
@@ -45,7 +48,10 @@ def canary_part(spec: Body, canary: Body | None) -> Body | None:
         "readyReplicas": canary.get("readyReplicas"),
         "verdict": canary.get("verdict"),
         "failedIntervals": canary.get("failedIntervals") or 0,
-        "failureLimit": int(analysis.get("failureLimit", 2)) if analysis else None,
+        "analysed": analysis is not None,
+        "interval": settings.get("interval"),
+        "failureLimit": settings.get("failureLimit"),
+        "minRequests": settings.get("minRequests"),
         "passedIntervals": canary.get("passedIntervals") or 0,
         "lastAnalysisAt": canary.get("lastAnalysisAt"),
         "startedAt": canary.get("startedAt"),
@@ -111,14 +117,18 @@ def _canary(canary: Body | None) -> str | None:
 
 
 def _analysis(canary: Body | None, at: datetime.datetime) -> str | None:
-    if canary is None or canary["failureLimit"] is None:
+    if canary is None or not canary["analysed"]:
         return None
+    every = (
+        f"every {canary['interval']}" if canary["interval"] else "at the installation's interval"
+    )
     if not canary["lastAnalysisAt"]:
-        return "no interval judged yet"
+        return f"judged {every}, no interval judged yet"
     ago = output.since(canary["lastAnalysisAt"], at)
+    limit = f"/{canary['failureLimit']}" if canary["failureLimit"] else ""
     return (
-        f"last verdict {canary['verdict'] or 'none'} {ago} ago, failed intervals "
-        f"{canary['failedIntervals']}/{canary['failureLimit']}, passed in this step "
+        f"judged {every}: last verdict {canary['verdict'] or 'none'} {ago} ago, failed "
+        f"intervals {canary['failedIntervals']}{limit}, passed in this step "
         f"{canary['passedIntervals']}"
     )
 
@@ -177,7 +187,7 @@ def status_text(s: Body, at: datetime.datetime) -> str:
 
 
 def show(args: argparse.Namespace) -> str:
-    mdep = objects.get(DEPLOYMENTS, args.namespace, args.deployment)
+    mdep = objects.get(ModelDeployment, args.namespace, args.deployment)
     if mdep is None:
         raise CommandError(
             f"ModelDeployment {args.deployment} not found in namespace {args.namespace} "

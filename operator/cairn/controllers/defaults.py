@@ -6,15 +6,18 @@ written into every object by the API server and this one could never apply. Read
 not at import, so that a test can change them with monkeypatch.
 """
 
-import copy
 import os
-from typing import Any
 
-from cairn.analysis import judge
-from cairn.api.modeldeployment import DEFAULT_SERVER_IMAGE
+from cairn.analysis.judge import duration_seconds
+from cairn.api.modeldeployment import (
+    DEFAULT_ANALYSIS_INTERVAL,
+    DEFAULT_FAILURE_LIMIT,
+    DEFAULT_MIN_REQUESTS,
+    DEFAULT_SERVER_IMAGE,
+    AnalysisSettings,
+    ModelDeploymentSpec,
+)
 from cairn.api.trainingrun import DEFAULT_IMAGE as DEFAULT_TRAINER_IMAGE
-
-Body = dict[str, Any]
 
 
 def trainer_image() -> str:
@@ -36,27 +39,49 @@ def _positive(variable: str, fallback: int) -> int:
     return int(text)
 
 
-def analysis() -> Body:
+def analysis() -> AnalysisSettings:
     """The analysis settings of a canary that leaves them unset (env CAIRN_ANALYSIS_INTERVAL,
     CAIRN_ANALYSIS_FAILURE_LIMIT, CAIRN_ANALYSIS_MIN_REQUESTS)."""
-    interval = os.environ.get("CAIRN_ANALYSIS_INTERVAL") or judge.DEFAULT_INTERVAL
+    interval = os.environ.get("CAIRN_ANALYSIS_INTERVAL") or DEFAULT_ANALYSIS_INTERVAL
     try:
-        judge.duration_seconds(interval)
+        duration_seconds(interval)
     except ValueError as error:
         raise ValueError(f"CAIRN_ANALYSIS_INTERVAL: {error}") from None
-    return {
-        "interval": interval,
-        "failureLimit": _positive("CAIRN_ANALYSIS_FAILURE_LIMIT", judge.DEFAULT_FAILURE_LIMIT),
-        "minRequests": _positive("CAIRN_ANALYSIS_MIN_REQUESTS", judge.DEFAULT_MIN_REQUESTS),
-    }
+    return AnalysisSettings(
+        interval=interval,
+        failure_limit=_positive("CAIRN_ANALYSIS_FAILURE_LIMIT", DEFAULT_FAILURE_LIMIT),
+        min_requests=_positive("CAIRN_ANALYSIS_MIN_REQUESTS", DEFAULT_MIN_REQUESTS),
+    )
 
 
-def with_analysis_defaults(spec: Body) -> Body:
+def with_analysis_defaults(spec: ModelDeploymentSpec) -> ModelDeploymentSpec:
     """A ModelDeployment's spec with the installation's analysis defaults where the canary's
     analysis leaves a setting unset (a copy; without analysis, the spec itself)."""
-    given = ((spec.get("strategy") or {}).get("canary") or {}).get("analysis")
-    if given is None:
+    canary = spec.strategy.canary if spec.strategy else None
+    if canary is None or canary.analysis is None or spec.strategy is None:
         return spec
-    filled = copy.deepcopy(spec)
-    filled["strategy"]["canary"]["analysis"] = {**analysis(), **given}
-    return filled
+    given, installed = canary.analysis, analysis()
+    filled = given.model_copy(
+        update={
+            "interval": given.interval or installed.interval,
+            "failure_limit": given.failure_limit or installed.failure_limit,
+            "min_requests": given.min_requests or installed.min_requests,
+        }
+    )
+    strategy = spec.strategy.model_copy(
+        update={"canary": canary.model_copy(update={"analysis": filled})}
+    )
+    return spec.model_copy(update={"strategy": strategy})
+
+
+def settings_of(spec: ModelDeploymentSpec) -> AnalysisSettings | None:
+    """The analysis settings a filled spec (with_analysis_defaults) runs with, for status."""
+    canary = spec.strategy.canary if spec.strategy else None
+    given = canary.analysis if canary else None
+    if given is None or given.interval is None:
+        return None
+    return AnalysisSettings(
+        interval=given.interval,
+        failure_limit=given.failure_limit or DEFAULT_FAILURE_LIMIT,
+        min_requests=given.min_requests or DEFAULT_MIN_REQUESTS,
+    )

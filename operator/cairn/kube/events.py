@@ -10,6 +10,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from cairn.api import Resource
 from cairn.kube import client
 
 COMPONENT = "cairn-operator"
@@ -18,18 +19,35 @@ MESSAGE_LIMIT = 1024  # the API server refuses longer event messages
 logger = logging.getLogger(__name__)
 
 
-def _post(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+Regarding = Resource | dict[str, Any]  # one of ours, or a body such as a Deployment's
+
+
+def _involved(obj: Regarding) -> dict[str, Any]:
+    if isinstance(obj, Resource):
+        return {
+            "apiVersion": obj.api_version,
+            "kind": obj.kind_name(),
+            "name": obj.name,
+            "namespace": obj.namespace,
+            "uid": obj.uid,
+        }
     meta = obj["metadata"]
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "uid": meta.get("uid"),
+    }
+
+
+def _post(obj: Regarding, type_: str, reason: str, message: str) -> None:
+    involved = _involved(obj)
+    name, namespace = involved["name"], involved["namespace"]
     now = datetime.datetime.now(datetime.UTC)
     event = {
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "involvedObject": {
-            "apiVersion": obj.get("apiVersion"),
-            "kind": obj.get("kind"),
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta.get("uid"),
-        },
+        "metadata": {"generateName": f"{name}.", "namespace": namespace},
+        "involvedObject": involved,
         "type": type_,
         "reason": reason,
         "message": message[:MESSAGE_LIMIT],
@@ -40,15 +58,15 @@ def _post(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         "count": 1,
     }
     try:
-        client.core().create_namespaced_event(meta["namespace"], event)
+        client.core().create_namespaced_event(namespace, event)
     except ApiException as error:
         # An Event is a courtesy: losing one must never fail the reconcile that decided it.
-        logger.warning("could not post event %s for %s: %s", reason, meta["name"], error.reason)
+        logger.warning("could not post event %s for %s: %s", reason, name, error.reason)
 
 
-def info(obj: dict[str, Any], reason: str, message: str) -> None:
+def info(obj: Regarding, reason: str, message: str) -> None:
     _post(obj, "Normal", reason, message)
 
 
-def warn(obj: dict[str, Any], reason: str, message: str) -> None:
+def warn(obj: Regarding, reason: str, message: str) -> None:
     _post(obj, "Warning", reason, message)

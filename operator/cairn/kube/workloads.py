@@ -1,11 +1,13 @@
 """Workloads the operator runs: Jobs and pods of training runs (create, read, suspend, log
 tails), and the Deployments and Services that serve models."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from cairn.api.labels import selector
 from cairn.kube import client
 from cairn.kube.errors import is_not_found
 
@@ -35,9 +37,44 @@ def set_job_suspended(namespace: str, name: str, suspended: bool) -> None:
     client.batch().patch_namespaced_job(name, namespace, {"spec": {"suspend": suspended}})
 
 
-def list_pods(namespace: str, label_selector: str) -> list[Body]:
-    pods = client.core().list_namespaced_pod(namespace, label_selector=label_selector)
+def list_pods(namespace: str, labels: Mapping[str, str]) -> list[Body]:
+    """The pods that carry every one of `labels`."""
+    pods = client.core().list_namespaced_pod(namespace, label_selector=selector(labels))
     return [_to_dict(pod) for pod in pods.items]
+
+
+def _exists(read: Any, namespace: str, name: str) -> bool:
+    try:
+        read(name, namespace)
+    except ApiException as error:
+        if is_not_found(error):
+            return False
+        raise
+    return True
+
+
+def claim_exists(namespace: str, name: str) -> bool:
+    """Whether the PersistentVolumeClaim exists (a run checks its output claim up front)."""
+    return _exists(client.core().read_namespaced_persistent_volume_claim, namespace, name)
+
+
+def config_map_exists(namespace: str, name: str) -> bool:
+    return _exists(client.core().read_namespaced_config_map, namespace, name)
+
+
+def pod_warning(namespace: str, pod: str) -> str | None:
+    """The pod's latest Warning Event as `Reason: message` (the kubelet says why a pod does not
+    start, a volume that cannot be mounted for example, only in Events)."""
+    listing = client.core().list_namespaced_event(
+        namespace,
+        field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod},type=Warning",
+    )
+    latest = max(
+        listing.items,
+        key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp,
+        default=None,
+    )
+    return f"{latest.reason}: {latest.message}" if latest is not None else None
 
 
 def log_tail(namespace: str, pod: str, container: str, lines: int) -> str:

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-API_VERSION = "cairn.dev/v1alpha1"
+from cairn.api.base import API_VERSION
 
 
 @dataclasses.dataclass(frozen=True)

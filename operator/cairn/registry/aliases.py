@@ -2,11 +2,17 @@
 
 from collections.abc import Mapping
 
+from cairn.api import ModelVersionPhase
+
 
 def resolve(
-    aliases: Mapping[str, int], ready_versions: set[int], phases: Mapping[int, str], model: str
+    aliases: Mapping[str, int],
+    ready_versions: set[int],
+    phases: Mapping[int, ModelVersionPhase | None],
+    model: str,
 ) -> tuple[dict[str, int], list[str]]:
-    """Aliases whose target is Validated and Approved, and a sentence for each one refused."""
+    """Aliases whose target is Validated and Approved, and a sentence for each one refused.
+    `phases`: every existing version's phase, None while it is not judged yet."""
     resolved: dict[str, int] = {}
     problems: list[str] = []
     for alias, version in sorted(aliases.items()):
@@ -15,8 +21,9 @@ def resolve(
         elif version not in phases:
             problems.append(f"{alias} → {version}: {model}-v{version} does not exist")
         else:
+            phase = phases[version]
+            state = f"is {phase}" if phase is not None else "is not judged yet"
             problems.append(
-                f"{alias} → {version}: {model}-v{version} is {phases[version]}, "
-                "not Validated and Approved"
+                f"{alias} → {version}: {model}-v{version} {state}, not Validated and Approved"
             )
     return resolved, problems

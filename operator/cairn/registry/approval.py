@@ -1,45 +1,50 @@
 """The state of a ModelVersion from its gates, its Model's policy and the approval people set."""
 
 import dataclasses
-import enum
 
-
-class VersionPhase(enum.StrEnum):
-    INVALID = "Invalid"
-    PENDING_APPROVAL = "PendingApproval"
-    APPROVED = "Approved"
-    REJECTED = "Rejected"
+from cairn.api import Approval, ApprovalState, ModelVersionPhase
+from cairn.api.modelversion import ModelVersionReason
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    phase: VersionPhase
+    phase: ModelVersionPhase
     approved: bool
-    reason: str
+    reason: ModelVersionReason
     message: str
 
 
 def decide(
-    *, validated: bool, require_approval: bool, approval: dict[str, str], model: str, version: int
+    *, validated: bool, require_approval: bool, approval: Approval | None, model: str, version: int
 ) -> Decision:
-    state = approval.get("state", "Pending")
-    by = f" by {approval['by']}" if approval.get("by") else ""
-    why = f": {approval['reason']}" if approval.get("reason") else ""
-    if state == "Rejected":
-        return Decision(VersionPhase.REJECTED, False, "Rejected", f"rejected{by}{why}")
+    state = approval.state if approval else ApprovalState.PENDING
+    by = f" by {approval.by}" if approval and approval.by else ""
+    why = f": {approval.reason}" if approval and approval.reason else ""
+    if state == ApprovalState.REJECTED:
+        return Decision(
+            ModelVersionPhase.REJECTED, False, ModelVersionReason.REJECTED, f"rejected{by}{why}"
+        )
     if not validated:
         return Decision(
-            VersionPhase.INVALID, False, "GatesFailed", "the version failed its Model's gates"
+            ModelVersionPhase.INVALID,
+            False,
+            ModelVersionReason.GATES_FAILED,
+            "the version failed its Model's gates",
         )
-    if state == "Approved":
-        return Decision(VersionPhase.APPROVED, True, "Approved", f"approved{by}{why}")
+    if state == ApprovalState.APPROVED:
+        return Decision(
+            ModelVersionPhase.APPROVED, True, ModelVersionReason.APPROVED, f"approved{by}{why}"
+        )
     if require_approval:
         return Decision(
-            VersionPhase.PENDING_APPROVAL,
+            ModelVersionPhase.PENDING_APPROVAL,
             False,
-            "PendingApproval",
+            ModelVersionReason.PENDING_APPROVAL,
             f"the Model requires approval: run `cairn approve {model} {version}`",
         )
     return Decision(
-        VersionPhase.APPROVED, True, "AutoApproved", "gates passed; the Model needs no approval"
+        ModelVersionPhase.APPROVED,
+        True,
+        ModelVersionReason.AUTO_APPROVED,
+        "gates passed; the Model needs no approval",
     )

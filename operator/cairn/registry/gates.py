@@ -1,61 +1,45 @@
 """Metric gates of a Model's policy, judged against a version's metrics (pure)."""
 
-import dataclasses
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
-COMPARISONS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-    "==": operator.eq,
+from cairn.api import Gate, GateOp, GateResult
+
+COMPARISONS: dict[GateOp, Callable[[float, float], bool]] = {
+    GateOp.GE: operator.ge,
+    GateOp.GT: operator.gt,
+    GateOp.LE: operator.le,
+    GateOp.LT: operator.lt,
+    GateOp.EQ: operator.eq,
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class GateResult:
-    metric: str
-    op: str
-    threshold: float
-    value: float | None
-    passed: bool
-    message: str
-
-    def as_status(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def judge(gate: Mapping[str, Any], metrics: Mapping[str, float]) -> GateResult:
-    metric, op, threshold = gate["metric"], gate["op"], float(gate["threshold"])
-    value = metrics.get(metric)
+def judge(gate: Gate, metrics: Mapping[str, float]) -> GateResult:
+    value = metrics.get(gate.metric)
     if value is None or not math.isfinite(float(value)):
         known = ", ".join(sorted(metrics)) or "none"
         return GateResult(
-            metric,
-            op,
-            threshold,
-            None,
-            False,
-            f"metric {metric} was not reported by the run (reported: {known})",
+            metric=gate.metric,
+            op=gate.op,
+            threshold=gate.threshold,
+            value=None,
+            passed=False,
+            message=f"metric {gate.metric} was not reported by the run (reported: {known})",
         )
-    passed = COMPARISONS[op](float(value), threshold)
+    passed = COMPARISONS[gate.op](float(value), gate.threshold)
     verdict = "passes" if passed else "fails"
     return GateResult(
-        metric,
-        op,
-        threshold,
-        float(value),
-        passed,
-        f"{metric}={value:g} {verdict} {op} {threshold:g}",
+        metric=gate.metric,
+        op=gate.op,
+        threshold=gate.threshold,
+        value=float(value),
+        passed=passed,
+        message=f"{gate.metric}={value:g} {verdict} {gate.op.value} {gate.threshold:g}",
     )
 
 
-def judge_all(
-    gates: Sequence[Mapping[str, Any]], metrics: Mapping[str, float]
-) -> tuple[bool, list[GateResult]]:
+def judge_all(gates: Sequence[Gate], metrics: Mapping[str, float]) -> tuple[bool, list[GateResult]]:
     results = [judge(gate, metrics) for gate in gates]
     return all(result.passed for result in results), results
 

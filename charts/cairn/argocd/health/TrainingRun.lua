@@ -37,10 +37,17 @@ local function health(obj)
       return "Healthy", "trained (spec.register is false: not registered)"
     end
     local registered = condition(obj, "Registered")
-    if registered ~= nil and registered.status == "True" then
+    if registered == nil then
+      return "Progressing", "trained; registering the model version"
+    end
+    if registered.status == "True" then
       return "Healthy", registered.message
     end
-    return "Progressing", "trained; registering the model version"
+    -- Refused by the API server, or nothing to register: no retry will change it.
+    if registered.reason == "VersionRefused" or registered.reason == "NoArtifact" then
+      return "Degraded", registered.reason .. ": " .. (first_line(registered.message) or "")
+    end
+    return "Progressing", "trained; not registered yet: " .. (first_line(registered.message) or "")
   end
   local generation = obj.metadata.generation
   if generation ~= nil and (status.observedGeneration or 0) < generation then
@@ -48,6 +55,12 @@ local function health(obj)
   end
   if obj.spec ~= nil and obj.spec.suspend == true then
     return "Suspended", "suspended (spec.suspend is true); set it to false to go on"
+  end
+  -- Waiting for something only a person can create: the artifact claim or the code ConfigMap.
+  local waiting = condition(obj, "Running")
+  if waiting ~= nil and (waiting.reason == "ArtifactClaimMissing"
+      or waiting.reason == "CodeConfigMapMissing") then
+    return "Degraded", waiting.reason .. ": " .. (first_line(status.message) or "")
   end
   if status.phase == "Running" then
     return "Progressing", "training, attempt " .. (status.attempts or 1)

@@ -10,6 +10,17 @@ import hashlib
 import json
 from typing import Any
 
+from cairn.api import ModelDeployment
+from cairn.api.labels import (
+    ARTIFACT_ANNOTATION,
+    DEPLOYMENT_LABEL,
+    DIGEST_ANNOTATION,
+    MANIFEST_HASH_ANNOTATION,
+    MODEL_LABEL,
+    TRACK_LABEL,
+    VERSION_LABEL,
+)
+from cairn.api.modeldeployment import STABLE
 from cairn.controllers import defaults
 from cairn.controllers.deployment.target import Target
 from cairn.storage import parse_artifact_uri, pvc_mount
@@ -28,16 +39,6 @@ DEFAULT_RESOURCES: Body = {
     "limits": {"memory": "1Gi"},
 }
 
-DEPLOYMENT_LABEL = "cairn.dev/deployment"
-TRACK_LABEL = "cairn.dev/track"
-VERSION_LABEL = "cairn.dev/version"
-MODEL_LABEL = "cairn.dev/model"
-ARTIFACT_ANNOTATION = "cairn.dev/artifact"
-DIGEST_ANNOTATION = "cairn.dev/digest"
-HASH_ANNOTATION = "cairn.dev/manifest-hash"
-STABLE, CANARY = "stable", "canary"
-TRACKS = (STABLE, CANARY)
-
 
 def deployment_name(name: str, track: str) -> str:
     return f"{name}-{track}"
@@ -52,6 +53,11 @@ def track_service_name(name: str, track: str) -> str:
     return f"{name}-{track}"
 
 
+def pod_labels(name: str, track: str | None = None) -> dict[str, str]:
+    """The labels that select the serving pods of the ModelDeployment (of one track)."""
+    return {DEPLOYMENT_LABEL: name, **({TRACK_LABEL: track} if track else {})}
+
+
 def selector(name: str) -> str:
     """The label selector of every serving pod of the ModelDeployment (status.selector)."""
     return f"{DEPLOYMENT_LABEL}={name}"
@@ -61,9 +67,9 @@ def url(name: str, namespace: str, port: int) -> str:
     return f"http://{service_name(name)}.{namespace}.svc:{port}"
 
 
-def track_labels(mdep: Body, track: str, target: Target) -> dict[str, str]:
+def track_labels(mdep: ModelDeployment, track: str, target: Target) -> dict[str, str]:
     return {
-        DEPLOYMENT_LABEL: mdep["metadata"]["name"],
+        DEPLOYMENT_LABEL: mdep.name,
         TRACK_LABEL: track,
         MODEL_LABEL: target.model,
         VERSION_LABEL: str(target.version),
@@ -104,10 +110,9 @@ def _server_args(target: Target, port: int) -> list[str]:
     ]
 
 
-def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> Body:
-    meta, spec = mdep["metadata"], mdep["spec"]
-    name = meta["name"]
-    port = int(spec.get("port", 8080))
+def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas: int) -> Body:
+    spec, name = mdep.spec, mdep.name
+    port = spec.port
     mount = pvc_mount(
         parse_artifact_uri(target.artifact_uri),
         mount_path=MODEL_MOUNT,
@@ -119,8 +124,8 @@ def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> B
     probe_port = {"port": "http"}
     container: Body = {
         "name": CONTAINER,
-        "image": spec.get("image") or defaults.server_image(),
-        "imagePullPolicy": spec.get("imagePullPolicy", "IfNotPresent"),
+        "image": spec.image or defaults.server_image(),
+        "imagePullPolicy": spec.image_pull_policy.value,
         "command": ["cairn-serve"],
         "args": _server_args(target, port),
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
@@ -134,7 +139,7 @@ def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> B
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
-        "resources": spec.get("resources") or DEFAULT_RESOURCES,
+        "resources": spec.resources.to_dict() if spec.resources else DEFAULT_RESOURCES,
         "volumeMounts": [mount.volume_mount],
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -143,8 +148,8 @@ def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> B
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    if spec.get("env"):
-        container["env"] = spec["env"]
+    if spec.env:
+        container["env"] = [variable.to_dict() for variable in spec.env]
     pod_spec: Body = {
         "containers": [container],
         "volumes": [mount.volume],
@@ -165,7 +170,7 @@ def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> B
             "kind": "Deployment",
             "metadata": {
                 "name": deployment_name(name, track),
-                "namespace": meta["namespace"],
+                "namespace": mdep.namespace,
                 "labels": labels,
                 "annotations": annotations,
             },
@@ -173,7 +178,7 @@ def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> B
                 "replicas": replicas,
                 # The selector is immutable: it names the track, never the version.
                 "selector": {"matchLabels": {DEPLOYMENT_LABEL: name, TRACK_LABEL: track}},
-                "progressDeadlineSeconds": int(spec.get("progressDeadlineSeconds", 600)),
+                "progressDeadlineSeconds": spec.progress_deadline_seconds,
                 "revisionHistoryLimit": 2,
                 # A new version replaces pods one ready pod at a time: capacity never drops.
                 "strategy": {
@@ -197,25 +202,22 @@ def build_deployment(mdep: Body, track: str, target: Target, replicas: int) -> B
     )
 
 
-def build_service(mdep: Body, track: str | None = None, routed: bool = False) -> Body:
+def build_service(mdep: ModelDeployment, track: str | None = None, routed: bool = False) -> Body:
     """The ModelDeployment's Service (track None), or one track's Service (for an HTTPRoute).
 
     Without a router the main Service selects both tracks, so requests split by the ratio of
     ready pods; with one (`routed`) it selects the stable track, and the route splits."""
-    meta, spec = mdep["metadata"], mdep["spec"]
-    name = meta["name"]
-    port = int(spec.get("port", 8080))
-    chosen = {DEPLOYMENT_LABEL: name}
-    if track is not None or routed:
-        chosen[TRACK_LABEL] = track or STABLE
+    spec, name = mdep.spec, mdep.name
+    port = spec.port
+    chosen = pod_labels(name, track or STABLE if track is not None or routed else None)
     return with_hash(
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {
                 "name": track_service_name(name, track) if track else service_name(name),
-                "namespace": meta["namespace"],
-                "labels": {DEPLOYMENT_LABEL: name, MODEL_LABEL: spec["model"]},
+                "namespace": mdep.namespace,
+                "labels": {DEPLOYMENT_LABEL: name, MODEL_LABEL: spec.model},
             },
             "spec": {
                 "type": "ClusterIP",
@@ -235,14 +237,14 @@ def manifest_hash(manifest: Body) -> str:
 
 def with_hash(manifest: Body) -> Body:
     annotations = manifest["metadata"].setdefault("annotations", {})
-    annotations.pop(HASH_ANNOTATION, None)
-    annotations[HASH_ANNOTATION] = manifest_hash(manifest)
+    annotations.pop(MANIFEST_HASH_ANNOTATION, None)
+    annotations[MANIFEST_HASH_ANNOTATION] = manifest_hash(manifest)
     return manifest
 
 
 def needs_apply(desired: Body, observed: Body | None) -> bool:
     if observed is None:
         return True
-    want = desired["metadata"]["annotations"][HASH_ANNOTATION]
-    have = (observed["metadata"].get("annotations") or {}).get(HASH_ANNOTATION)
+    want = desired["metadata"]["annotations"][MANIFEST_HASH_ANNOTATION]
+    have = (observed["metadata"].get("annotations") or {}).get(MANIFEST_HASH_ANNOTATION)
     return bool(want != have)

@@ -10,6 +10,9 @@ from typing import Any
 
 from cairn.analysis import judge, promql
 from cairn.analysis import metrics as serving_metrics
+from cairn.api import ModelDeployment
+from cairn.api.labels import TRACK_LABEL
+from cairn.api.modeldeployment import Analysis, AnalysisProvider, CanaryStatus
 from cairn.controllers.deployment import manifests
 from cairn.kube import workloads
 from cairn.observability import metrics
@@ -18,22 +21,21 @@ Body = dict[str, Any]
 QUERY_TIMEOUT_S = 5.0
 
 
-def read_pods(mdep: Body) -> dict[str, tuple[str, serving_metrics.Counters]]:
+def read_pods(mdep: ModelDeployment) -> dict[str, tuple[str, serving_metrics.Counters]]:
     """Every ready serving pod's counters (pod → (track, counters)), read from its /metrics
     through the API server; a pod that does not answer is left out of this interval."""
-    meta = mdep["metadata"]
-    port = int(mdep["spec"].get("port", 8080))
+    namespace, port = mdep.namespace, mdep.spec.port
     readings = {}
-    for pod in workloads.list_pods(meta["namespace"], manifests.selector(meta["name"])):
+    for pod in workloads.list_pods(namespace, manifests.pod_labels(mdep.name)):
         pod_meta, status = pod["metadata"], pod.get("status") or {}
-        track = (pod_meta.get("labels") or {}).get(manifests.TRACK_LABEL)
+        track = (pod_meta.get("labels") or {}).get(TRACK_LABEL)
         ready = any(
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions") or []
         )
         if not ready or pod_meta.get("deletionTimestamp") or track is None:
             continue
-        text = workloads.read_pod_path(meta["namespace"], pod_meta["name"], port, "metrics")
+        text = workloads.read_pod_path(namespace, pod_meta["name"], port, "metrics")
         if text is not None:
             try:
                 readings[pod_meta["name"]] = (track, serving_metrics.parse(text))
@@ -61,33 +63,35 @@ def query(address: str, promql_text: str) -> float | None:
     return promql.value_of(answer)
 
 
-def ask_prometheus(mdep: Body, analysis: Body) -> judge.Measured:
+def ask_prometheus(mdep: ModelDeployment, analysis: Analysis) -> judge.Measured:
     """The interval measured by Prometheus; a failed query leaves its metric unmeasured, with
     the reason in its result."""
-    meta = mdep["metadata"]
-    address = analysis["prometheus"]["address"]
+    address = analysis.prometheus.address if analysis.prometheus else ""
     answers: dict[tuple[str, str], float | None] = {}
     problems: dict[str, str] = {}
-    for key, text in promql.queries(analysis, meta["namespace"], meta["name"]).items():
+    for key, text in promql.queries(analysis, mdep.namespace, mdep.name).items():
         try:
             answers[key] = query(address, text)
         except promql.QueryError as error:
             problems.setdefault(key[0], str(error))
     if promql.REQUESTS in problems:  # without the request count no metric can be judged
-        problems = {m["name"]: problems[promql.REQUESTS] for m in judge.metrics_of(analysis)}
+        problems = {m.name: problems[promql.REQUESTS] for m in judge.metrics_of(analysis)}
     return promql.measured(analysis, answers, problems)
 
 
-def analyse(mdep: Body, canary_status: Body, analysis: Body, now: datetime.datetime) -> Body:
+def analyse(
+    mdep: ModelDeployment, canary: CanaryStatus, analysis: Analysis, now: datetime.datetime
+) -> CanaryStatus:
     """status.canary with this interval read and judged by the configured provider."""
-    if analysis.get("provider") == "prometheus":
+    if analysis.provider == AnalysisProvider.PROMETHEUS:
         measured = ask_prometheus(mdep, analysis)
         updated = judge.record_verdict(
-            {**canary_status, "lastAnalysisAt": judge.stamp(now)}, analysis, measured
+            canary.model_copy(update={"last_analysis_at": now}), analysis, measured
         )
     else:
-        updated = judge.record(canary_status, analysis, read_pods(mdep), now)
-        if canary_status.get("lastAnalysisAt") is None:
+        updated = judge.record(canary, analysis, read_pods(mdep), now)
+        if canary.last_analysis_at is None:
             return updated  # the first reading is only a baseline
-    metrics.analysis_judged(str(updated["verdict"]))
+    if updated.verdict is not None:
+        metrics.analysis_judged(updated.verdict.value)
     return updated

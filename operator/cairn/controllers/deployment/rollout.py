@@ -26,14 +26,20 @@ the observed Deployments, so an operator restart resumes at the same step:
 
 import dataclasses
 import datetime
-from typing import Any
 
-from cairn.analysis.judge import duration_seconds, failure_message, parse_time, stamp
-from cairn.api.modeldeployment import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RESUME_ANNOTATION
+from cairn.analysis.judge import duration_seconds, failure_message
+from cairn.api.labels import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RESUME_ANNOTATION
+from cairn.api.modeldeployment import (
+    DEFAULT_FAILURE_LIMIT,
+    CanaryStatus,
+    CanaryStep,
+    CanaryStrategy,
+    ModelDeploymentSpec,
+    RollbackStatus,
+)
+from cairn.api.modeldeployment import ModelDeploymentReason as Reason
 from cairn.controllers.deployment.routing import route_name
 from cairn.controllers.deployment.target import Target
-
-Body = dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +55,7 @@ class Note:
     """An Event the reconcile posts for a transition the plan decided."""
 
     warning: bool
-    reason: str
+    reason: Reason
     message: str
 
 
@@ -60,8 +66,8 @@ class Plan:
     # A new target waits (spec.paused): the tracks keep the versions they run.
     held: Target | None = None
     # status.canary and status.rollback as they should be written (None clears them).
-    canary_status: Body | None = None
-    rollback: Body | None = None
+    canary_status: CanaryStatus | None = None
+    rollback: RollbackStatus | None = None
     notes: tuple[Note, ...] = ()
 
 
@@ -69,8 +75,8 @@ class Plan:
 class Progress:
     """What the reconcile observed of a rollout, besides the spec and the targets."""
 
-    canary_status: Body | None = None  # status.canary, with this reconcile's analysis recorded
-    rollback: Body | None = None  # status.rollback
+    canary_status: CanaryStatus | None = None  # status.canary, with this reconcile's analysis
+    rollback: RollbackStatus | None = None  # status.rollback
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
     canary_ready: bool = False  # the canary Deployment runs its desired pods, all ready
     stable_ready: bool = False  # the stable Deployment's rollout is complete
@@ -101,34 +107,40 @@ def effective_weight(stable: int, canary: int) -> int:
     return round(100 * canary / (stable + canary)) if stable + canary else 0
 
 
-def weight_at(steps: list[Body], step: int) -> int:
+def weight_at(steps: list[CanaryStep], step: int) -> int:
     """The weight set by the last setWeight at or before `step` (0 before any)."""
     weight = 0
     for entry in steps[: step + 1]:
-        if entry.get("setWeight") is not None:
-            weight = int(entry["setWeight"])
+        if entry.set_weight is not None:
+            weight = entry.set_weight
     return weight
 
 
-def _canary_plan(spec: Body, stable: Target, target: Target, status: Body) -> Plan:
+def canary_strategy(spec: ModelDeploymentSpec) -> CanaryStrategy | None:
+    return spec.strategy.canary if spec.strategy else None
+
+
+def _canary_plan(
+    spec: ModelDeploymentSpec, stable: Target, target: Target, status: CanaryStatus
+) -> Plan:
     """The tracks for a rollout at status.canary's step."""
-    replicas = int(spec.get("replicas", 1))
-    if status.get("promoting"):
+    if status.promoting:
         # The stable is updated in place; the canary keeps serving until it is ready.
-        canary_replicas = int(status.get("replicas") or 0)
         return Plan(
-            stable=TrackPlan(target, replicas),
-            canary=TrackPlan(target, canary_replicas),
+            stable=TrackPlan(target, spec.replicas),
+            canary=TrackPlan(target, status.replicas or 0),
             canary_status=status,
         )
-    steps = spec["strategy"]["canary"]["steps"]
-    weight, routed = weight_at(steps, int(status["step"])), route_name(spec) is not None
-    stable_replicas, canary_replicas = split(replicas, weight, routed)
-    status = {
-        **status,
-        "replicas": canary_replicas,
-        "weight": weight if routed else effective_weight(stable_replicas, canary_replicas),
-    }
+    strategy = canary_strategy(spec)
+    steps = strategy.steps if strategy else []
+    weight, routed = weight_at(steps, status.step or 0), route_name(spec) is not None
+    stable_replicas, canary_replicas = split(spec.replicas, weight, routed)
+    status = status.model_copy(
+        update={
+            "replicas": canary_replicas,
+            "weight": weight if routed else effective_weight(stable_replicas, canary_replicas),
+        }
+    )
     return Plan(
         stable=TrackPlan(stable, stable_replicas),
         canary=TrackPlan(target, canary_replicas),
@@ -137,78 +149,97 @@ def _canary_plan(spec: Body, stable: Target, target: Target, status: Body) -> Pl
 
 
 def _rollback(
-    spec: Body, stable: Target, target: Target, reason: str, message: str, now: datetime.datetime
+    spec: ModelDeploymentSpec,
+    stable: Target,
+    target: Target,
+    reason: Reason,
+    message: str,
+    now: datetime.datetime,
 ) -> Plan:
-    rollback = {"version": target.version, "reason": reason, "message": message, "at": stamp(now)}
+    rollback = RollbackStatus(version=target.version, reason=reason, message=message, at=now)
     return Plan(
-        stable=TrackPlan(stable, int(spec.get("replicas", 1))),
+        stable=TrackPlan(stable, spec.replicas),
         rollback=rollback,
-        notes=(Note(True, "RolledBack", f"{target.name} rolled back: {message}"),),
+        notes=(Note(True, Reason.ROLLED_BACK, f"{target.name} rolled back: {message}"),),
     )
 
 
-def _step_done(spec: Body, step: Body, status: Body, progress: Progress, target: Target) -> bool:
-    analysis = spec["strategy"]["canary"].get("analysis")
-    if analysis is not None and int(status.get("passedIntervals") or 0) < 1:
+def _step_done(
+    spec: ModelDeploymentSpec,
+    step: CanaryStep,
+    status: CanaryStatus,
+    progress: Progress,
+    target: Target,
+) -> bool:
+    strategy = canary_strategy(spec)
+    if strategy and strategy.analysis is not None and (status.passed_intervals or 0) < 1:
         return False
-    if step.get("setWeight") is not None:
+    if step.set_weight is not None:
         routed = route_name(spec) is not None
-        carried = progress.route_weight == int(step["setWeight"]) if routed else True
+        carried = progress.route_weight == step.set_weight if routed else True
         return progress.canary_ready and carried
-    pause = step.get("pause") or {}
-    if pause.get("duration"):
-        started = parse_time(status.get("stepStartedAt")) or progress.now
+    pause = step.pause
+    if pause is not None and pause.duration:
+        started = status.step_started_at or progress.now
         elapsed = (progress.now - started).total_seconds()
-        return elapsed >= duration_seconds(pause["duration"])
+        return elapsed >= duration_seconds(pause.duration)
     resumed = progress.annotations.get(RESUME_ANNOTATION)
-    return resumed == f"{target.version}/{status['step']}"
+    return resumed == f"{target.version}/{status.step or 0}"
 
 
-def _advance(spec: Body, stable: Target, target: Target, progress: Progress) -> Plan:
+def _advance(spec: ModelDeploymentSpec, stable: Target, target: Target, progress: Progress) -> Plan:
     """A rollout of `target` under way: roll back, promote, move to the next step or stay."""
-    status = dict(progress.canary_status or {})
-    canary = spec["strategy"]["canary"]
-    steps, now = canary["steps"], progress.now
+    status = progress.canary_status or CanaryStatus()
+    strategy = canary_strategy(spec)
+    steps, now = (strategy.steps if strategy else []), progress.now
     version = str(target.version)
     if progress.annotations.get(ABORT_ANNOTATION) == version:
-        return _rollback(spec, stable, target, "Aborted", "aborted with `cairn abort`", now)
-    analysis = canary.get("analysis")
-    if analysis is not None and not status.get("promoting"):
-        limit = int(analysis.get("failureLimit", 2))
-        if int(status.get("failedIntervals") or 0) >= limit:
-            message = f"{status.get('failedIntervals')} analysis intervals failed: " + (
-                failure_message(status.get("analysis") or [])
+        return _rollback(spec, stable, target, Reason.ABORTED, "aborted with `cairn abort`", now)
+    analysis = strategy.analysis if strategy else None
+    if analysis is not None and not status.promoting:
+        limit = analysis.failure_limit or DEFAULT_FAILURE_LIMIT
+        if (status.failed_intervals or 0) >= limit:
+            message = f"{status.failed_intervals} analysis intervals failed: " + (
+                failure_message(status.analysis or [])
             )
-            return _rollback(spec, stable, target, "AnalysisFailed", message, now)
-    if progress.canary_stuck and not status.get("promoting"):
-        deadline = int(spec.get("progressDeadlineSeconds", 600))
+            return _rollback(spec, stable, target, Reason.ANALYSIS_FAILED, message, now)
+    if progress.canary_stuck and not status.promoting:
+        deadline = spec.progress_deadline_seconds
         message = f"the canary's pods made no progress in {deadline}s: {progress.canary_stuck}"
-        return _rollback(spec, stable, target, "ProgressDeadlineExceeded", message, now)
+        return _rollback(spec, stable, target, Reason.PROGRESS_DEADLINE_EXCEEDED, message, now)
     notes: list[Note] = []
-    if not status.get("promoting"):
+    if not status.promoting:
         if progress.annotations.get(PROMOTE_ANNOTATION) == version:
-            status["promoting"] = True
-            notes.append(Note(False, "Promoting", f"{target.name} promoted with `cairn promote`"))
-        elif not spec.get("paused"):
-            step = int(status["step"])
+            status = status.model_copy(update={"promoting": True})
+            notes.append(
+                Note(False, Reason.PROMOTING, f"{target.name} promoted with `cairn promote`")
+            )
+        elif not spec.paused:
+            step = status.step or 0
             if step < len(steps) and _step_done(spec, steps[step], status, progress, target):
                 step += 1
-                status.update(step=step, stepStartedAt=stamp(now), passedIntervals=0)
+                status = status.model_copy(
+                    update={"step": step, "step_started_at": now, "passed_intervals": 0}
+                )
                 if step >= len(steps):
-                    status["promoting"] = True
+                    status = status.model_copy(update={"promoting": True})
                     notes.append(
-                        Note(False, "Promoting", f"{target.name} passed every step; promoting")
+                        Note(
+                            False,
+                            Reason.PROMOTING,
+                            f"{target.name} passed every step; promoting",
+                        )
                     )
                 else:
                     # Counted from 1, as `cairn status` and the Progressing message count.
                     where = f"step {step + 1}/{len(steps)}"
-                    notes.append(Note(False, "StepStarted", f"{target.name}: {where}"))
+                    notes.append(Note(False, Reason.STEP_STARTED, f"{target.name}: {where}"))
     chosen = _canary_plan(spec, stable, target, status)
     return dataclasses.replace(chosen, rollback=progress.rollback, notes=tuple(notes))
 
 
 def plan(
-    spec: Body,
+    spec: ModelDeploymentSpec,
     target: Target | None,
     stable: Target | None,
     progress: Progress | None = None,
@@ -217,8 +248,8 @@ def plan(
     why). `stable`: the version the stable Deployment runs, None when there is none.
     `progress`: the rollout as status and the Deployments show it."""
     progress = progress or Progress()
-    replicas = int(spec.get("replicas", 1))
-    current = progress.canary_status or {}
+    replicas = spec.replicas
+    current = progress.canary_status or CanaryStatus()
     if target is None:
         # Never serve what was refused; keep serving what already runs; no canary.
         return Plan(
@@ -228,35 +259,32 @@ def plan(
         # The first version is served at once: there is nothing to compare a canary with.
         return Plan(stable=TrackPlan(target, replicas))
     if stable == target:
-        if current.get("promoting") and current.get("version") == target.version:
+        if current.promoting and current.version == target.version:
             if not progress.stable_ready:
                 return _canary_plan(spec, stable, target, current)
-            note = Note(False, "Promoted", f"{target.name} promoted to stable")
+            note = Note(False, Reason.PROMOTED, f"{target.name} promoted to stable")
             return Plan(stable=TrackPlan(target, replicas), notes=(note,))
         return Plan(stable=TrackPlan(target, replicas))
-    canary = (spec.get("strategy") or {}).get("canary")
-    if canary is None:
-        if spec.get("paused"):
+    if canary_strategy(spec) is None:
+        if spec.paused:
             return Plan(stable=TrackPlan(stable, replicas), held=target)
         return Plan(stable=TrackPlan(target, replicas))
-    rollback = progress.rollback or {}
-    if rollback.get("version") == target.version:
+    if progress.rollback is not None and progress.rollback.version == target.version:
         # Rolled back: not tried again until the target changes.
         return Plan(stable=TrackPlan(stable, replicas), rollback=progress.rollback)
-    if current.get("version") == target.version:
+    if current.version == target.version:
         return _advance(spec, stable, target, progress)
-    if spec.get("paused"):
+    if spec.paused:
         return Plan(stable=TrackPlan(stable, replicas), held=target)
     # A new rollout (or the target moved during one: the canary restarts with the new version).
-    now = stamp(progress.now)
-    started = {
-        "version": target.version,
-        "step": 0,
-        "stepStartedAt": now,
-        "startedAt": now,
-        "failedIntervals": 0,
-        "passedIntervals": 0,
-    }
-    note = Note(False, "RolloutStarted", f"canary {target.name} beside stable {stable.name}")
+    started = CanaryStatus(
+        version=target.version,
+        step=0,
+        step_started_at=progress.now,
+        started_at=progress.now,
+        failed_intervals=0,
+        passed_intervals=0,
+    )
+    note = Note(False, Reason.ROLLOUT_STARTED, f"canary {target.name} beside stable {stable.name}")
     chosen = _canary_plan(spec, stable, target, started)
     return dataclasses.replace(chosen, notes=(note,))

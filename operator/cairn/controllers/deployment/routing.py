@@ -9,6 +9,8 @@ stable's 100 minus it. The route is the user's object: only those weights are wr
 import copy
 from typing import Any
 
+from cairn.api import ModelDeploymentSpec
+from cairn.api.modeldeployment import CANARY, STABLE
 from cairn.controllers.deployment import manifests
 
 Body = dict[str, Any]
@@ -18,11 +20,12 @@ class RouteError(Exception):
     """The HTTPRoute cannot carry the split; the message says what to change."""
 
 
-def route_name(spec: Body) -> str | None:
+def route_name(spec: ModelDeploymentSpec) -> str | None:
     """The HTTPRoute a ModelDeployment's canary weights go to, None without trafficRouting."""
-    routing = ((spec.get("strategy") or {}).get("canary") or {}).get("trafficRouting") or {}
-    name = (routing.get("gatewayAPI") or {}).get("httpRoute")
-    return str(name) if name else None
+    canary = spec.strategy.canary if spec.strategy else None
+    routing = canary.traffic_routing if canary else None
+    gateway = routing.gateway_api if routing else None
+    return gateway.http_route if gateway else None
 
 
 def _ours(ref: Body, namespace: str, services: tuple[str, str]) -> bool:
@@ -36,8 +39,8 @@ def _ours(ref: Body, namespace: str, services: tuple[str, str]) -> bool:
 
 def _services(deployment: str) -> tuple[str, str]:
     return (
-        manifests.track_service_name(deployment, manifests.STABLE),
-        manifests.track_service_name(deployment, manifests.CANARY),
+        manifests.track_service_name(deployment, STABLE),
+        manifests.track_service_name(deployment, CANARY),
     )
 
 

@@ -8,9 +8,20 @@ target cannot be served, or pods make no progress); the reason says what.
 import dataclasses
 from typing import Any
 
-from cairn.controllers.conditions import set_condition
+from cairn.api import (
+    ModelDeployment,
+    ModelDeploymentConditionType,
+    ModelDeploymentPhase,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    TrackStatus,
+)
+from cairn.api.conditions import set_condition
+from cairn.api.modeldeployment import CanaryStatus
+from cairn.api.modeldeployment import ModelDeploymentReason as Reason
+from cairn.controllers import defaults
 from cairn.controllers.deployment import manifests
-from cairn.controllers.deployment.rollout import Plan
+from cairn.controllers.deployment.rollout import Plan, canary_strategy
 from cairn.controllers.deployment.target import Refusal, Target
 
 Body = dict[str, Any]
@@ -69,12 +80,13 @@ def rollout_of(deployment: Body) -> Rollout:
     )
 
 
-def compute_status(mdep: Body, seen: Observed) -> Body:
-    meta, spec = mdep["metadata"], mdep["spec"]
-    old = mdep.get("status") or {}
-    generation = meta.get("generation")
-    name, namespace = meta["name"], meta["namespace"]
-    desired = seen.plan.stable.replicas if seen.plan.stable else int(spec.get("replicas", 1))
+def compute_status(mdep: ModelDeployment, seen: Observed) -> ModelDeploymentStatus:
+    """The status from what was decided and observed; `mdep.spec` has the installation's
+    analysis defaults filled in."""
+    spec, old = mdep.spec, mdep.status or ModelDeploymentStatus()
+    generation = mdep.generation
+    name, namespace = mdep.name, mdep.namespace
+    desired = seen.plan.stable.replicas if seen.plan.stable else spec.replicas
     canary_status = seen.plan.canary_status
     canary_rollout = rollout_of(seen.canary) if seen.canary and canary_status else None
     rollback = seen.plan.rollback
@@ -82,7 +94,7 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
         rollback
         if rollback is not None
         and isinstance(seen.target, Target)
-        and rollback.get("version") == seen.target.version
+        and rollback.version == seen.target.version
         else None
     )
     refusal = seen.target if isinstance(seen.target, Refusal) else None
@@ -92,135 +104,144 @@ def compute_status(mdep: Body, seen: Observed) -> Body:
 
     # Available
     if rollout is None or running is None:
-        available, a_reason = False, refusal.reason if refusal else "Creating"
+        available, a_reason = False, refusal.reason if refusal else Reason.CREATING
         a_message = refusal.message if refusal else "creating the serving pods"
     elif desired == 0:
-        available, a_reason = True, "ScaledToZero"
+        available, a_reason = True, Reason.SCALED_TO_ZERO
         a_message = "spec.replicas is 0: no pod serves requests"
     elif rollout.ready >= desired:
-        available, a_reason = True, "MinimumReplicasAvailable"
+        available, a_reason = True, Reason.MINIMUM_REPLICAS_AVAILABLE
         a_message = f"{rollout.ready}/{desired} pods of {running.name} ready"
     else:
-        available, a_reason = False, "MinimumReplicasUnavailable"
+        available, a_reason = False, Reason.MINIMUM_REPLICAS_UNAVAILABLE
         a_message = f"{rollout.ready}/{desired} pods of {running.name} ready"
 
     # Progressing
     if canary_status is not None:
-        progressing, p_reason = True, "CanaryProgressing"
+        progressing, p_reason = True, Reason.CANARY_PROGRESSING
         p_message = _canary_message(spec, canary_status, canary_rollout)
     elif seen.plan.held is not None:
-        progressing, p_reason = False, "RolloutPaused"
+        progressing, p_reason = False, Reason.ROLLOUT_PAUSED
         p_message = f"spec.paused is true: {seen.plan.held.name} waits; `cairn resume` rolls it out"
     elif rollout is not None and rollout.deadline_exceeded:
-        progressing, p_reason = False, "ProgressDeadlineExceeded"
+        progressing, p_reason = False, Reason.PROGRESS_DEADLINE_EXCEEDED
         p_message = rollout.deadline_message
     elif rollout is not None and not rollout.complete:
-        progressing, p_reason = True, "RollingOut"
+        progressing, p_reason = True, Reason.ROLLING_OUT
         version = serving.name if serving else "the new version"
         p_message = f"{rollout.updated}/{desired} pods run {version}, {rollout.ready} ready"
     elif rollout is None and serving is not None:
-        progressing, p_reason, p_message = True, "Creating", f"creating pods of {serving.name}"
+        progressing, p_reason = True, Reason.CREATING
+        p_message = f"creating pods of {serving.name}"
     else:
-        progressing, p_reason = False, "Complete" if rollout else "NothingToServe"
+        progressing = False
+        p_reason = Reason.COMPLETE if rollout else Reason.NOTHING_TO_SERVE
         p_message = f"serving {running.name}" if running else "no version to serve"
 
     # Degraded
+    still = f"; still serving {running.name}" if running else ""
     if failed is not None:
-        degraded, d_reason = True, str(failed["reason"])
-        d_message = f"{failed['message']}; version {failed['version']} is not tried again until "
-        d_message += "the target changes" + (f"; still serving {running.name}" if running else "")
+        degraded, d_reason = True, failed.reason
+        d_message = f"{failed.message}; version {failed.version} is not tried again until "
+        d_message += "the target changes" + still
     elif refusal is not None:
-        degraded, d_reason, d_message = True, refusal.reason, refusal.message
-        if running is not None:
-            d_message = f"{refusal.message}; still serving {running.name}"
+        degraded, d_reason, d_message = True, refusal.reason, refusal.message + still
     elif seen.route_problem is not None:
-        degraded, d_reason, d_message = True, "TrafficRoutingFailed", seen.route_problem
+        degraded, d_reason = True, Reason.TRAFFIC_ROUTING_FAILED
+        d_message = seen.route_problem
     elif rollout is not None and rollout.deadline_exceeded:
-        degraded, d_reason = True, "ProgressDeadlineExceeded"
+        degraded, d_reason = True, Reason.PROGRESS_DEADLINE_EXCEEDED
         d_message = (
             f"pods of {serving.name if serving else name} made no progress in "
-            f"{spec.get('progressDeadlineSeconds', 600)}s: {rollout.deadline_message}"
+            f"{spec.progress_deadline_seconds}s: {rollout.deadline_message}"
         )
     else:
-        degraded, d_reason, d_message = False, "Healthy", "nothing needs attention"
+        degraded, d_reason, d_message = False, Reason.HEALTHY, "nothing needs attention"
 
+    Type = ModelDeploymentConditionType
     conditions = set_condition(
-        old.get("conditions"), "Available", available, a_reason, a_message, generation
+        old.conditions, Type.AVAILABLE, available, a_reason, a_message, generation
     )
     conditions = set_condition(
-        conditions, "Progressing", progressing, p_reason, p_message, generation
+        conditions, Type.PROGRESSING, progressing, p_reason, p_message, generation
     )
-    conditions = set_condition(conditions, "Degraded", degraded, d_reason, d_message, generation)
+    conditions = set_condition(conditions, Type.DEGRADED, degraded, d_reason, d_message, generation)
 
     if degraded:
-        phase, message = "Degraded", d_message
+        phase, message = ModelDeploymentPhase.DEGRADED, d_message
     elif (
         seen.plan.held is not None
-        or (spec.get("paused") and progressing)
+        or (spec.paused and progressing)
         or (canary_status is not None and _at_gate(spec, canary_status))
     ):
-        phase, message = "Paused", p_message
+        phase, message = ModelDeploymentPhase.PAUSED, p_message
     elif progressing or not available:
-        phase, message = "Progressing", p_message if progressing else a_message
+        phase = ModelDeploymentPhase.PROGRESSING
+        message = p_message if progressing else a_message
     else:
-        phase, message = "Available", a_message
+        phase, message = ModelDeploymentPhase.AVAILABLE, a_message
 
-    port = int(spec.get("port", 8080))
-    status: Body = {
-        "observedGeneration": generation,
-        "phase": phase,
-        "conditions": conditions,
-        "replicas": (rollout.replicas if rollout else 0)
-        + (canary_rollout.replicas if canary_rollout else 0),
-        "readyReplicas": (rollout.ready if rollout else 0)
-        + (canary_rollout.ready if canary_rollout else 0),
-        "selector": manifests.selector(name),
-        "url": manifests.url(name, namespace, port),
-        "message": message,
-    }
+    stable = None
     if running is not None and rollout is not None:
-        status["stable"] = {
-            "version": running.version,
-            "replicas": rollout.replicas,
-            "readyReplicas": rollout.ready,
-        }
-    # None clears what status held (a merge patch); absent when there is nothing to clear.
+        stable = TrackStatus(
+            version=running.version, replicas=rollout.replicas, ready_replicas=rollout.ready
+        )
+    canary = None
     if canary_status is not None:
-        status["canary"] = {
-            **canary_status,
-            "readyReplicas": canary_rollout.ready if canary_rollout else 0,
-        }
-    elif old.get("canary") is not None:
-        status["canary"] = None
-    if rollback is not None or old.get("rollback") is not None:
-        status["rollback"] = rollback
-    return status
-
-
-def _at_gate(spec: Body, canary: Body) -> bool:
-    """At a pause {} step: waiting for a person."""
-    steps = ((spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
-    step = int(canary.get("step") or 0)
-    return not canary.get("promoting") and step < len(steps) and steps[step].get("pause") == {}
-
-
-def _canary_message(spec: Body, canary: Body, rollout: Rollout | None) -> str:
-    steps = ((spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
-    name = f"{spec['model']}-v{canary['version']}"
-    ready = rollout.ready if rollout else 0
-    if canary.get("promoting"):
-        return f"promoting {name}: updating the stable Deployment"
-    step = int(canary.get("step") or 0)
-    text = (
-        f"canary {name} at step {step + 1}/{len(steps)}, weight {canary.get('weight', 0)}%, "
-        f"{ready}/{canary.get('replicas', 0)} pods ready"
+        canary = canary_status.model_copy(
+            update={
+                "ready_replicas": canary_rollout.ready if canary_rollout else 0,
+                "analysis_settings": defaults.settings_of(spec),
+            }
+        )
+    return ModelDeploymentStatus(
+        observed_generation=generation,
+        phase=phase,
+        conditions=conditions,
+        stable=stable,
+        canary=canary,
+        rollback=rollback,
+        replicas=(rollout.replicas if rollout else 0)
+        + (canary_rollout.replicas if canary_rollout else 0),
+        ready_replicas=(rollout.ready if rollout else 0)
+        + (canary_rollout.ready if canary_rollout else 0),
+        selector=manifests.selector(name),
+        url=manifests.url(name, namespace, spec.port),
+        message=message,
     )
-    if canary.get("verdict"):
-        text += f"; last analysis {canary['verdict']}"
-    if spec.get("paused"):
+
+
+def _at_gate(spec: ModelDeploymentSpec, canary: CanaryStatus) -> bool:
+    """At a pause {} step: waiting for a person."""
+    strategy = canary_strategy(spec)
+    steps = strategy.steps if strategy else []
+    step = canary.step or 0
+    if canary.promoting or step >= len(steps):
+        return False
+    pause = steps[step].pause
+    return pause is not None and pause.duration is None
+
+
+def _canary_message(
+    spec: ModelDeploymentSpec, canary: CanaryStatus, rollout: Rollout | None
+) -> str:
+    strategy = canary_strategy(spec)
+    steps = strategy.steps if strategy else []
+    name = f"{spec.model}-v{canary.version}"
+    ready = rollout.ready if rollout else 0
+    if canary.promoting:
+        return f"promoting {name}: updating the stable Deployment"
+    step = canary.step or 0
+    text = (
+        f"canary {name} at step {step + 1}/{len(steps)}, weight {canary.weight or 0}%, "
+        f"{ready}/{canary.replicas or 0} pods ready"
+    )
+    if canary.verdict:
+        text += f"; last analysis {canary.verdict}"
+    if spec.paused:
         text += "; spec.paused is true: `cairn resume` goes on"
     elif _at_gate(spec, canary):
-        text += f"; waits for `cairn resume` ({spec['model']} step {step})"
+        text += f"; waits for `cairn resume` ({spec.model} step {step})"
     return text
 
 

@@ -6,12 +6,12 @@ to do, and the version is never served.
 """
 
 import dataclasses
-from typing import Any
 
-from cairn.controllers.conditions import is_true
+from cairn.api import Model, ModelDeploymentSpec, ModelVersion, ModelVersionPhase
+from cairn.api.conditions import find, is_true
+from cairn.api.modeldeployment import ModelDeploymentReason as Reason
+from cairn.registry.registration import version_name
 from cairn.storage import InvalidArtifactURI, parse_artifact_uri
-
-Body = dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,70 +32,68 @@ class Target:
 class Refusal:
     """Why no version can be served: a CamelCase reason and a message for a person."""
 
-    reason: str
+    reason: Reason
     message: str
 
 
-def version_name(model: str, version: int) -> str:
-    """The ModelVersion's name: the registry names version N of a model <model>-v<N>."""
-    return f"{model}-v{version}"
-
-
-def wanted_version(spec: Body, model: Body | None) -> int | Refusal:
+def wanted_version(spec: ModelDeploymentSpec, model: Model | None) -> int | Refusal:
     """The version number spec asks for: spec.version, or where the Model's alias points."""
-    name = spec["model"]
     if model is None:
-        return Refusal("ModelNotFound", f"Model {name} does not exist; create it first")
-    if spec.get("version") is not None:
-        return int(spec["version"])
-    alias = spec.get("alias")
-    resolved = ((model.get("status") or {}).get("aliases") or {}).get(alias)
+        return Refusal(
+            Reason.MODEL_NOT_FOUND, f"Model {spec.model} does not exist; create it first"
+        )
+    if spec.version is not None:
+        return spec.version
+    alias = spec.alias or ""
+    resolved = ((model.status and model.status.aliases) or {}).get(alias)
     if resolved is None:
-        pinned = ((model.get("spec") or {}).get("aliases") or {}).get(alias)
+        pinned = (model.spec.aliases or {}).get(alias)
         why = (
             f"it names version {pinned}, which is not Validated and Approved (see the Model's "
             "AliasesResolved condition)"
             if pinned is not None
             else f"set it with spec.aliases.{alias} on the Model"
         )
-        return Refusal("AliasNotResolved", f"Model {name} has no alias {alias}: {why}")
-    return int(resolved)
+        return Refusal(Reason.ALIAS_NOT_RESOLVED, f"Model {spec.model} has no alias {alias}: {why}")
+    return resolved
 
 
-def _not_ready(model: str, version: int, status: Body) -> Refusal:
-    name = version_name(model, version)
-    phase = status.get("phase")
-    conditions = status.get("conditions") or []
-    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
-    detail = (ready or {}).get("message") or ""
-    if phase == "PendingApproval":
-        message = f"{name} is PendingApproval; run `cairn approve {model} {version}`"
-    elif phase in ("Rejected", "Invalid"):
+def _not_ready(version: ModelVersion) -> Refusal:
+    name = version.name
+    status = version.status
+    phase = status.phase if status else None
+    ready = find(status.conditions if status else None, "Ready")
+    detail = ready.message if ready else ""
+    if phase == ModelVersionPhase.PENDING_APPROVAL:
+        message = f"{name} is PendingApproval; run `cairn approve {version.spec.model} "
+        message += f"{version.spec.version}`"
+    elif phase in (ModelVersionPhase.REJECTED, ModelVersionPhase.INVALID):
         message = f"{name} is {phase}: {detail}" if detail else f"{name} is {phase}"
     else:
         message = f"{name} is not validated yet"
-    return Refusal("VersionNotReady", f"{message}; it is not served")
+    return Refusal(Reason.VERSION_NOT_READY, f"{message}; it is not served")
 
 
-def resolve(spec: Body, number: int, version: Body | None) -> Target | Refusal:
+def resolve(
+    spec: ModelDeploymentSpec, number: int, version: ModelVersion | None
+) -> Target | Refusal:
     """The Target for version `number` of spec.model, or why it cannot be served."""
-    model = spec["model"]
-    name = version_name(model, number)
+    name = version_name(spec.model, number)
     if version is None:
-        return Refusal("VersionNotFound", f"ModelVersion {name} does not exist")
-    status = version.get("status") or {}
-    if not is_true(status.get("conditions"), "Ready"):
-        return _not_ready(model, number, status)
-    artifact = version["spec"]["artifact"]
-    uri = artifact["uri"]
+        return Refusal(Reason.VERSION_NOT_FOUND, f"ModelVersion {name} does not exist")
+    if not is_true(version.status.conditions if version.status else None, "Ready"):
+        return _not_ready(version)
+    uri = version.spec.artifact.uri
     try:
         parsed = parse_artifact_uri(uri)
     except InvalidArtifactURI as error:
-        return Refusal("UnsupportedArtifact", f"{name}: {error}")
+        return Refusal(Reason.UNSUPPORTED_ARTIFACT, f"{name}: {error}")
     if parsed.scheme != "pvc" or not parsed.path:
         return Refusal(
-            "UnsupportedArtifact",
+            Reason.UNSUPPORTED_ARTIFACT,
             f"{name}: artifact {uri} cannot be mounted into serving pods; only "
             "pvc://<claim>/<path> artifacts are served",
         )
-    return Target(model=model, version=number, artifact_uri=uri, digest=artifact["digest"])
+    return Target(
+        model=spec.model, version=number, artifact_uri=uri, digest=version.spec.artifact.digest
+    )

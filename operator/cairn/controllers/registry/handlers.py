@@ -1,81 +1,78 @@
 """kopf handlers for Models and ModelVersions: thin, each calls a reconcile.
 
-A ModelVersion's state depends on its Model's policy, and a Model's aliases on its versions'
-states, so a change to either reconciles the other side too. Every object is also revisited
-periodically through controllers.resync (kopf timers would put a finalizer on each object).
+A ModelVersion's status depends on its Model's policy and on the ModelDeployments serving it; a
+Model's on its versions. A change to one side looks at the other through the watch caches and
+reconciles only what that change affects. Every object is also revisited periodically through
+controllers.resync (kopf timers would put a finalizer on each object), from the caches too.
 """
 
 from typing import Any
 
 import kopf
 
+from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion
 from cairn.controllers import resync
-from cairn.controllers.registry.models import MODELS, VERSIONS, reconcile_model, versions_of
-from cairn.controllers.registry.versions import reconcile_version
-from cairn.kube import objects
-from cairn.observability.reconciles import reconciling
+from cairn.controllers.registry.models import reconcile_model, resync_model
+from cairn.controllers.registry.versions import reconcile_version, resync_version
+from cairn.kube import cache
 
 RESYNC_SECONDS = 30
 
 
-def _refresh_model(namespace: str, name: str) -> None:
-    model = objects.get(MODELS, namespace, name)
-    if model is not None:
-        reconcile_model(model, versions_of(namespace, name))
-
-
-def version_changed(namespace: str, name: str) -> None:
-    with reconciling("ModelVersion", namespace, name):
-        version = objects.get(VERSIONS, namespace, name)
-        if version is None:
-            return
-        model_name = version["spec"]["model"]
-        reconcile_version(version, objects.get(MODELS, namespace, model_name))
-        _refresh_model(namespace, model_name)
-
-
-def model_changed(namespace: str, name: str) -> None:
-    with reconciling("Model", namespace, name):
-        model = objects.get(MODELS, namespace, name)
-        if model is None:
-            return
-        # The policy may have changed: every version is judged again before aliases are resolved.
-        for version in versions_of(namespace, name):
-            reconcile_version(version, model)
-        _refresh_model(namespace, name)
-
-
-@kopf.on.create(objects.GROUP, objects.VERSION, VERSIONS)
-@kopf.on.resume(objects.GROUP, objects.VERSION, VERSIONS)
-@kopf.on.update(objects.GROUP, objects.VERSION, VERSIONS, field="spec.approval")
+@kopf.on.create(GROUP, VERSION, ModelVersion.plural())
+@kopf.on.resume(GROUP, VERSION, ModelVersion.plural())
+@kopf.on.update(GROUP, VERSION, ModelVersion.plural(), field="spec.approval")
 def on_version(namespace: str | None, name: str, **_: Any) -> None:
-    assert namespace, "ModelVersions are namespaced"
-    version_changed(namespace, name)
+    if namespace:
+        reconcile_version(namespace, name)
 
 
-@kopf.on.create(objects.GROUP, objects.VERSION, MODELS)
-@kopf.on.resume(objects.GROUP, objects.VERSION, MODELS)
-@kopf.on.update(objects.GROUP, objects.VERSION, MODELS, field="spec")
+@kopf.on.event(GROUP, VERSION, ModelVersion.plural())
+def on_version_event(namespace: str | None, spec: kopf.Spec, type: str | None, **_: Any) -> None:
+    # Created, judged, approved or deleted: the Model's latest version and aliases may change.
+    if namespace and type is not None and spec.get("model"):
+        resync_model(namespace, str(spec["model"]))
+
+
+@kopf.on.create(GROUP, VERSION, Model.plural())
+@kopf.on.resume(GROUP, VERSION, Model.plural())
+@kopf.on.update(GROUP, VERSION, Model.plural(), field="spec")
 def on_model(namespace: str | None, name: str, **_: Any) -> None:
-    assert namespace, "Models are namespaced"
-    model_changed(namespace, name)
+    if not namespace:
+        return
+    # The policy may have changed: its versions are judged again before aliases are resolved.
+    _resync_versions(namespace, name)
+    reconcile_model(namespace, name)
 
 
-@kopf.index(objects.GROUP, objects.VERSION, VERSIONS)
+@kopf.on.event(GROUP, VERSION, ModelDeployment.plural())
+def on_deployment_event(namespace: str | None, spec: kopf.Spec, type: str | None, **_: Any) -> None:
+    # What a ModelDeployment serves is listed in its versions' status, and protects them from
+    # retention.
+    if namespace and type is not None and spec.get("model"):
+        _resync_versions(namespace, str(spec["model"]))
+
+
+def _resync_versions(namespace: str, model: str) -> None:
+    for body in cache.of_model(ModelVersion, namespace, model):
+        resync_version(namespace, body["metadata"]["name"])
+
+
+@kopf.index(GROUP, VERSION, ModelVersion.plural())
 def resync_modelversions(
     namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str | None, str], float]:
-    """Every version is judged again every RESYNC_SECONDS (see controllers.resync)."""
+    """Every version is looked at again every RESYNC_SECONDS (see controllers.resync)."""
     return {(namespace, name): RESYNC_SECONDS}
 
 
-@kopf.index(objects.GROUP, objects.VERSION, MODELS)
+@kopf.index(GROUP, VERSION, Model.plural())
 def resync_models(
     namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str | None, str], float]:
-    """Every Model is reconciled again every RESYNC_SECONDS (see controllers.resync)."""
+    """Every Model is looked at again every RESYNC_SECONDS (see controllers.resync)."""
     return {(namespace, name): RESYNC_SECONDS}
 
 
-resync.register(resync_modelversions, version_changed)
-resync.register(resync_models, model_changed)
+resync.register(resync_modelversions, resync_version)
+resync.register(resync_models, resync_model)

@@ -1,122 +1,147 @@
-"""Reconciling a Model: resolve its aliases against its versions, report its latest version."""
+"""Reconciling a Model: its latest version, its aliases resolved against its versions, and the
+versions its retention policy removes; the Model's status is written here and nowhere else."""
 
 import logging
 from typing import Any
 
-from cairn.controllers.conditions import is_true, set_condition
-from cairn.controllers.deployment import usage
-from cairn.kube import events, objects
+from pydantic import ValidationError
+
+from cairn.api import Model, ModelConditionType, ModelDeployment, ModelStatus, ModelVersion
+from cairn.api.conditions import find, is_true, set_condition
+from cairn.api.model import ModelReason
+from cairn.controllers.exclusive import exclusive
+from cairn.controllers.parsing import parse
+from cairn.kube import cache, events, objects, status
+from cairn.observability.reconciles import reconciling
 from cairn.registry.aliases import resolve
 from cairn.registry.retention import versions_to_delete
 
 Body = dict[str, Any]
-MODELS, VERSIONS, DEPLOYMENTS = "models", "modelversions", "modeldeployments"
-MODEL_LABEL = "cairn.dev/model"
 
 logger = logging.getLogger(__name__)
 
 
-def versions_of(namespace: str, model: str) -> list[Body]:
-    return [
-        v
-        for v in objects.list_(VERSIONS, namespace, f"{MODEL_LABEL}={model}")
-        if v["spec"]["model"] == model
-    ]
-
-
-def served_versions(model: Body) -> set[int]:
-    """Versions that a ModelDeployment of this model pins or serves (stable or canary)."""
-    meta = model["metadata"]
-    served: set[int] = set()
-    for mdep in objects.list_(DEPLOYMENTS, meta["namespace"]):
-        if mdep.get("spec", {}).get("model") != meta["name"]:
+def versions_of(model: Model) -> list[ModelVersion]:
+    """The model's versions from the watch cache; one that breaks the API is left out (its own
+    controller reports it)."""
+    found = []
+    for body in cache.of_model(ModelVersion, model.namespace, model.name):
+        try:
+            found.append(ModelVersion.model_validate(body))
+        except ValidationError:
             continue
-        if mdep["spec"].get("version"):  # pinned, perhaps not served yet
-            served.add(int(mdep["spec"]["version"]))
-        status = mdep.get("status") or {}
+    return found
+
+
+def served_versions(model: Model) -> set[int]:
+    """Versions that a ModelDeployment of this model pins or serves (stable or canary)."""
+    served: set[int] = set()
+    for mdep in cache.of_model(ModelDeployment, model.namespace, model.name):
+        spec, mdep_status = mdep.get("spec") or {}, mdep.get("status") or {}
+        if spec.get("version"):  # pinned, perhaps not served yet
+            served.add(int(spec["version"]))
         for track in ("stable", "canary"):
-            version = (status.get(track) or {}).get("version")
+            version = (mdep_status.get(track) or {}).get("version")
             if version:
                 served.add(int(version))
     return served
 
 
-def apply_retention(model: Body, versions: list[Body]) -> list[Body]:
-    """Delete the versions spec.retention no longer keeps; returns the versions that remain."""
-    keep = ((model.get("spec") or {}).get("retention") or {}).get("keepVersions")
+def retired(model: Model, versions: list[ModelVersion]) -> list[ModelVersion]:
+    """The versions spec.retention no longer keeps: never one an alias names or a deployment
+    uses."""
+    keep = model.spec.retention.keep_versions if model.spec.retention else None
     if not keep:
-        return versions
-    aliases = {
-        **((model.get("status") or {}).get("aliases") or {}),
-        **((model.get("spec") or {}).get("aliases") or {}),
-    }
-    protected = {int(v) for v in aliases.values()} | served_versions(model)
-    doomed = set(versions_to_delete([int(v["spec"]["version"]) for v in versions], keep, protected))
-    for version in versions:
-        if int(version["spec"]["version"]) in doomed:
-            meta = version["metadata"]
-            objects.delete(VERSIONS, meta["namespace"], meta["name"])
-            logger.info("deleted %s: spec.retention.keepVersions=%s", meta["name"], keep)
-            events.info(
-                model,
-                reason="VersionRetired",
-                message=f"deleted {meta['name']}: spec.retention.keepVersions={keep}",
-            )
-    return [v for v in versions if int(v["spec"]["version"]) not in doomed]
+        return []
+    current = model.status or ModelStatus()
+    protected = {*(current.aliases or {}).values(), *(model.spec.aliases or {}).values()}
+    protected |= served_versions(model)
+    doomed = set(versions_to_delete([v.spec.version for v in versions], keep, protected))
+    return [v for v in versions if v.spec.version in doomed]
 
 
-def reconcile_model(model: Body, versions: list[Body]) -> None:
-    meta, spec, status = model["metadata"], model.get("spec") or {}, model.get("status") or {}
-    generation = meta.get("generation")
-    versions = apply_retention(model, versions)
-    usage.prune(meta["namespace"], meta["name"], versions)
-    phases = {
-        int(v["spec"]["version"]): (v.get("status") or {}).get("phase", "Pending") for v in versions
-    }
-    ready = {
-        int(v["spec"]["version"])
-        for v in versions
-        if is_true((v.get("status") or {}).get("conditions"), "Ready")
-    }
-    resolved, problems = resolve(spec.get("aliases") or {}, ready, phases, meta["name"])
+def status_for(model: Model, versions: list[ModelVersion]) -> ModelStatus:
+    """The Model's status: pure, from its spec and its versions."""
+    old = model.status or ModelStatus()
+    generation = model.generation
+    phases = {v.spec.version: v.status.phase if v.status else None for v in versions}
+    ready = {v.spec.version for v in versions if v.status and is_true(v.status.conditions, "Ready")}
+    resolved, problems = resolve(model.spec.aliases or {}, ready, phases, model.name)
+    reason = ModelReason.INVALID_ALIAS_TARGET if problems else None
     message = "; ".join(problems) if problems else f"{len(resolved)} alias(es) resolved"
     conditions = set_condition(
-        status.get("conditions"),
-        "AliasesResolved",
+        old.conditions,
+        ModelConditionType.ALIASES_RESOLVED,
         not problems,
-        "InvalidAliasTarget" if problems else "Resolved",
+        reason or ModelReason.RESOLVED,
         message,
         generation,
     )
     conditions = set_condition(
         conditions,
-        "Ready",
+        ModelConditionType.READY,
         not problems,
-        "InvalidAliasTarget" if problems else "Ready",
+        reason or ModelReason.READY,
         message,
         generation,
     )
-    latest = max([int(status.get("latestVersion") or 0), *phases])
-    old_aliases = status.get("aliases") or {}
-    new_status: Body = {
-        "observedGeneration": generation,
-        # A merge patch removes a key only when it is sent as null.
-        "aliases": {**{a: None for a in old_aliases if a not in resolved}, **resolved},
-        "conditions": conditions,
-    }
-    if latest:
-        new_status["latestVersion"] = latest
-    changed = {
-        k: v
-        for k, v in new_status.items()
-        if (status.get(k) != (resolved if k == "aliases" else v))
-    }
-    if not changed:
-        return
-    objects.patch_status(MODELS, meta["namespace"], meta["name"], changed)
-    if problems and status.get("conditions") != conditions:
-        events.warn(model, reason="InvalidAliasTarget", message=message)
-    for alias, version in resolved.items():
-        if old_aliases.get(alias) != version:
-            logger.info("alias %s → %s-v%s", alias, meta["name"], version)
-            events.info(model, reason="AliasMoved", message=f"{alias} → {meta['name']}-v{version}")
+    # The latest version never goes down: a deleted version's number is not given again.
+    latest = max([old.latest_version or 0, *phases]) or None
+    return ModelStatus(
+        observed_generation=generation,
+        latest_version=latest,
+        aliases=resolved or None,
+        conditions=conditions,
+    )
+
+
+def up_to_date(cached: Body | None) -> bool:
+    """Whether the cached Model already has the status its reconcile would write, and nothing
+    to retire: the periodic resync then costs no API call."""
+    if cached is None:
+        return True
+    try:
+        model = Model.model_validate(cached)
+    except ValidationError:
+        return False
+    versions = versions_of(model)
+    if retired(model, versions):
+        return False
+    return status.as_body(model.status) == status.as_body(status_for(model, versions))
+
+
+def reconcile_model(namespace: str, name: str) -> None:
+    with exclusive(Model.plural(), namespace, name), reconciling("Model", namespace, name):
+        body = objects.get(Model, namespace, name)
+        model = parse(Model, body) if body is not None else None
+        if model is None:
+            return
+        versions = versions_of(model)
+        doomed = retired(model, versions)
+        keep = model.spec.retention.keep_versions if model.spec.retention else None
+        for version in doomed:
+            objects.delete(ModelVersion, namespace, version.name)
+            logger.info("deleted %s: spec.retention.keepVersions=%s", version.name, keep)
+            events.info(
+                model,
+                reason="VersionRetired",
+                message=f"deleted {version.name}: spec.retention.keepVersions={keep}",
+            )
+        kept = [v for v in versions if v not in doomed]
+        old, new = model.status or ModelStatus(), status_for(model, kept)
+        if not status.write(model, model.status, new):
+            return
+        ready = find(new.conditions, ModelConditionType.READY)
+        if ready and ready.status == "False" and old.conditions != new.conditions:
+            events.warn(model, reason=ready.reason, message=ready.message)
+        for alias, number in (new.aliases or {}).items():
+            if (old.aliases or {}).get(alias) != number:
+                logger.info("alias %s → %s-v%s", alias, name, number)
+                events.info(model, reason="AliasMoved", message=f"{alias} → {name}-v{number}")
+
+
+def resync_model(namespace: str, name: str) -> None:
+    """The periodic visit (and a version's change): from the cache, and only when something
+    changed, from the API server."""
+    if not up_to_date(cache.get(Model, namespace, name)):
+        reconcile_model(namespace, name)

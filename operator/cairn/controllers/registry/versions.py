@@ -1,91 +1,178 @@
-"""Reconciling a ModelVersion: judge its gates, decide its approval, write its status."""
+"""Reconciling a ModelVersion: judge its gates against its Model's policy, decide its approval, and
+list the ModelDeployments serving it; the version's status is written here and nowhere else."""
 
 import logging
 from typing import Any
 
-from cairn.controllers.conditions import set_condition
-from cairn.kube import events, objects
+from pydantic import ValidationError
+
+from cairn.api import (
+    Model,
+    ModelDeployment,
+    ModelVersion,
+    ModelVersionConditionType,
+    ModelVersionPhase,
+    ModelVersionStatus,
+)
+from cairn.api.conditions import find, set_condition
+from cairn.api.modelversion import ModelVersionReason
+from cairn.controllers.exclusive import exclusive
+from cairn.controllers.parsing import parse
+from cairn.kube import cache, events, objects, status
+from cairn.observability.reconciles import reconciling
 from cairn.registry.approval import decide
 from cairn.registry.gates import judge_all, key_metric
 
 Body = dict[str, Any]
-MODELS, VERSIONS = "models", "modelversions"
+Condition, Reason = ModelVersionConditionType, ModelVersionReason
 
 logger = logging.getLogger(__name__)
 
 
-def reconcile_version(version: Body, model: Body | None) -> None:
-    meta, spec, status = version["metadata"], version["spec"], version.get("status") or {}
-    generation = meta.get("generation")
-    conditions = status.get("conditions")
+def served_by(version: ModelVersion, deployments: list[Body]) -> list[str]:
+    """The ModelDeployments whose stable or canary track runs this version, by their status."""
+    names = []
+    for mdep in deployments:
+        if mdep["metadata"].get("deletionTimestamp"):
+            continue
+        mdep_status = mdep.get("status") or {}
+        tracks = (mdep_status.get("stable") or {}, mdep_status.get("canary") or {})
+        if any(track.get("version") == version.spec.version for track in tracks):
+            names.append(str(mdep["metadata"]["name"]))
+    return sorted(names)
 
+
+def model_of(version: ModelVersion) -> Model | None:
+    """The version's Model from the watch cache; None when it does not exist or cannot be read
+    (its own controller reports why)."""
+    body = cache.get(Model, version.namespace, version.spec.model)
+    try:
+        return Model.model_validate(body) if body is not None else None
+    except ValidationError:
+        return None
+
+
+def status_for(
+    version: ModelVersion, model: Model | None, deployments: list[str]
+) -> ModelVersionStatus:
+    """The version's status: pure, from its spec, its Model and who serves it."""
+    spec, old = version.spec, version.status or ModelVersionStatus()
+    generation = version.generation
+    conditions = old.conditions
     if model is None:
-        message = f"Model {spec['model']} does not exist; create it (kubectl apply a Model)"
-        new_status: Body = {
-            "observedGeneration": generation,
-            "phase": "Invalid",
-            "conditions": set_condition(
-                conditions, "Validated", False, "ModelNotFound", message, generation
-            ),
-        }
-        _write(version, status, new_status, "ModelNotFound", message)
-        return
-
-    policy = model.get("spec", {}).get("policy") or {}
-    validated, results = judge_all(policy.get("gates") or [], spec.get("metrics") or {})
-    failed = [r.message for r in results if not r.passed]
+        message = f"Model {spec.model} does not exist or cannot be read; create it (kubectl "
+        message += "apply a Model) or see its Ready condition"
+        for type_ in (Condition.VALIDATED, Condition.READY):
+            conditions = set_condition(
+                conditions, type_, False, Reason.MODEL_NOT_FOUND, message, generation
+            )
+        return ModelVersionStatus(
+            observed_generation=generation,
+            phase=ModelVersionPhase.INVALID,
+            conditions=conditions,
+            deployments=deployments or None,
+        )
+    policy = model.spec.policy
+    validated, results = judge_all(policy.gates or [], spec.metrics or {})
+    failed = [r.message or "" for r in results if not r.passed]
     gate_message = "; ".join(failed) if failed else f"{len(results)} gate(s) passed"
     decision = decide(
         validated=validated,
-        require_approval=bool(policy.get("requireApproval", False)),
-        approval=spec.get("approval") or {},
-        model=spec["model"],
-        version=int(spec["version"]),
-    )
-    conditions = set_condition(
-        conditions,
-        "Validated",
-        validated,
-        "GatesPassed" if validated else "GatesFailed",
-        gate_message,
-        generation,
-    )
-    conditions = set_condition(
-        conditions, "Approved", decision.approved, decision.reason, decision.message, generation
+        require_approval=policy.require_approval,
+        approval=spec.approval,
+        model=spec.model,
+        version=spec.version,
     )
     ready = validated and decision.approved
     conditions = set_condition(
         conditions,
-        "Ready",
+        Condition.VALIDATED,
+        validated,
+        Reason.GATES_PASSED if validated else Reason.GATES_FAILED,
+        gate_message,
+        generation,
+    )
+    conditions = set_condition(
+        conditions,
+        Condition.APPROVED,
+        decision.approved,
+        decision.reason,
+        decision.message,
+        generation,
+    )
+    conditions = set_condition(
+        conditions,
+        Condition.READY,
         ready,
-        "Ready" if ready else decision.reason,
+        Reason.READY if ready else decision.reason,
         "the version may be served" if ready else decision.message,
         generation,
     )
-    new_status = {
-        "observedGeneration": generation,
-        "phase": decision.phase.value,
-        "gates": [r.as_status() for r in results],
-        "keyMetric": key_metric(spec.get("metrics") or {}, [r.metric for r in results]),
-        "conditions": conditions,
-    }
-    _write(version, status, new_status, decision.reason, f"{decision.message} ({gate_message})")
+    return ModelVersionStatus(
+        observed_generation=generation,
+        phase=decision.phase,
+        conditions=conditions,
+        gates=results,
+        key_metric=key_metric(spec.metrics or {}, [r.metric for r in results]),
+        deployments=deployments or None,
+    )
 
 
-def _write(version: Body, old: Body, new: Body, reason: str, message: str) -> None:
-    changed = {k: v for k, v in new.items() if old.get(k) != v}
-    if not changed:
-        return
-    meta = version["metadata"]
-    objects.patch_status(VERSIONS, meta["namespace"], meta["name"], changed)
-    if old.get("phase") != new.get("phase"):
-        # Named: a Model's reconcile judges its versions too, and its lines carry the Model.
-        logger.info(
-            "ModelVersion %s: phase %s → %s (%s)",
-            version["metadata"]["name"],
-            old.get("phase") or "-",
-            new.get("phase"),
-            reason,
+def desired_status(version: ModelVersion) -> ModelVersionStatus:
+    deployments = cache.of_model(ModelDeployment, version.namespace, version.spec.model)
+    return status_for(version, model_of(version), served_by(version, deployments))
+
+
+def transition_event(new: ModelVersionStatus) -> tuple[str, str]:
+    """The reason and message of the Event for a change of phase."""
+    ready = find(new.conditions, Condition.READY)
+    approved = find(new.conditions, Condition.APPROVED)
+    validated = find(new.conditions, Condition.VALIDATED)
+    # Approved's reason says how: AutoApproved, Approved, PendingApproval, GatesFailed, Rejected.
+    deciding = approved or ready
+    reason = deciding.reason if deciding else str(new.phase)
+    said = approved.message if approved else (ready.message if ready else "")
+    if validated and approved:
+        said += f" ({validated.message})"
+    return reason, f"{new.phase}: {said}"
+
+
+def up_to_date(cached: Body | None) -> bool:
+    """Whether the cached version already has the status its reconcile would write: the
+    periodic resync then costs no API call."""
+    if cached is None:
+        return True
+    try:
+        version = ModelVersion.model_validate(cached)
+    except ValidationError:
+        return False
+    return status.as_body(version.status) == status.as_body(desired_status(version))
+
+
+def reconcile_version(namespace: str, name: str) -> None:
+    with (
+        exclusive(ModelVersion.plural(), namespace, name),
+        reconciling("ModelVersion", namespace, name),
+    ):
+        body = objects.get(ModelVersion, namespace, name)
+        version = parse(ModelVersion, body) if body is not None else None
+        if version is None:
+            return
+        new = desired_status(version)
+        old = version.status or ModelVersionStatus()
+        if not status.write(version, version.status, new) or old.phase == new.phase:
+            return
+        reason, message = transition_event(new)
+        logger.info("phase %s → %s (%s)", old.phase or "-", new.phase, reason)
+        post = (
+            events.warn
+            if new.phase in (ModelVersionPhase.INVALID, ModelVersionPhase.REJECTED)
+            else events.info
         )
-        post = events.warn if new["phase"] in ("Invalid", "Rejected") else events.info
-        post(version, reason=reason, message=f"{new['phase']}: {message}")
+        post(version, reason=reason, message=message)
+
+
+def resync_version(namespace: str, name: str) -> None:
+    """The periodic visit: from the cache, and only when something changed, from the API."""
+    if not up_to_date(cache.get(ModelVersion, namespace, name)):
+        reconcile_version(namespace, name)

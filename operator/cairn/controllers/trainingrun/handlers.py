@@ -3,53 +3,55 @@
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
+from cairn.api import GROUP, VERSION, TrainingRun, TrainingRunPhase
+from cairn.api.labels import RUN_LABEL
 from cairn.controllers import resync
-from cairn.controllers.trainingrun import jobspec
-from cairn.controllers.trainingrun.observe import Phase
-from cairn.controllers.trainingrun.reconcile import PLURAL, is_settled, reconcile
-from cairn.kube import objects
+from cairn.controllers.trainingrun.reconcile import is_settled, reconcile
 from cairn.observability import metrics
 
-# Catches anything an event missed (and finishes an interrupted registration); Job and pod
-# events make the usual path immediate.
+PLURAL = TrainingRun.plural()
+# Catches anything an event missed (and retries a registration that failed for a passing
+# reason); Job and pod events make the usual path immediate.
 RESYNC_SECONDS = 10
 
 
-@kopf.on.create(objects.GROUP, objects.VERSION, PLURAL)
-@kopf.on.resume(objects.GROUP, objects.VERSION, PLURAL)
-@kopf.on.update(objects.GROUP, objects.VERSION, PLURAL, field="spec.suspend")
-def on_run(body: kopf.Body, **_: Any) -> None:
-    reconcile(dict(body))
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec.suspend")
+def on_run(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+    if namespace:
+        reconcile(namespace, name, dict(body))
 
 
-@kopf.index(objects.GROUP, objects.VERSION, PLURAL)
+@kopf.index(GROUP, VERSION, PLURAL)
 def resync_trainingruns(
-    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], float] | None:
     """Runs still in progress, revisited every RESYNC_SECONDS (see controllers.resync)."""
-    if is_settled(dict(status or {}), dict(spec or {})):
-        return None
+    try:
+        if is_settled(TrainingRun.model_validate(dict(body))):
+            return None
+    except ValidationError:
+        pass  # revisited, so that the reconcile reports it
     return {(namespace, name): RESYNC_SECONDS}
 
 
 def _reconcile_named(namespace: str | None, name: str | None) -> None:
-    if not namespace or not name:
-        return
-    run = objects.get(PLURAL, namespace, name)
-    if run is not None:
-        reconcile(run)
+    if namespace and name:
+        reconcile(namespace, name)
 
 
 resync.register(resync_trainingruns, _reconcile_named)
 
 
-@kopf.index(objects.GROUP, objects.VERSION, PLURAL)
+@kopf.index(GROUP, VERSION, PLURAL)
 def trainingrun_phases(
     namespace: str | None, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], bool]:
     """Every run under its namespace and phase, for the cairn_operator_trainingruns gauge."""
-    phase = status.get("phase") or Phase.PENDING.value
+    phase = status.get("phase") or TrainingRunPhase.PENDING.value
     return {(namespace or "", phase): True}
 
 
@@ -71,16 +73,16 @@ def stop_counting_trainingruns(**_: Any) -> None:
     metrics.TRAINING_RUNS.watch(None)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={jobspec.RUN_LABEL: kopf.PRESENT})
+@kopf.on.event("batch", "v1", "jobs", labels={RUN_LABEL: kopf.PRESENT})
 def on_job_event(
     labels: kopf.Labels, namespace: str | None, type: str, status: kopf.Status, **_: Any
 ) -> None:
     # A Job with no status yet is the one the run's own reconcile just created: nothing to read.
     if type != "DELETED" and status:
-        _reconcile_named(namespace, labels.get(jobspec.RUN_LABEL))
+        _reconcile_named(namespace, labels.get(RUN_LABEL))
 
 
-@kopf.on.event("", "v1", "pods", labels={jobspec.RUN_LABEL: kopf.PRESENT})
+@kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
 def on_pod_event(labels: kopf.Labels, namespace: str | None, type: str, **_: Any) -> None:
     if type != "DELETED":
-        _reconcile_named(namespace, labels.get(jobspec.RUN_LABEL))
+        _reconcile_named(namespace, labels.get(RUN_LABEL))

@@ -5,9 +5,11 @@ terminated states); this module turns them into one outcome with a precise reaso
 """
 
 import dataclasses
-import enum
 import json
 from typing import Any
+
+from cairn.api import TrainingRunPhase as Phase
+from cairn.api.trainingrun import TrainingRunReason as Reason
 
 Body = dict[str, Any]
 
@@ -17,28 +19,6 @@ IMAGE_MISSING_REASONS = frozenset(
 )
 # Waiting reasons that mean the pod spec itself cannot start, not a transient state.
 CONFIG_ERROR_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
-
-
-class Phase(enum.StrEnum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-
-
-class Reason(enum.StrEnum):
-    JOB_CREATED = "JobCreated"
-    SUSPENDED = "Suspended"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    IMAGE_MISSING = "ImageMissing"
-    CONFIG_ERROR = "ContainerConfigError"
-    OOM_KILLED = "OOMKilled"
-    NON_ZERO_EXIT = "NonZeroExit"
-    DEADLINE_EXCEEDED = "DeadlineExceeded"
-    RETRIES_EXHAUSTED = "RetriesExhausted"
-    BAD_SUMMARY = "InvalidTrainerSummary"
-    JOB_LOST = "JobLost"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +42,9 @@ class Observation:
     summary: Body | None = None  # the trainer's termination message, on success
     failed_container: FailedContainer | None = None
     stop_job: bool = False  # the Job would wait forever (missing image): suspend it
+    image: str | None = None  # what the training container ran, as the kubelet reports it
+    image_id: str | None = None
+    waiting_pod: str | None = None  # a pod that has not started: its Events may say why
 
 
 def _job_condition(job: Body, kind: str) -> Body | None:
@@ -115,6 +98,49 @@ def _waiting_problem(pods: list[Body], reasons: frozenset[str]) -> tuple[str, st
     return None
 
 
+def _ran_image(pods: list[Body]) -> dict[str, str | None]:
+    """The image and image digest the training container ran (the latest pod that has one)."""
+    for pod in reversed(pods):
+        for container in _containers(pod):
+            if container.get("imageID"):
+                return {"image": container.get("image"), "image_id": container["imageID"]}
+    return {}
+
+
+def _unscheduled(pods: list[Body]) -> str | None:
+    """The scheduler's message for a pod it cannot place (a missing claim, no node that fits)."""
+    for pod in pods:
+        for condition in pod.get("status", {}).get("conditions") or []:
+            if (
+                condition.get("type") == "PodScheduled"
+                and condition.get("status") == "False"
+                and condition.get("reason") == "Unschedulable"
+            ):
+                return str(condition.get("message") or "no node can run the pod")
+    return None
+
+
+def _started(pods: list[Body]) -> bool:
+    return any(
+        pod.get("status", {}).get("phase") == "Running"
+        or any((c.get("state") or {}).get("running") for c in _containers(pod))
+        for pod in pods
+    )
+
+
+def _not_started(pods: list[Body]) -> tuple[str, str] | None:
+    """A pod that is neither running nor finished, and what it waits for."""
+    for pod in pods:
+        if pod.get("status", {}).get("phase") != "Pending":
+            continue
+        for container in _containers(pod):
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason"):
+                return pod["metadata"]["name"], str(waiting["reason"])
+        return pod["metadata"]["name"], "Pending"
+    return None
+
+
 def _success_summary(pods: list[Body]) -> Body | None:
     for pod in pods:
         if pod.get("status", {}).get("phase") != "Succeeded":
@@ -143,12 +169,13 @@ def observe(job: Body | None, pods: list[Body]) -> Observation:
     if job is None:
         return Observation(Phase.PENDING, Reason.JOB_CREATED, "creating the training Job")
     status = job.get("status", {})
-    times = {
+    times: dict[str, Any] = {
         "attempts": int(status.get("failed", 0))
         + int(status.get("succeeded", 0))
         + int(status.get("active", 0)),
         "start_time": status.get("startTime"),
         "completion_time": status.get("completionTime") or _finished_at(job),
+        **_ran_image(pods),
     }
 
     complete = _job_condition(job, "Complete")
@@ -227,6 +254,25 @@ def observe(job: Body | None, pods: list[Body]) -> Observation:
 
     if job.get("spec", {}).get("suspend"):
         return Observation(Phase.PENDING, Reason.SUSPENDED, "the run is suspended", **times)
-    if status.get("active"):
+    if _started(pods):
         return Observation(Phase.RUNNING, Reason.RUNNING, "training", **times)
+    # The Job counts a pod as active from its creation: until one runs, the run is Pending.
+    unscheduled = _unscheduled(pods)
+    if unscheduled:
+        return Observation(
+            Phase.PENDING,
+            Reason.UNSCHEDULABLE,
+            f"the training pod cannot be scheduled: {unscheduled}",
+            **times,
+        )
+    waiting = _not_started(pods)
+    if waiting:
+        pod_name, why = waiting
+        return Observation(
+            Phase.PENDING,
+            Reason.POD_PENDING,
+            f"the training pod {pod_name} has not started ({why})",
+            waiting_pod=pod_name,
+            **times,
+        )
     return Observation(Phase.PENDING, Reason.JOB_CREATED, "waiting for the training pod", **times)

@@ -1,28 +1,36 @@
 """Where a run's artifact is written: spec.output.uri, or a default on the artifacts claim."""
 
-from typing import Any
-
+from cairn.api import TrainingRun
+from cairn.api.trainingrun import DEFAULT_ARTIFACTS_CLAIM
 from cairn.storage import InvalidArtifactURI, PodMount, parse_artifact_uri, pvc_mount
 
-DEFAULT_CLAIM = "cairn-artifacts"
 ARTIFACTS_VOLUME = "artifacts"
 ARTIFACTS_MOUNT = "/cairn/artifacts"
-Body = dict[str, Any]
 
 
 class InvalidOutput(ValueError):
     """spec.output.uri cannot be mounted into the training pod."""
 
 
-def default_uri(run: Body) -> str:
-    return f"pvc://{DEFAULT_CLAIM}/{run['spec']['model']}/{run['metadata']['name']}"
+def default_uri(run: TrainingRun) -> str:
+    return f"pvc://{DEFAULT_ARTIFACTS_CLAIM}/{run.spec.model}/{run.name}"
 
 
-def output_uri(run: Body) -> str:
-    return str((run["spec"].get("output") or {}).get("uri") or default_uri(run))
+def output_uri(run: TrainingRun) -> str:
+    given = run.spec.output.uri if run.spec.output else None
+    return given or default_uri(run)
 
 
-def output_mount(run: Body) -> PodMount:
+def output_claim(run: TrainingRun) -> str | None:
+    """The PersistentVolumeClaim the run writes to, None when it writes elsewhere."""
+    try:
+        parsed = parse_artifact_uri(output_uri(run))
+    except InvalidArtifactURI:
+        return None
+    return parsed.claim if parsed.scheme == "pvc" else None
+
+
+def output_mount(run: TrainingRun) -> PodMount:
     """The volume the trainer writes its artifact to, and the directory inside the container."""
     uri = output_uri(run)
     try:

@@ -1,0 +1,101 @@
+"""The watch caches (kube.cache) backed by kopf indexes: kopf fills every index from its watches
+before any handler runs and keeps them current, with no API call of their own."""
+
+from typing import Any
+
+import kopf
+
+from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion, Resource
+from cairn.kube import cache
+
+Body = dict[str, Any]
+Key = tuple[str | None, str | None]
+Index = kopf.Index[Key, Body]
+
+
+def _by_name(namespace: str | None, name: str, body: kopf.Body) -> dict[Key, Body]:
+    return {(namespace, name): dict(body)}
+
+
+def _by_model(namespace: str | None, spec: kopf.Spec, body: kopf.Body) -> dict[Key, Body]:
+    return {(namespace, spec.get("model")): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, Model.plural())
+def cached_models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, Body]:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index(GROUP, VERSION, ModelVersion.plural())
+def cached_versions(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, Body]:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index(GROUP, VERSION, ModelVersion.plural())
+def cached_versions_by_model(
+    namespace: str | None, spec: kopf.Spec, body: kopf.Body, **_: Any
+) -> dict[Key, Body]:
+    return _by_model(namespace, spec, body)
+
+
+@kopf.index(GROUP, VERSION, ModelDeployment.plural())
+def cached_deployments(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, Body]:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index(GROUP, VERSION, ModelDeployment.plural())
+def cached_deployments_by_model(
+    namespace: str | None, spec: kopf.Spec, body: kopf.Body, **_: Any
+) -> dict[Key, Body]:
+    return _by_model(namespace, spec, body)
+
+
+class IndexStore:
+    """kube.cache.Store over kopf's indexes. kopf updates them in its event loop while handlers
+    read them in worker threads: each read copies what it takes in one step (list() of a dict's
+    values runs without releasing the GIL)."""
+
+    def __init__(self, by_name: dict[Any, Index], by_model: dict[Any, Index]) -> None:
+        self._by_name = by_name
+        self._by_model = by_model
+
+    @staticmethod
+    def _values(index: Index, key: Key) -> list[Body]:
+        store = index.get(key)
+        return list(store) if store else []
+
+    def get(self, kind: type[Resource], namespace: str, name: str) -> Body | None:
+        found = self._values(self._by_name[kind], (namespace, name))
+        return found[0] if found else None
+
+    def of_model(self, kind: type[Resource], namespace: str, model: str) -> list[Body]:
+        return self._values(self._by_model[kind], (namespace, model))
+
+
+@kopf.on.startup()
+def install_caches(**kwargs: Any) -> None:
+    # kopf passes each index to handlers under the name of its function.
+    def index(handler: Any) -> Index:
+        found: Index = kwargs[handler.__name__]
+        return found
+
+    cache.install(
+        IndexStore(
+            by_name={
+                Model: index(cached_models),
+                ModelVersion: index(cached_versions),
+                ModelDeployment: index(cached_deployments),
+            },
+            by_model={
+                ModelVersion: index(cached_versions_by_model),
+                ModelDeployment: index(cached_deployments_by_model),
+            },
+        )
+    )
+
+
+@kopf.on.cleanup()
+def uninstall_caches(**_: Any) -> None:
+    cache.install(None)

@@ -1,0 +1,124 @@
+"""The controllers' boundary: a body from the API server becomes its API model here, or says on the
+object why it cannot.
+
+The API server validates with the CRD's schema; the models check a little more (parameter value
+types, rules only Python can express) and an object written before a rule existed can break one.
+Such an object gets the condition its kind uses to say "needs a person" (reason InvalidSpec,
+the fields and what is wrong with them in the message) and a Warning Event; the reconcile stops
+there, so nothing is retried in a loop. A status that no longer fits the model (written by an
+older operator) is dropped and rebuilt: every status is derived from what the controller observes.
+"""
+
+import dataclasses
+import logging
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from cairn.api import (
+    Condition,
+    Model,
+    ModelDeployment,
+    ModelVersion,
+    Resource,
+    TrainingRun,
+)
+from cairn.api.conditions import set_condition
+from cairn.kube import events, objects
+
+Body = dict[str, Any]
+R = TypeVar("R", bound=Resource)
+INVALID_SPEC = "InvalidSpec"
+ERRORS_SHOWN = 5
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class InvalidReport:
+    """How a kind says that its object cannot be acted on."""
+
+    condition: str
+    holds: bool  # the condition's status: True for Failed or Degraded, False for Ready
+    phase: str | None = None
+    has_message: bool = False  # the kind's status has a message field
+    extra: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+REPORTS: dict[type[Resource], InvalidReport] = {
+    TrainingRun: InvalidReport(
+        "Failed", True, "Failed", has_message=True, extra={"failureReason": INVALID_SPEC}
+    ),
+    Model: InvalidReport("Ready", False),
+    ModelVersion: InvalidReport("Validated", False, "Invalid"),
+    ModelDeployment: InvalidReport("Degraded", True, "Degraded", has_message=True),
+}
+
+
+def describe(error: ValidationError) -> str:
+    """The refused fields and why, as a person reads them: `spec.params.depth: ...`."""
+    problems = []
+    for item in error.errors()[:ERRORS_SHOWN]:
+        where = ".".join(str(part) for part in item["loc"])
+        problems.append(f"{where}: {item['msg']}")
+    more = error.error_count() - ERRORS_SHOWN
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+
+
+def _in_status(error: ValidationError) -> bool:
+    return all(item["loc"][:1] == ("status",) for item in error.errors())
+
+
+def parse(kind: type[R], body: Body) -> R | None:
+    """`body` as a `kind`; None when its spec breaks the model (reported on the object)."""
+    try:
+        return kind.model_validate(body)
+    except ValidationError as error:
+        if not _in_status(error):
+            report_invalid(kind, body, describe(error))
+            return None
+        logger.warning(
+            "%s %s: status does not fit the API (%s); rebuilding it",
+            kind.kind_name(),
+            body["metadata"]["name"],
+            describe(error),
+        )
+    meta = body["metadata"]
+    objects.patch_status(kind, meta["namespace"], meta["name"], None)
+    return kind.model_validate({**body, "status": None})
+
+
+def _conditions(body: Body) -> list[Condition]:
+    try:
+        return TypeAdapter(list[Condition]).validate_python(
+            (body.get("status") or {}).get("conditions") or []
+        )
+    except ValidationError:
+        return []
+
+
+def report_invalid(kind: type[Resource], body: Body, problems: str) -> None:
+    report = REPORTS[kind]
+    meta = body["metadata"]
+    message = (
+        f"the object breaks the {kind.kind_name()} API: {problems}; fix these fields "
+        "(`kubectl explain` describes them)"
+    )
+    old = _conditions(body)
+    conditions = set_condition(
+        old, report.condition, report.holds, INVALID_SPEC, message, meta.get("generation")
+    )
+    status: Body = {
+        "observedGeneration": meta.get("generation"),
+        "conditions": [c.to_dict() for c in conditions],
+        **report.extra,
+    }
+    if report.phase:
+        status["phase"] = report.phase
+    if report.has_message:
+        status["message"] = message
+    if conditions == old and (body.get("status") or {}).get("phase") == report.phase:
+        return  # already said
+    objects.patch_status(kind, meta["namespace"], meta["name"], status)
+    logger.warning("%s %s: %s", kind.kind_name(), meta["name"], message)
+    events.warn(body, reason=INVALID_SPEC, message=message)
