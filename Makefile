@@ -80,7 +80,7 @@ bench: bench-train bench-registry bench-serve bench-rollout ## Every benchmark; 
 
 .PHONY: bench-train
 bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
-	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) bench/train/bench_train.py
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.train.bench_train
 
 .PHONY: bench-registry
 bench-registry: install cluster-up ## 1 Model, 500 versions, 20 ModelDeployments: API requests at rest, new version to Ready (~6 min)

@@ -11,74 +11,25 @@ for those create calls. The last line is for scripts:
 
 import argparse
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.common import (
+    apply_crds,
+    bench_namespace,
+    peak_rss_mib,
+    quantile,
+    start_operator,
+    stop_operator,
+)
 from kubernetes import client, config, watch
 
 GROUP, VERSION = "cairn.dev", "v1alpha1"
-CRDS = Path(__file__).resolve().parents[2] / "crds"
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
-
-
-def start_operator(
-    namespace: str,
-    log: Path,
-    command: list[str] | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """`cairn-operator` (or `command`, the same program run another way) watching `namespace`,
-    on free local ports, once it is healthy."""
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(command or ["cairn-operator"]),
-                *("-n", namespace),
-                *("--health-addr", f"127.0.0.1:{port}"),
-                *("--metrics-addr", f"127.0.0.1:{free_port()}"),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"the operator did not become healthy; see {log}")
 
 
 def run_body(name: str) -> dict[str, Any]:
@@ -103,17 +54,18 @@ def main() -> int:
 
     config.load_kube_config()
     core, batch, custom = client.CoreV1Api(), client.BatchV1Api(), client.CustomObjectsApi()
-    subprocess.run(
-        ["kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(CRDS)],
-        check=True,
-        capture_output=True,
+    apply_crds()
+    namespace = bench_namespace(core, "bench-train")
+    # Runs wait for their output claim to exist; their Jobs are suspended, so it never binds.
+    claim = client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="cairn-artifacts"),
+        spec=client.V1PersistentVolumeClaimSpec(
+            access_modes=["ReadWriteOnce"],
+            storage_class_name="",
+            resources=client.V1VolumeResourceRequirements(requests={"storage": "1Mi"}),
+        ),
     )
-    namespace = f"bench-train-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(
-        client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=namespace, labels={"cairn.dev/bench": "1"})
-        )
-    )
+    core.create_namespaced_persistent_volume_claim(namespace, claim)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"{namespace}-operator.log"
     operator = start_operator(namespace, log)
 
@@ -159,11 +111,7 @@ def main() -> int:
         done.set()
         peak = peak_rss_mib(operator.pid)
     finally:
-        operator.send_signal(signal.SIGTERM)
-        try:
-            operator.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            operator.kill()
+        stop_operator(operator)
         core.delete_namespace(namespace)
 
     missing = sorted(set(created_at) - set(job_seen))

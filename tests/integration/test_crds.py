@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from cairn.api import GROUP, KINDS, VERSION
 from tests.support.cluster import REPO_ROOT
 from tests.support.crds import (
+    CONTINUOUS_TRAINING,
     DIGEST,
     MODEL,
     MODEL_DEPLOYMENT,
@@ -311,7 +312,9 @@ def test_malformed_manifest_is_refused_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    "text", [TRAINING_RUN, MODEL, MODEL_VERSION, MODEL_DEPLOYMENT], ids=PLURALS
+    "text",
+    [TRAINING_RUN, MODEL, MODEL_VERSION, MODEL_DEPLOYMENT, CONTINUOUS_TRAINING],
+    ids=PLURALS,
 )
 def test_complete_example_is_stored_without_losing_a_field(
     k8s: Kube, namespace: str, text: str

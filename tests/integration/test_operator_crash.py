@@ -13,6 +13,7 @@ import pytest
 from tests.support.kube import Kube, read_or_none
 from tests.support.operator import free_local_port
 from tests.support.training import (
+    TREE_TRAINER,
     condition,
     create_run,
     get,
@@ -25,14 +26,6 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
 RUNS = 8
-TRAINER = (
-    "from sklearn.tree import DecisionTreeClassifier\n"
-    "from cairn import training\n"
-    "data = training.load_dataset()\n"
-    "model = DecisionTreeClassifier().fit(data.X, data.y)\n"
-    "training.log_metric('accuracy', float(model.score(data.X, data.y)))\n"
-    "training.save_model(model)\n"
-)
 
 
 class OperatorProcess:
@@ -73,7 +66,7 @@ def registered_count(k8s: Kube, namespace: str) -> int:
 def test_runs_converge_without_duplicates_across_operator_kills(
     k8s: Kube, namespace: str, artifacts: Path, operator_process: OperatorProcess
 ) -> None:
-    script_config_map(k8s, namespace, "tiny", TRAINER)
+    script_config_map(k8s, namespace, "tiny", TREE_TRAINER)
     operator_process.start()
     for i in range(RUNS):
         create_run(k8s, namespace, f"crash-{i}", model="crash", code="tiny")

@@ -11,6 +11,7 @@ from tests.support.kube import Kube
 from tests.support.operator import RunningOperator
 from tests.support.training import (
     GROUP,
+    TREE_TRAINER,
     VERSION,
     apply_example,
     condition,
@@ -26,14 +27,6 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TRAINER = (
-    "from sklearn.tree import DecisionTreeClassifier\n"
-    "from cairn import training\n"
-    "data = training.load_dataset()\n"
-    "model = DecisionTreeClassifier().fit(data.X, data.y)\n"
-    "training.log_metric('accuracy', float(model.score(data.X, data.y)))\n"
-    "training.save_model(model)\n"
-)
 
 
 def waiting_because(k8s: Kube, namespace: str, name: str, reason: str) -> dict[str, Any]:
@@ -74,7 +67,7 @@ def test_a_run_without_the_artifact_claim_says_so_before_any_job_and_starts_once
 def test_a_pod_that_cannot_be_scheduled_makes_the_run_pending_with_the_schedulers_words(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:
-    script_config_map(k8s, namespace, "tiny", TRAINER)
+    script_config_map(k8s, namespace, "tiny", TREE_TRAINER)
     create_run(
         k8s, namespace, "nowhere", model="m", code="tiny", nodeSelector={"cairn.dev/gpu": "h100"}
     )
@@ -101,7 +94,7 @@ def test_a_version_name_taken_by_another_object_is_skipped(
     k8s.custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "modelversions", version_manifest("taken", 1, artifact)
     )
-    script_config_map(k8s, namespace, "tiny", TRAINER)
+    script_config_map(k8s, namespace, "tiny", TREE_TRAINER)
     create_run(k8s, namespace, "taken-run", model="taken", code="tiny")
     run = wait_for_run(k8s, namespace, "taken-run", "Succeeded", timeout=240, registered=True)
     assert run["status"]["modelVersion"] == "taken-v2"
@@ -120,4 +113,3 @@ def test_params_the_api_refuses_fail_the_run_naming_the_field(
     assert "spec.params.layers" in run["status"]["message"]
     assert not k8s.batch.list_namespaced_job(namespace).items
     assert "InvalidSpec" in event_reasons(k8s, namespace, "nested")
-

@@ -68,6 +68,10 @@ status:
   artifact: {{uri: "pvc://cairn-artifacts/ml/iris/iris-1", digest: "{DIGEST}", size: 2048,
              format: joblib}}
   dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}"}}
+  image: docker.io/cairn/trainer:dev
+  imageId: "docker.io/cairn/trainer@{DIGEST}"
+  champion: {{version: 2, uri: "pvc://cairn-artifacts/ml/iris/iris-2", digest: "{DIGEST}"}}
+  evaluation: {{championVersion: 2, championMetrics: {{accuracy: 0.95}}}}
   modelVersion: iris-v1
   version: 1
 """
@@ -83,12 +87,20 @@ spec:
   policy:
     gates: [{metric: accuracy, op: ">=", threshold: 0.9}]
     requireApproval: true
+    promotion: {alias: production, metric: f1_macro, direction: maximize, minImprovement: 0.01}
   aliases: {production: 3, staging: 4}
   retention: {keepVersions: 10}
 status:
   observedGeneration: 2
   latestVersion: 4
   aliases: {production: 3}
+  promoted: 3
+  rolledBack: [2]
+  history:
+  - {time: "2026-01-02T03:04:05Z", action: Promoted, alias: production, fromVersion: 1,
+     toVersion: 3, by: policy, reason: "f1_macro 0.95 against 0.91"}
+  - {time: "2026-01-02T04:00:00Z", action: VersionRetired, fromVersion: 1, by: retention,
+     reason: spec.retention.keepVersions}
 """
 
 MODEL_VERSION = f"""
@@ -109,7 +121,10 @@ spec:
     codeRevision: 3f2a9c1
     params: {{max_depth: 3}}
     dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}"}}
+    trigger: {{type: dataset, reason: "dataset digest changed", time: "2026-01-02T03:00:00Z",
+              continuousTraining: iris-ct}}
   metrics: {{accuracy: 0.97}}
+  evaluation: {{championVersion: 2, championMetrics: {{accuracy: 0.95}}}}
   signature:
     inputs: [{{name: features, dtype: float64, shape: [-1, 4]}}]
   approval: {{state: Approved, by: alice, reason: reviewed}}
@@ -186,6 +201,62 @@ status:
   selector: cairn.dev/deployment=iris-prod
   url: http://iris-prod.ml.svc:9000
   message: step 1 of 4, canary weight 20
+"""
+
+
+CONTINUOUS_TRAINING = f"""
+apiVersion: cairn.dev/v1alpha1
+kind: ContinuousTraining
+metadata:
+  name: iris-ct
+spec:
+  model: iris
+  template:
+    image: docker.io/cairn/trainer:dev
+    imagePullPolicy: Never
+    code: {{configMap: {{name: iris-code, key: train.py}}, mountPath: /opt/cairn/code,
+            revision: 3f2a9c1}}
+    params: {{max_depth: 3}}
+    dataset: {{uri: "pvc://cairn-artifacts/data/iris.csv"}}
+    resources: {{requests: {{cpu: 500m}}}}
+    backoffLimit: 0
+    activeDeadlineSeconds: 3600
+    suspend: false
+    register: true
+  triggers:
+    schedule: {{cron: "0 3 * * *", timeZone: Europe/Paris, startingDeadlineSeconds: 600}}
+    dataset: {{checkEvery: 30s}}
+    code: {{checkEvery: 1m}}
+    conditions: [{{kind: ModelDeployment, name: iris, type: Drifted}}]
+  concurrencyPolicy: Replace
+  minInterval: 10m
+  suspend: false
+  successfulRunsHistoryLimit: 5
+  failedRunsHistoryLimit: 2
+status:
+  observedGeneration: 1
+  conditions:
+  - type: Ready
+    status: "True"
+    observedGeneration: 1
+    lastTransitionTime: "2026-01-02T03:04:05Z"
+    reason: Ready
+    message: 4 triggers watched
+  lastTrigger: {{type: dataset, reason: "dataset changed", time: "2026-01-02T03:00:00Z",
+                run: iris-ct-dataset-4}}
+  runsStarted: 4
+  active: [iris-ct-dataset-4]
+  lastSuccessfulRun: iris-ct-schedule-1767322800
+  lastSuccessfulVersion: iris-v3
+  lastScheduleTime: "2026-01-02T02:00:00Z"
+  nextScheduleTime: "2026-01-03T02:00:00Z"
+  dataset: {{digest: "{DIGEST}", checkedAt: "2026-01-02T03:00:00Z", trainedDigest: "{DIGEST}"}}
+  code: {{hash: "{DIGEST}", revision: 3f2a9c1, checkedAt: "2026-01-02T03:00:00Z",
+          trainedHash: "{DIGEST}", trainedRevision: 3f2a9c1}}
+  observedRequest: "new data from the partner feed"
+  observedConditions:
+  - {{source: ModelDeployment/iris/Drifted, lastTransitionTime: "2026-01-02T01:00:00Z"}}
+  waiting: "dataset changed waits: spec.minInterval 10m"
 """
 
 

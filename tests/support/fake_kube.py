@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import itertools
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from cairn.api import Resource
+from cairn.api.labels import CONTINUOUS_TRAINING_LABEL
 from cairn.kube import cache, events, objects, routes, workloads
 
 Body = dict[str, Any]
@@ -69,7 +71,6 @@ class FakeKube:
         self.fired: Fault | None = None  # the fault, once it happened (each fires once)
         self.pod_metrics: dict[str, str] = {}  # pod name → its /metrics page
         self._versions = itertools.count(1)
-        self._uids = itertools.count(1)
 
     # --- bookkeeping ------------------------------------------------------------------------
 
@@ -91,7 +92,7 @@ class FakeKube:
     def _stamp(self, body: Body, namespace: str) -> Body:
         meta = body.setdefault("metadata", {})
         meta.setdefault("namespace", namespace)
-        meta.setdefault("uid", f"uid-{next(self._uids)}")
+        meta.setdefault("uid", str(uuid.uuid4()))  # unique everywhere, as the API server's
         meta.setdefault("generation", 1)
         meta.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
         meta["resourceVersion"] = str(next(self._versions))
@@ -246,6 +247,17 @@ class FakeKube:
                     True,
                     lambda: self._apply("services", ns, b),
                 ),
+                "create_pod": lambda ns, b: self._call(
+                    f"create pods/{b['metadata']['name']}",
+                    True,
+                    lambda: self._create("pods", ns, b),
+                ),
+                "delete_pod": lambda ns, n: self._call(
+                    f"delete pods/{n}", True, lambda: self._delete("pods", ns, n)
+                ),
+                "config_map_data": lambda ns, n: self._call(
+                    f"get configmaps/{n}", False, lambda: self._config_map_data(ns, n)
+                ),
                 "read_pod_path": lambda ns, pod, port, path: self._call(
                     f"get pods/{pod}/proxy/{path}", False, lambda: self.pod_metrics.get(pod)
                 ),
@@ -273,6 +285,10 @@ class FakeKube:
                 monkeypatch.setattr(module, name, function)
         monkeypatch.setattr(cache, "_store", self)
 
+    def _config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        found = self.store.get(("configmaps", namespace, name))
+        return dict(found.get("data") or {}) if found is not None else None
+
     def _event(self, obj: Any, type_: str, reason: str, message: str) -> None:
         name = obj.name if isinstance(obj, Resource) else obj["metadata"]["name"]
         self.events.append((name, type_, str(reason), message))
@@ -288,6 +304,11 @@ class FakeKube:
             for body in self._list(kind.plural(), namespace, None)
             if (body.get("spec") or {}).get("model") == model
         ]
+
+    def runs_of(self, namespace: str, continuous_training: str) -> list[Body]:
+        return self._list(
+            "trainingruns", namespace, {CONTINUOUS_TRAINING_LABEL: continuous_training}
+        )
 
     # --- what the test puts in the cluster, and what the cluster's controllers do ----------
 
@@ -358,4 +379,3 @@ def faults(clean_calls: int, writes: list[int]) -> Iterator[Fault]:
         yield Fault(number, "crash")
     for number in writes:
         yield Fault(number, "conflict")
-

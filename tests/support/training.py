@@ -10,6 +10,15 @@ from tests.support.kube import Kube, read_or_none
 from tests.support.wait import wait_for
 
 GROUP, VERSION = "cairn.dev", "v1alpha1"
+# A training script that takes seconds: a decision tree on the run's dataset.
+TREE_TRAINER = (
+    "from sklearn.tree import DecisionTreeClassifier\n"
+    "from cairn import training\n"
+    "data = training.load_dataset()\n"
+    "model = DecisionTreeClassifier().fit(data.X, data.y)\n"
+    "training.log_metric('accuracy', float(model.score(data.X, data.y)))\n"
+    "training.save_model(model)\n"
+)
 Body = dict[str, Any]
 TERMINAL = ("Succeeded", "Failed")
 

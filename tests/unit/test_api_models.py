@@ -11,6 +11,7 @@ from cairn.api import (
     ApprovalState,
     Condition,
     ConditionStatus,
+    ContinuousTraining,
     GateOp,
     ImagePullPolicy,
     Model,
@@ -22,6 +23,7 @@ from cairn.api import (
     TrainingRunStatus,
 )
 from tests.support.crds import (
+    CONTINUOUS_TRAINING,
     DIGEST,
     MODEL,
     MODEL_DEPLOYMENT,
@@ -38,8 +40,9 @@ from tests.support.crds import (
         (Model, MODEL),
         (ModelVersion, MODEL_VERSION),
         (ModelDeployment, MODEL_DEPLOYMENT),
+        (ContinuousTraining, CONTINUOUS_TRAINING),
     ],
-    ids=["TrainingRun", "Model", "ModelVersion", "ModelDeployment"],
+    ids=["TrainingRun", "Model", "ModelVersion", "ModelDeployment", "ContinuousTraining"],
 )
 def test_a_complete_manifest_round_trips(kind: type[Resource], text: str) -> None:
     assert kind.model_validate(manifest(text)).to_dict() == manifest(text)

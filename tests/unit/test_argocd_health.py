@@ -31,9 +31,11 @@ from cairn.controllers.deployment.target import Refusal
 from cairn.controllers.registry import models as model_controller
 from cairn.controllers.registry import versions as version_controller
 from cairn.controllers.trainingrun import reconcile as run_controller
+from cairn.controllers.trainingrun import status as run_status
 from cairn.controllers.trainingrun.observe import Observation, observe
 from cairn.kube import status as status_writer
 from cairn.registry.registration import RegistrationError
+from tests.support.fake_kube import merge
 from tests.unit.test_deployment_logic import V1, V2, deployment
 from tests.unit.test_rollout_logic import ANALYSIS, at, canary
 from tests.unit.test_trainingrun_observe import job, pod, terminated
@@ -76,17 +78,6 @@ def merged(obj: Body, status: Any) -> Body:
     """obj after the operator's status write (a JSON merge patch of status), as the API server
     applies it."""
 
-    def merge(into: Any, patch: Any) -> Any:
-        if not isinstance(patch, dict) or not isinstance(into, dict):
-            return copy.deepcopy(patch)
-        out = dict(into)
-        for key, value in patch.items():
-            if value is None:
-                out.pop(key, None)
-            else:
-                out[key] = merge(out.get(key), value)
-        return out
-
     before = obj.get("status") or {}
     after = status if isinstance(status, dict) else status.to_dict()
     patch = status_writer.merge_patch(before, after)
@@ -115,7 +106,7 @@ def observed_run(run: Body, job_body: Body | None, pods: list[Body]) -> Body:
     seen = observe(job_body, pods)
     typed = TrainingRun.model_validate(run)
     job_name = "iris-1" if job_body is not None else None
-    return merged(run, run_controller.status_for(typed, seen, seen.message, job_name))
+    return merged(run, run_status.status_for(typed, seen, seen.message, job_name))
 
 
 SUMMARY = {
@@ -216,9 +207,7 @@ def test_training_run_waiting_for_its_claim_is_degraded() -> None:
         TrainingRunReason.ARTIFACT_CLAIM_MISSING,
         "PersistentVolumeClaim cairn-artifacts does not exist",
     )
-    status = run_controller.status_for(
-        TrainingRun.model_validate(run), missing, missing.message, None
-    )
+    status = run_status.status_for(TrainingRun.model_validate(run), missing, missing.message, None)
     assert health("TrainingRun", merged(run, status)) == (
         "Degraded",
         "ArtifactClaimMissing: PersistentVolumeClaim cairn-artifacts does not exist",

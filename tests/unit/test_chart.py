@@ -24,20 +24,23 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 # Every permission the operator holds in a namespace it watches, and the code that needs it.
 EXPECTED_NAMESPACED_RULES = {
-    # kopf watches and annotates all four kinds; the controllers read them (kube/objects.py)
-    ("cairn.dev", "trainingruns"): {"get", "list", "watch", "patch"},
+    # kopf watches and annotates all five kinds; the controllers read them (kube/objects.py)
+    ("cairn.dev", "trainingruns"): {"get", "list", "watch", "patch", "create", "delete"},
     ("cairn.dev", "models"): {"get", "list", "watch", "patch", "create"},
     ("cairn.dev", "modelversions"): {"get", "list", "watch", "patch", "create", "delete"},
     ("cairn.dev", "modeldeployments"): {"get", "list", "watch", "patch"},
+    ("cairn.dev", "continuoustrainings"): {"get", "list", "watch", "patch"},
     ("cairn.dev", "trainingruns/status"): {"patch"},
     ("cairn.dev", "models/status"): {"patch"},
     ("cairn.dev", "modelversions/status"): {"patch"},
     ("cairn.dev", "modeldeployments/status"): {"patch"},
+    ("cairn.dev", "continuoustrainings/status"): {"patch"},
     ("cairn.dev", "trainingruns/finalizers"): {"update"},
     ("cairn.dev", "models/finalizers"): {"update"},
     ("cairn.dev", "modeldeployments/finalizers"): {"update"},
+    ("cairn.dev", "continuoustrainings/finalizers"): {"update"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},
-    ("", "pods"): {"list", "watch"},
+    ("", "pods"): {"list", "watch", "create", "delete"},
     ("", "pods/log"): {"get"},
     ("", "pods/proxy"): {"get"},
     ("", "persistentvolumeclaims"): {"get"},
@@ -116,7 +119,7 @@ def test_default_is_cluster_wide(tmp_path: Path) -> None:
 
     assert sorted(m["kind"] for m in manifests) == sorted(
         ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"]
-        + ["CustomResourceDefinition"] * 4
+        + ["CustomResourceDefinition"] * 5
     )
     assert container(manifests)["args"] == ["--all-namespaces"]
     assert "CAIRN_NAMESPACES" not in env(manifests)

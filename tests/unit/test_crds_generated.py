@@ -88,6 +88,7 @@ def test_the_helm_charts_crds_are_the_generated_ones() -> None:
 
 def test_every_kind_has_its_crd_file() -> None:
     assert sorted(render()) == [
+        "cairn.dev_continuoustrainings.yaml",
         "cairn.dev_modeldeployments.yaml",
         "cairn.dev_models.yaml",
         "cairn.dev_modelversions.yaml",
@@ -124,6 +125,7 @@ def test_short_names() -> None:
         "Model": ["mdl"],
         "ModelVersion": ["mv"],
         "ModelDeployment": ["mdep"],
+        "ContinuousTraining": ["ct"],
     }
 
 
@@ -246,6 +248,15 @@ def test_printer_columns_answer_the_first_questions() -> None:
         "Model": ["Latest", "Aliases", "Age"],
         "ModelVersion": ["Model", "Version", "Approval", "Validated", "Metric", "Age"],
         "ModelDeployment": ["Model", "Stable", "Canary", "Weight", "Phase", "Age"],
+        "ContinuousTraining": [
+            "Model",
+            "Schedule",
+            "Last trigger",
+            "Last run",
+            "Version",
+            "Suspended",
+            "Age",
+        ],
     }
 
 

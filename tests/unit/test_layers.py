@@ -14,11 +14,20 @@ ALLOWED: dict[str, set[str]] = {
     "storage": set(),
     "registry": {"api"},
     "analysis": {"api"},
+    "retraining": {"api"},
     "observability": {"api"},
     "kube": {"api", "observability"},
     "training": {"api", "storage"},
     "serving": {"api", "storage", "training"},
-    "controllers": {"api", "storage", "registry", "analysis", "kube", "observability"},
+    "controllers": {
+        "api",
+        "storage",
+        "registry",
+        "analysis",
+        "retraining",
+        "kube",
+        "observability",
+    },
     "cli": {"api", "kube"},
 }
 # Third-party packages that only some parts may use.

@@ -9,7 +9,6 @@ from cairn.controllers import settings as controller_settings
 from cairn.controllers.deployment import manifests
 from cairn.controllers.deployment.target import Target
 from cairn.controllers.trainingrun import jobspec
-from cairn.storage import PodMount
 
 
 def test_images_default_to_the_dev_tags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,19 +24,12 @@ def test_a_run_without_an_image_gets_the_installations_trainer(
     monkeypatch.setenv("CAIRN_TRAINER_IMAGE", "registry.example.com/ml/trainer:1.2")
     body = {"metadata": {"name": "r", "namespace": "ml", "uid": "u"}, "spec": {"model": "iris"}}
     run = TrainingRun.model_validate(body)
-    mount = PodMount(
-        volume={"name": "v", "emptyDir": {}},
-        volume_mount={"name": "v", "mountPath": "/out"},
-        directory="/out",
-    )
-    job = jobspec.build_job(run, mount, "pvc://cairn-artifacts/iris/r")
+    job = jobspec.build_job(run)
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "registry.example.com/ml/trainer:1.2"
 
     run.spec.image = "mine:1"  # the object's own choice wins
-    (container,) = jobspec.build_job(run, mount, "pvc://x/y")["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (container,) = jobspec.build_job(run)["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "mine:1"
 
 

@@ -13,7 +13,7 @@ from cairn.api import TrainingRunReason as Reason
 from cairn.controllers import settings
 from cairn.controllers.trainingrun import handlers as trainingrun_handlers
 from cairn.controllers.trainingrun.observe import Observation
-from cairn.controllers.trainingrun.reconcile import training_seconds
+from cairn.controllers.trainingrun.transitions import training_seconds
 from cairn.observability import logs, metrics, server
 from cairn.observability.reconciles import reconciling
 from tests.support.operator import free_local_port

@@ -113,7 +113,7 @@ def test_unreadable_csv_is_reported_with_the_place(
             "sklearn://mnist",
             "sklearn://mnist is not a dataset shipped with scikit-learn; use one of",
         ),
-        ("s3://bucket/iris.csv", "is not supported: write sklearn://<name> or file:///"),
+        ("s3://bucket/iris.csv", "is not supported: write sklearn://<name>, file:///"),
         ("iris", "is not supported"),
         ("file:///data/iris.parquet", "is not a .csv file"),
         ("file://data/iris.csv", "file:// URIs take an absolute path"),
@@ -131,3 +131,14 @@ def test_the_session_loads_the_runs_dataset_or_says_it_has_none() -> None:
     ).load_dataset().X.shape == (178, 13)
     with pytest.raises(LookupError, match="CAIRN_DATASET_URI is not set"):
         TrainingSession({}, finish_at_exit=False).load_dataset()
+
+
+def test_a_pvc_dataset_is_read_where_the_operator_mounted_it(tmp_path: Path) -> None:
+    mounted = tmp_path / "wine.csv"
+    mounted.write_text("a,b,target\n1,2,0\n3,4,1\n")
+    data = load_dataset("pvc://datasets/wine.csv", mounted)
+    assert data.uri == "pvc://datasets/wine.csv" and data.X.shape == (2, 2)
+    # The same rows give the same digest wherever they were read from.
+    assert data.digest == load_dataset(f"file://{mounted}").digest
+    with pytest.raises(DatasetError, match="where the operator mounts its claim"):
+        load_dataset("pvc://datasets/wine.csv")

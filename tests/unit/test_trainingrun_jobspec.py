@@ -6,13 +6,9 @@ from typing import Any
 import pytest
 
 from cairn.api import TrainingRun
+from cairn.api.trainingrun import ChampionRef
 from cairn.controllers.trainingrun import jobspec
-from cairn.controllers.trainingrun.output import (
-    ARTIFACTS_MOUNT,
-    InvalidOutput,
-    output_mount,
-    output_uri,
-)
+from cairn.storage import ARTIFACTS_MOUNT
 
 
 def run(**spec: Any) -> TrainingRun:
@@ -24,8 +20,8 @@ def run(**spec: Any) -> TrainingRun:
     )
 
 
-def build_job(r: TrainingRun) -> dict[str, Any]:
-    return jobspec.build_job(r, output_mount(r), output_uri(r))
+def build_job(r: TrainingRun, champion: ChampionRef | None = None) -> dict[str, Any]:
+    return jobspec.build_job(r, champion)
 
 
 def env_of(job: dict[str, Any]) -> dict[str, str]:
@@ -86,5 +82,43 @@ def test_job_fields_pass_through() -> None:
 
 @pytest.mark.parametrize("uri", ["pvc://claim", "pvc://claim/../x", "s3://b/k"])
 def test_unusable_output_uris_are_refused(uri: str) -> None:
-    with pytest.raises(InvalidOutput, match=r"spec\.output\.uri"):
-        output_mount(run(output={"uri": uri}))
+    with pytest.raises(jobspec.Unmountable, match=r"spec\.output\.uri"):
+        build_job(run(output={"uri": uri}))
+
+
+DIGEST = "sha256:" + "c" * 64
+
+
+def mounts_of(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    pod = job["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    return {
+        m["mountPath"]: {**m, **volumes[m["name"]]} for m in pod["containers"][0]["volumeMounts"]
+    }
+
+
+def test_a_dataset_on_a_claim_is_mounted_read_only_where_the_sdk_finds_it() -> None:
+    job = build_job(run(dataset={"uri": "pvc://datasets/wine/wine.csv"}))
+    env = env_of(job)
+    assert env["CAIRN_DATASET_URI"] == "pvc://datasets/wine/wine.csv"
+    assert env["CAIRN_DATASET_PATH"] == "/cairn/claims/datasets/wine/wine.csv"
+    mounted = mounts_of(job)["/cairn/claims/datasets"]
+    assert mounted["readOnly"] and mounted["persistentVolumeClaim"]["claimName"] == "datasets"
+    # On the artifacts claim, the run's one writable mount serves it: the claim is mounted once.
+    shared = build_job(run(dataset={"uri": "pvc://cairn-artifacts/data/wine.csv"}))
+    assert env_of(shared)["CAIRN_DATASET_PATH"] == f"{ARTIFACTS_MOUNT}/data/wine.csv"
+    assert len(mounts_of(shared)) == 1
+    # Built-in data needs no mount.
+    assert "CAIRN_DATASET_PATH" not in env_of(build_job(run(dataset={"uri": "sklearn://iris"})))
+
+
+def test_the_champion_is_mounted_read_only_with_its_version_and_digest() -> None:
+    champion = ChampionRef(version=3, uri="pvc://models/iris/iris-3", digest=DIGEST)
+    job = build_job(run(), champion)
+    env = env_of(job)
+    assert env["CAIRN_CHAMPION_DIR"] == "/cairn/claims/models/iris/iris-3"
+    assert (env["CAIRN_CHAMPION_VERSION"], env["CAIRN_CHAMPION_DIGEST"]) == ("3", DIGEST)
+    assert mounts_of(job)["/cairn/claims/models"]["readOnly"]
+    # The Job remembers what it was given, for the run's status after a restart.
+    assert jobspec.champion_of(job) == champion
+    assert jobspec.champion_of(build_job(run())) is None

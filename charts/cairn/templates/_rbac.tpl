@@ -4,11 +4,17 @@ operator/cairn/kube/*.py plus what kopf does to the objects it watches. No wildc
 The same rules go into the ClusterRole (cluster-wide) or into a Role per watched namespace.
 */}}
 {{- define "cairn.namespacedRules" -}}
-# kopf lists and watches all four kinds (handlers and resync indexes) and patches its
-# bookkeeping into their cairn.dev/ annotations; the controllers read them (kube/objects.py).
+# kopf lists and watches all five kinds (handlers, resync indexes and the watch caches) and
+# patches its bookkeeping into their cairn.dev/ annotations; the controllers read them
+# (kube/objects.py, kube/cache.py).
 - apiGroups: [cairn.dev]
-  resources: [trainingruns, models, modelversions, modeldeployments]
+  resources: [trainingruns, models, modelversions, modeldeployments, continuoustrainings]
   verbs: [get, list, watch, patch]
+# A ContinuousTraining starts TrainingRuns and deletes the finished ones its history limits no
+# longer keep (controllers/continuoustraining/runs.py).
+- apiGroups: [cairn.dev]
+  resources: [trainingruns]
+  verbs: [create, delete]
 # Registration creates the Model of a run's spec.model and the ModelVersion it trained
 # (controllers/trainingrun/registration.py).
 - apiGroups: [cairn.dev]
@@ -21,13 +27,16 @@ The same rules go into the ClusterRole (cluster-wide) or into a Role per watched
 # Status is written only through the status subresource, as merge patches of what changed, each
 # kind's by its own controller (kube/status.py).
 - apiGroups: [cairn.dev]
-  resources: [trainingruns/status, models/status, modelversions/status, modeldeployments/status]
+  resources: [trainingruns/status, models/status, modelversions/status, modeldeployments/status,
+    continuoustrainings/status]
   verbs: [patch]
 # Children carry ownerReferences with blockOwnerDeletion (kopf.adopt): where the
 # OwnerReferencesPermissionEnforcement admission plugin runs, that needs update on the owner's
-# finalizers. Runs own Jobs, Models own ModelVersions, ModelDeployments own Deployments/Services.
+# finalizers. Runs own Jobs, Models own ModelVersions, ModelDeployments own Deployments/Services,
+# ContinuousTrainings own their runs and dataset probes.
 - apiGroups: [cairn.dev]
-  resources: [trainingruns/finalizers, models/finalizers, modeldeployments/finalizers]
+  resources: [trainingruns/finalizers, models/finalizers, modeldeployments/finalizers,
+    continuoustrainings/finalizers]
   verbs: [update]
 # A run's Job: created, read, suspended and resumed; watched for progress (controllers/trainingrun).
 - apiGroups: [batch]
@@ -38,6 +47,11 @@ The same rules go into the ClusterRole (cluster-wide) or into a Role per watched
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
+# A ContinuousTraining's dataset trigger measures the dataset with a short probe pod that mounts
+# it, reads its result and deletes it (controllers/continuoustraining/probe.py).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [create, delete]
 # Before a run's Job is created its output claim and code ConfigMap must exist: a missing one is
 # named in the run's status instead of a pod that never starts (controllers/trainingrun).
 - apiGroups: [""]

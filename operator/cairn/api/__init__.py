@@ -5,6 +5,17 @@ Python attributes are snake_case; `to_dict()` and the CRDs spell them camelCase.
 
 from cairn.api.base import API_VERSION, GROUP, VERSION, ApiModel, Resource
 from cairn.api.common import ArtifactRef, Condition, ConditionStatus, DatasetRef
+from cairn.api.continuoustraining import (
+    ConcurrencyPolicy,
+    ConditionTrigger,
+    ContinuousTraining,
+    ContinuousTrainingConditionType,
+    ContinuousTrainingReason,
+    ContinuousTrainingSpec,
+    ContinuousTrainingStatus,
+    TriggerRecord,
+    TriggerType,
+)
 from cairn.api.model import (
     Gate,
     GateOp,
@@ -63,9 +74,16 @@ from cairn.api.trainingrun import (
     TrainingRunReason,
     TrainingRunSpec,
     TrainingRunStatus,
+    TrainingRunTemplate,
 )
 
-KINDS: tuple[type[Resource], ...] = (TrainingRun, Model, ModelVersion, ModelDeployment)
+KINDS: tuple[type[Resource], ...] = (
+    TrainingRun,
+    Model,
+    ModelVersion,
+    ModelDeployment,
+    ContinuousTraining,
+)
 
 __all__ = [
     "API_VERSION",
@@ -83,9 +101,16 @@ __all__ = [
     "CanaryStep",
     "CanaryStrategy",
     "CodeSource",
+    "ConcurrencyPolicy",
     "Condition",
     "ConditionStatus",
+    "ConditionTrigger",
     "ConfigMapCode",
+    "ContinuousTraining",
+    "ContinuousTrainingConditionType",
+    "ContinuousTrainingReason",
+    "ContinuousTrainingSpec",
+    "ContinuousTrainingStatus",
     "DatasetRef",
     "EnvVar",
     "Gate",
@@ -128,5 +153,8 @@ __all__ = [
     "TrainingRunReason",
     "TrainingRunSpec",
     "TrainingRunStatus",
+    "TrainingRunTemplate",
+    "TriggerRecord",
+    "TriggerType",
     "Verdict",
 ]

@@ -76,6 +76,14 @@ Digest = Annotated[
         "must be a digest of the form sha256:<64 lowercase hexadecimal digits>",
     ),
 ]
+Duration = Annotated[
+    str,
+    Field(max_length=32),
+    Matches(
+        r"^([0-9]+(ms|s|m|h))+$",
+        "must be a duration: a number and a unit (ms, s, m or h), for example 30s, 2m or 1h30m",
+    ),
+]
 MetricName = Annotated[str, Field(min_length=1, max_length=METRIC_NAME_MAX)]
 # Map keys stay unconstrained: a structural schema cannot constrain them (no propertyNames).
 Metrics = Annotated[dict[str, float], Field(max_length=METRICS_MAX)]
@@ -190,4 +198,34 @@ class DatasetRef(ApiModel):
     digest: Digest | None = Field(
         default=None,
         description="sha256 of the dataset's content, sha256:<64 hex digits>, recorded as lineage.",
+    )
+
+
+class Evaluation(ApiModel):
+    """The version that held the Model's promotion alias when the run trained, scored by the run
+    on its own evaluation data beside the new model: the only fair comparison."""
+
+    champion_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The version compared with; unset when the alias named no version yet.",
+    )
+    champion_metrics: Metrics | None = Field(
+        default=None,
+        description="Its metrics on the run's evaluation data, for example {f1_macro: 0.91}.",
+    )
+
+
+class Trigger(ApiModel):
+    """What started a run: a ContinuousTraining's trigger, or a person (no trigger)."""
+
+    type: str = Field(max_length=32, description="schedule, dataset, code, request or condition.")
+    reason: str = Field(max_length=TEXT_MAX, description="What fired, in words.")
+    # Bounded like every string of an immutable record, for the CEL cost estimate.
+    time: datetime = Field(
+        description="When it fired (a scheduled run: its schedule time).",
+        json_schema_extra={"maxLength": 64},
+    )
+    continuous_training: str | None = Field(
+        default=None, max_length=DNS_LABEL_MAX, description="The ContinuousTraining."
     )

@@ -24,6 +24,8 @@ VERSION_LABEL: Final = "cairn.dev/version"
 # On a serving Deployment and its pods: what they serve.
 ARTIFACT_ANNOTATION: Final = "cairn.dev/artifact"
 DIGEST_ANNOTATION: Final = "cairn.dev/digest"
+# On a run's Job: the artifact URI of the champion it was given to beat.
+CHAMPION_ANNOTATION: Final = "cairn.dev/champion"
 # On the children the operator applies: a digest of the manifest, to skip writes that change
 # nothing.
 MANIFEST_HASH_ANNOTATION: Final = "cairn.dev/manifest-hash"
@@ -34,6 +36,15 @@ MANIFEST_HASH_ANNOTATION: Final = "cairn.dev/manifest-hash"
 PROMOTE_ANNOTATION: Final = "cairn.dev/promote"
 ABORT_ANNOTATION: Final = "cairn.dev/abort"
 RESUME_ANNOTATION: Final = "cairn.dev/resume"
+
+# ContinuousTraining: the annotation that asks it for a run (any new value, which is the reason),
+# and the label and annotations of the runs it starts, and of its dataset probes.
+RETRAIN_ANNOTATION: Final = "cairn.dev/retrain"
+CONTINUOUS_TRAINING_LABEL: Final = "cairn.dev/continuous-training"
+TRIGGER_TYPE_ANNOTATION: Final = "cairn.dev/trigger-type"
+TRIGGER_REASON_ANNOTATION: Final = "cairn.dev/trigger-reason"
+TRIGGER_TIME_ANNOTATION: Final = "cairn.dev/trigger-time"
+PROBE_LABEL: Final = "cairn.dev/dataset-probe"
 
 
 def selector(labels: Mapping[str, str]) -> str:

@@ -1,12 +1,13 @@
 """Model: a registered model, the family of its versions, with its promotion policy and aliases."""
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from cairn.api.base import AGE_COLUMN, ApiModel, Crd, PrinterColumn, Resource
-from cairn.api.cel import KeysMatch, rule
+from cairn.api.cel import KeysMatch, Matches, rule
 from cairn.api.common import (
     DNS_LABEL,
     DNS_LABEL_MESSAGE,
@@ -17,6 +18,8 @@ from cairn.api.common import (
 )
 
 GATES_MAX = 32
+HISTORY_MAX = 50
+ROLLED_BACK_MAX = 64
 ALIASES_MAX = 64
 DESCRIPTION_MAX = 4096
 
@@ -34,6 +37,8 @@ class GateOp(StrEnum):
 class ModelConditionType(StrEnum):
     READY = "Ready"
     ALIASES_RESOLVED = "AliasesResolved"
+    # True while spec.aliases pins the alias that spec.policy.promotion manages.
+    PROMOTION_OVERRIDDEN = "PromotionOverridden"
 
 
 class ModelReason(StrEnum):
@@ -41,6 +46,18 @@ class ModelReason(StrEnum):
     RESOLVED = "Resolved"
     INVALID_ALIAS_TARGET = "InvalidAliasTarget"
     INVALID_SPEC = "InvalidSpec"
+    PINNED = "PinnedInSpec"
+    NOT_PINNED = "NotPinned"
+    # Events and history entries
+    ALIAS_MOVED = "AliasMoved"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    VERSION_RETIRED = "VersionRetired"
+
+
+class Direction(StrEnum):
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
 
 
 class Gate(ApiModel):
@@ -49,6 +66,42 @@ class Gate(ApiModel):
     metric: MetricName = Field(description="Name of the metric, as the trainer reports it.")
     op: GateOp = Field(description="Comparison of metric with threshold: >=, >, <=, < or ==.")
     threshold: float = Field(description="The value the metric is compared with.")
+
+
+AliasName = Annotated[
+    str,
+    Field(max_length=63),
+    Matches(
+        r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        "must be an alias name: a lowercase DNS label, for example production",
+    ),
+]
+
+
+class Promotion(ApiModel):
+    """Move an alias to each new version that beats the one holding it, on one metric measured
+    on the same evaluation data."""
+
+    alias: AliasName = Field(
+        description="The alias the operator moves, for example production. Its target is in "
+        "status.aliases; pinning the same alias in spec.aliases overrides the policy (a "
+        "freeze) and the Model's PromotionOverridden condition says so."
+    )
+    metric: MetricName = Field(
+        description="The metric compared, for example f1_macro: the new version's value beside "
+        "the current holder's, both measured by the new version's training run on its own "
+        "evaluation data (cairn.training.evaluate)."
+    )
+    direction: Direction = Field(
+        default=Direction.MAXIMIZE,
+        description="maximize (higher is better) or minimize (lower is better, for example rmse).",
+    )
+    min_improvement: float = Field(
+        default=0.0,
+        ge=0,
+        description="How much better the new version must be, in the metric's units; 0: any "
+        "improvement, a tie is not one.",
+    )
 
 
 class Policy(ApiModel):
@@ -63,6 +116,12 @@ class Policy(ApiModel):
         default=False,
         description="true keeps each validated version PendingApproval until a person approves "
         "it (`cairn approve <model> <version>`); false approves validated versions automatically.",
+    )
+    promotion: Promotion | None = Field(
+        default=None,
+        description="Automatic promotion: the alias moves to a new Ready version only when it "
+        "beats the holder on the metric, measured on the same data; a version whose canary was "
+        "rolled back is never chosen again.",
     )
 
 
@@ -113,6 +172,23 @@ class ModelSpec(ApiModel):
     retention: Retention | None = Field(default=None, description="How many versions are kept.")
 
 
+class HistoryEntry(ApiModel):
+    """One thing that happened to the Model's aliases."""
+
+    time: datetime = Field(description="When.")
+    action: ModelReason = Field(description="AliasMoved, Promoted, RolledBack, VersionRetired.")
+    alias: str | None = Field(default=None, max_length=63, description="The alias.")
+    from_version: int | None = Field(default=None, ge=1, description="The version it named before.")
+    to_version: int | None = Field(default=None, ge=1, description="The version it names now.")
+    by: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="Who: spec (a person or Git editing spec.aliases) or policy (the promotion "
+        "policy).",
+    )
+    reason: str | None = Field(default=None, max_length=TEXT_MAX, description="Why.")
+
+
 class ModelStatus(ApiModel):
     """The model's versions as the operator sees them. Written by the operator only."""
 
@@ -131,8 +207,25 @@ class ModelStatus(ApiModel):
     )
     conditions: Conditions | None = Field(
         default=None,
-        description="Ready (the model is usable) and AliasesResolved (every alias in the spec "
-        "names a Validated and Approved version).",
+        description="Ready (the model is usable), AliasesResolved (every alias in the spec "
+        "names a Validated and Approved version), and PromotionOverridden (spec.aliases pins "
+        "the alias the promotion policy manages).",
+    )
+    promoted: int | None = Field(
+        default=None,
+        ge=1,
+        description="The version the promotion policy chose for its alias; status.aliases shows "
+        "it unless spec.aliases pins that alias.",
+    )
+    rolled_back: Annotated[list[int], Field(max_length=ROLLED_BACK_MAX)] | None = Field(
+        default=None,
+        description="Versions the promotion policy moved its alias to whose canary was then "
+        "rolled back: never chosen again.",
+    )
+    history: Annotated[list[HistoryEntry], Field(max_length=HISTORY_MAX)] | None = Field(
+        default=None,
+        description=f"The last {HISTORY_MAX} alias moves, promotions and rollbacks, oldest first: "
+        "they outlive Events.",
     )
 
 

@@ -14,9 +14,11 @@ from cairn.api.common import (
     URI_MAX,
     Conditions,
     DnsSubdomain,
+    Duration,
     HttpUrl,
     ModelName,
 )
+from cairn.api.model import AliasName
 from cairn.api.trainingrun import EnvVars, ImagePullPolicy, ResourceRequirements
 
 DEFAULT_SERVER_IMAGE = "docker.io/cairn/server:dev"
@@ -38,23 +40,6 @@ BUILTIN_METRICS = ("errorRate", "latencyP50", "latencyP99")
 PODS_MAX = 64
 STABLE, CANARY = "stable", "canary"
 TRACKS = (STABLE, CANARY)
-
-Duration = Annotated[
-    str,
-    Field(max_length=32),
-    Matches(
-        r"^([0-9]+(ms|s|m|h))+$",
-        "must be a duration: a number and a unit (ms, s, m or h), for example 30s, 2m or 1h30m",
-    ),
-]
-AliasName = Annotated[
-    str,
-    Field(max_length=63),
-    Matches(
-        r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
-        "must be an alias name: a lowercase DNS label, for example production",
-    ),
-]
 
 
 class ModelDeploymentPhase(StrEnum):

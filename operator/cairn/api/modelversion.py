@@ -13,9 +13,11 @@ from cairn.api.common import (
     ArtifactRef,
     Conditions,
     DatasetRef,
+    Evaluation,
     Metrics,
     ModelName,
     Params,
+    Trigger,
 )
 from cairn.api.model import GateOp
 
@@ -39,6 +41,8 @@ class ModelVersionConditionType(StrEnum):
     VALIDATED = "Validated"
     APPROVED = "Approved"
     READY = "Ready"
+    # Under a promotion policy: whether the policy moved its alias to this version.
+    PROMOTED = "Promoted"
 
 
 class ModelVersionReason(StrEnum):
@@ -51,6 +55,16 @@ class ModelVersionReason(StrEnum):
     READY = "Ready"
     MODEL_NOT_FOUND = "ModelNotFound"
     INVALID_SPEC = "InvalidSpec"
+    # Promoted
+    PROMOTED = "Promoted"
+    NOT_BETTER = "NotBetter"
+    CHAMPION_CHANGED = "ChampionChanged"
+    NOT_COMPARED = "NotCompared"
+    METRIC_MISSING = "MetricMissing"
+    ROLLED_BACK = "RolledBack"
+    SUPERSEDED = "Superseded"
+    NOT_READY = "NotReady"
+    OVERRIDDEN = "PromotionOverridden"
 
 
 class Source(ApiModel):
@@ -80,6 +94,9 @@ class Source(ApiModel):
     params: Params | None = Field(default=None, description="Hyperparameters of the run.")
     dataset: DatasetRef | None = Field(
         default=None, description="The dataset trained on, with its digest."
+    )
+    trigger: Trigger | None = Field(
+        default=None, description="What started the run: a ContinuousTraining's trigger."
     )
 
 
@@ -117,6 +134,11 @@ class ModelVersionSpec(ApiModel):
     )
     metrics: Metrics | None = Field(
         default=None, description="Metrics of the trained model, for example {accuracy: 0.97}."
+    )
+    evaluation: Evaluation | None = Field(
+        default=None,
+        description="The promotion alias's holder when the run trained, scored on the same "
+        "evaluation data: what automatic promotion compares.",
     )
     signature: (
         Annotated[
@@ -165,8 +187,9 @@ class ModelVersionStatus(ApiModel):
     )
     conditions: Conditions | None = Field(
         default=None,
-        description="Validated (every gate passed), Approved, and Ready (validated and "
-        "approved: the version may be served).",
+        description="Validated (every gate passed), Approved, Ready (validated and approved: "
+        "the version may be served), and under a promotion policy Promoted (whether the policy "
+        "moved its alias here, and if not why, with both metric values).",
     )
     gates: list[GateResult] | None = Field(
         default=None, description="Each gate of the Model's policy and its result."

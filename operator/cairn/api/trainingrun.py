@@ -17,7 +17,9 @@ from cairn.api.common import (
     ArtifactUri,
     Conditions,
     DatasetRef,
+    Digest,
     DnsSubdomain,
+    Evaluation,
     Metrics,
     ModelName,
     Params,
@@ -224,21 +226,18 @@ class OutputSpec(ApiModel):
     )
 
 
-class TrainingRunSpec(ApiModel):
-    """What to train and how. Fixed at creation, except suspend."""
+class ChampionRef(ApiModel):
+    """A version the training code can load to compare with."""
 
-    model_config = ConfigDict(
-        json_schema_extra=immutable_except(
-            "suspend",
-            message="{field} cannot change: a TrainingRun is the record of one training run. "
-            "Create a new TrainingRun with the new settings (only spec.suspend may change).",
-        )
-    )
+    version: int = Field(ge=1, description="The version number.")
+    uri: ArtifactUri = Field(description="Its artifact.")
+    digest: Digest = Field(description="Its artifact's digest, checked before it is loaded.")
 
-    model: ModelName = Field(
-        description="Name of the Model this run trains (created if missing). The trained model "
-        "is registered as ModelVersion <model>-v<N>. A DNS label of at most 50 characters."
-    )
+
+class TrainingRunTemplate(ApiModel):
+    """How to train: every setting of a TrainingRun but the model it trains (what a
+    ContinuousTraining makes its runs from)."""
+
     image: str | None = Field(
         default=None,
         min_length=1,
@@ -325,6 +324,23 @@ class TrainingRunSpec(ApiModel):
     )
 
 
+class TrainingRunSpec(TrainingRunTemplate):
+    """What to train and how. Fixed at creation, except suspend."""
+
+    model_config = ConfigDict(
+        json_schema_extra=immutable_except(
+            "suspend",
+            message="{field} cannot change: a TrainingRun is the record of one training run. "
+            "Create a new TrainingRun with the new settings (only spec.suspend may change).",
+        )
+    )
+
+    model: ModelName = Field(
+        description="Name of the Model this run trains (created if missing). The trained model "
+        "is registered as ModelVersion <model>-v<N>. A DNS label of at most 50 characters."
+    )
+
+
 class TrainingRunStatus(ApiModel):
     """What the operator observed of the run. Written by the operator only."""
 
@@ -371,6 +387,15 @@ class TrainingRunStatus(ApiModel):
     )
     dataset: DatasetRef | None = Field(
         default=None, description="The dataset trained on, with the digest the trainer measured."
+    )
+    evaluation: Evaluation | None = Field(
+        default=None,
+        description="The promotion alias's holder, scored by the run beside its own model.",
+    )
+    champion: ChampionRef | None = Field(
+        default=None,
+        description="The version that held the Model's promotion alias when the run started, "
+        "mounted for the training code (cairn.training.champion()).",
     )
     model_version: str | None = Field(
         default=None, description="Name of the ModelVersion this run was registered as."

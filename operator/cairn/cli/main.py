@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from cairn import __version__
-from cairn.cli import approval, lineage, listing, rollout, status
+from cairn.cli import approval, lineage, listing, retraining, rollout, status
 from cairn.kube import client
 
 PLUGIN_NAME = "kubectl-cairn"
@@ -34,6 +34,7 @@ def build_parser(prog: str = "cairn") -> argparse.ArgumentParser:
     status.add_commands(subcommands)
     approval.add_commands(subcommands)
     rollout.add_commands(subcommands)
+    retraining.add_commands(subcommands)
     return parser
 
 

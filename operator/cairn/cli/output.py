@@ -112,6 +112,12 @@ def since(text: str | None, now: datetime.datetime) -> str | None:
     return duration((now - then).total_seconds()) if then else None
 
 
+def until(text: str | None, now: datetime.datetime) -> str | None:
+    """How long until an API timestamp, in the same short form."""
+    then = parse_time(text)
+    return duration((then - now).total_seconds()) if then else None
+
+
 def between(start: str | None, end: str | None, now: datetime.datetime) -> float | None:
     """Seconds from start to end, or to now while there is no end."""
     began = parse_time(start)

@@ -5,7 +5,17 @@ from typing import Any
 
 import kopf
 
-from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion, Resource
+from cairn.api import (
+    GROUP,
+    VERSION,
+    ContinuousTraining,
+    Model,
+    ModelDeployment,
+    ModelVersion,
+    Resource,
+    TrainingRun,
+)
+from cairn.api.labels import CONTINUOUS_TRAINING_LABEL
 from cairn.kube import cache
 
 Body = dict[str, Any]
@@ -52,6 +62,25 @@ def cached_deployments_by_model(
     return _by_model(namespace, spec, body)
 
 
+@kopf.index(GROUP, VERSION, TrainingRun.plural())
+def cached_runs(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, Body]:
+    return _by_name(namespace, name, body)
+
+
+@kopf.index(GROUP, VERSION, TrainingRun.plural(), labels={CONTINUOUS_TRAINING_LABEL: kopf.PRESENT})
+def cached_runs_by_continuous_training(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, Body]:
+    return {(namespace, labels.get(CONTINUOUS_TRAINING_LABEL)): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, ContinuousTraining.plural())
+def cached_continuous_trainings(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, Body]:
+    return _by_name(namespace, name, body)
+
+
 class IndexStore:
     """kube.cache.Store over kopf's indexes. kopf updates them in its event loop while handlers
     read them in worker threads: each read copies what it takes in one step (list() of a dict's
@@ -73,6 +102,9 @@ class IndexStore:
     def of_model(self, kind: type[Resource], namespace: str, model: str) -> list[Body]:
         return self._values(self._by_model[kind], (namespace, model))
 
+    def runs_of(self, namespace: str, continuous_training: str) -> list[Body]:
+        return self._values(self._by_model[ContinuousTraining], (namespace, continuous_training))
+
 
 @kopf.on.startup()
 def install_caches(**kwargs: Any) -> None:
@@ -87,10 +119,14 @@ def install_caches(**kwargs: Any) -> None:
                 Model: index(cached_models),
                 ModelVersion: index(cached_versions),
                 ModelDeployment: index(cached_deployments),
+                TrainingRun: index(cached_runs),
+                ContinuousTraining: index(cached_continuous_trainings),
             },
             by_model={
                 ModelVersion: index(cached_versions_by_model),
                 ModelDeployment: index(cached_deployments_by_model),
+                # The runs a ContinuousTraining started, by its name.
+                ContinuousTraining: index(cached_runs_by_continuous_training),
             },
         )
     )

@@ -9,8 +9,10 @@ there, so nothing is retried in a loop. A status that no longer fits the model (
 older operator) is dropped and rebuilt: every status is derived from what the controller observes.
 """
 
+import collections
 import dataclasses
 import logging
+import threading
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -86,6 +88,39 @@ def parse(kind: type[R], body: Body) -> R | None:
     meta = body["metadata"]
     objects.patch_status(kind, meta["namespace"], meta["name"], None)
     return kind.model_validate({**body, "status": None})
+
+
+# Objects from the watch caches, parsed once per resourceVersion: a Model's 500 versions are read
+# by every reconcile of the Model and of each version, and parsing them again each time would make
+# background work grow with the square of the data.
+PARSED_MAX = 20000
+_parsed: collections.OrderedDict[tuple[str, str, str], Resource | None] = collections.OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def cached(kind: type[R], body: Body | None) -> R | None:
+    """`body` (from a watch cache) as a `kind`; None when there is none, or when it breaks the
+    model (its own controller reports that). Never modify what this returns: it is shared."""
+    if body is None:
+        return None
+    meta = body.get("metadata") or {}
+    version = meta.get("resourceVersion")
+    key = (kind.__name__, str(meta.get("uid")), str(version))
+    if version is not None:
+        with _parsed_lock:
+            if key in _parsed:
+                _parsed.move_to_end(key)
+                return _parsed[key]  # type: ignore[return-value]
+    try:
+        parsed: R | None = kind.model_validate(body)
+    except ValidationError:
+        parsed = None
+    if version is not None:
+        with _parsed_lock:
+            _parsed[key] = parsed
+            while len(_parsed) > PARSED_MAX:
+                _parsed.popitem(last=False)
+    return parsed
 
 
 def _conditions(body: Body) -> list[Condition]:

@@ -9,8 +9,10 @@ cached object can be a moment old, so the rule is: compare from the cache, act f
 server. A periodic resync computes from the cache and does nothing when that changes nothing;
 a reconcile that writes reads the object it writes to from the API server first.
 
-The operator installs a store backed by kopf indexes at startup (controllers.cache); tests
-install their own.
+Cached: Models, ModelVersions, ModelDeployments, TrainingRuns and ContinuousTrainings by name,
+versions and ModelDeployments by model, runs by the ContinuousTraining that started them. The
+operator installs a store backed by kopf indexes at startup (controllers.cache); tests install
+their own.
 """
 
 from typing import Any, Protocol
@@ -25,6 +27,8 @@ class Store(Protocol):
     def get(self, kind: Kind, namespace: str, name: str) -> Body | None: ...
 
     def of_model(self, kind: Kind, namespace: str, model: str) -> list[Body]: ...
+
+    def runs_of(self, namespace: str, continuous_training: str) -> list[Body]: ...
 
 
 class NotInstalled(RuntimeError):
@@ -46,11 +50,15 @@ def _installed() -> Store:
 
 
 def get(kind: Kind, namespace: str, name: str) -> Body | None:
-    """The object as last seen, None when it does not exist (Model, ModelVersion and
-    ModelDeployment are cached)."""
+    """The object as last seen, None when it does not exist."""
     return _installed().get(kind, namespace, name)
 
 
 def of_model(kind: Kind, namespace: str, model: str) -> list[Body]:
     """The objects whose spec.model is `model` (ModelVersion and ModelDeployment)."""
     return _installed().of_model(kind, namespace, model)
+
+
+def runs_of(namespace: str, continuous_training: str) -> list[Body]:
+    """The TrainingRuns a ContinuousTraining started (labelled with its name)."""
+    return _installed().runs_of(namespace, continuous_training)

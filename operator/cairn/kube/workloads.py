@@ -62,6 +62,30 @@ def config_map_exists(namespace: str, name: str) -> bool:
     return _exists(client.core().read_namespaced_config_map, namespace, name)
 
 
+def config_map_data(namespace: str, name: str) -> dict[str, str] | None:
+    """A ConfigMap's data and binaryData (base64, as stored), None when it does not exist."""
+    try:
+        found = client.core().read_namespaced_config_map(name, namespace)
+    except ApiException as error:
+        if is_not_found(error):
+            return None
+        raise
+    return {**(found.data or {}), **(found.binary_data or {})}
+
+
+def create_pod(namespace: str, pod: Body) -> Body:
+    return _to_dict(client.core().create_namespaced_pod(namespace, pod))
+
+
+def delete_pod(namespace: str, name: str) -> None:
+    """Delete a pod; one that is already gone is fine."""
+    try:
+        client.core().delete_namespaced_pod(name, namespace)
+    except ApiException as error:
+        if not is_not_found(error):
+            raise
+
+
 def pod_warning(namespace: str, pod: str) -> str | None:
     """The pod's latest Warning Event as `Reason: message` (the kubelet says why a pod does not
     start, a volume that cannot be mounted for example, only in Events)."""

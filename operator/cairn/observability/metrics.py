@@ -22,11 +22,13 @@ from prometheus_client.registry import Collector
 
 from cairn import __version__
 
-Kind = Literal["TrainingRun", "Model", "ModelVersion", "ModelDeployment"]
+Kind = Literal["TrainingRun", "Model", "ModelVersion", "ModelDeployment", "ContinuousTraining"]
 Result = Literal["success", "error"]
 TrainingResult = Literal["succeeded", "failed"]
 Outcome = Literal["promoted", "rolled_back", "aborted"]
 Verdict = Literal["Pass", "Fail", "Inconclusive"]
+TriggerType = Literal["schedule", "dataset", "code", "request", "condition"]
+TriggerOutcome = Literal["started", "skipped", "missed"]
 
 PREFIX = "cairn_operator_"
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -34,6 +36,8 @@ RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 TRAINING_BUCKETS = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
 # Canary rollouts last from a few pauses and analysis intervals to hours of baking.
 ROLLOUT_BUCKETS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200)
+# A scheduled run starts this long after its schedule time: seconds, unless the operator was down.
+LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 # The operator process's CPU, memory and file descriptors, and the Python it runs on.
@@ -88,6 +92,19 @@ ANALYSIS_VERDICTS = Counter(
     ["verdict"],
     registry=REGISTRY,
 )
+TRIGGERS = Counter(
+    "cairn_operator_triggers",
+    "ContinuousTraining triggers, by type and outcome (started a run, skipped, or a schedule "
+    "time missed)",
+    ["type", "outcome"],
+    registry=REGISTRY,
+)
+SCHEDULE_LAG = Histogram(
+    "cairn_operator_schedule_lag_seconds",
+    "Time from a schedule time to the start of its run",
+    buckets=LAG_BUCKETS,
+    registry=REGISTRY,
+)
 
 for _kind in get_args(Kind):
     RECONCILE_DURATION.labels(_kind)
@@ -100,6 +117,9 @@ for _outcome in get_args(Outcome):
     ROLLOUT_DURATION.labels(_outcome)
 for _verdict in get_args(Verdict):
     ANALYSIS_VERDICTS.labels(_verdict)
+for _trigger in get_args(TriggerType):
+    for _trigger_outcome in get_args(TriggerOutcome):
+        TRIGGERS.labels(_trigger, _trigger_outcome)
 
 
 Counts = Mapping[tuple[str, ...], int]
@@ -168,3 +188,11 @@ def analysis_judged(verdict: str) -> None:
     if verdict not in get_args(Verdict):
         raise ValueError(f"{verdict!r} is not a verdict: {', '.join(get_args(Verdict))}")
     ANALYSIS_VERDICTS.labels(verdict).inc()
+
+
+def trigger_fired(trigger: TriggerType, outcome: TriggerOutcome) -> None:
+    TRIGGERS.labels(trigger, outcome).inc()
+
+
+def schedule_lag(seconds: float) -> None:
+    SCHEDULE_LAG.observe(seconds)

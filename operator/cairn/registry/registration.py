@@ -7,11 +7,20 @@ in a label, so a registration that is retried after a crash finds the version it
 """
 
 import dataclasses
+import datetime
 from collections.abc import Iterable
 
 from cairn.api import ModelVersion, ModelVersionSpec, Source, TrainingRun
-from cairn.api.common import DatasetRef
-from cairn.api.labels import MODEL_LABEL, RUN_LABEL, RUN_UID_LABEL
+from cairn.api.common import DatasetRef, Trigger
+from cairn.api.labels import (
+    CONTINUOUS_TRAINING_LABEL,
+    MODEL_LABEL,
+    RUN_LABEL,
+    RUN_UID_LABEL,
+    TRIGGER_REASON_ANNOTATION,
+    TRIGGER_TIME_ANNOTATION,
+    TRIGGER_TYPE_ANNOTATION,
+)
 from cairn.api.trainingrun import RegistrationReason
 
 
@@ -45,6 +54,25 @@ def made_by(version: dict[str, object], run: TrainingRun) -> bool:
     return bool(run.uid) and labels.get(RUN_UID_LABEL) == run.uid
 
 
+def trigger_of(run: TrainingRun) -> Trigger | None:
+    """What started the run, from the annotations a ContinuousTraining puts on its runs."""
+    annotations = run.annotations
+    kind = annotations.get(TRIGGER_TYPE_ANNOTATION)
+    if not kind:
+        return None
+    when = annotations.get(TRIGGER_TIME_ANNOTATION)
+    try:
+        moment = datetime.datetime.fromisoformat(when) if when else None
+    except ValueError:
+        moment = None
+    return Trigger(
+        type=kind[:32],
+        reason=annotations.get(TRIGGER_REASON_ANNOTATION, "")[:1024],
+        time=moment or datetime.datetime.now(datetime.UTC),
+        continuous_training=run.labels.get(CONTINUOUS_TRAINING_LABEL),
+    )
+
+
 def version_for(run: TrainingRun, number: int) -> ModelVersion:
     """The ModelVersion recording `run` as version `number` of its model (the caller makes the
     Model its owner)."""
@@ -72,6 +100,7 @@ def version_for(run: TrainingRun, number: int) -> ModelVersion:
         code_revision=spec.code.revision if spec.code else None,
         params=spec.params or {},
         dataset=dataset,
+        trigger=trigger_of(run),
     )
     return ModelVersion(
         metadata={
@@ -85,5 +114,6 @@ def version_for(run: TrainingRun, number: int) -> ModelVersion:
             artifact=status.artifact,
             source=source,
             metrics=status.metrics or {},
+            evaluation=status.evaluation,
         ),
     )

@@ -22,10 +22,12 @@ from cairn.storage.errors import (
     UnsupportedArtifactStore,
 )
 from cairn.storage.mount import DEFAULT_VOLUME_NAME, PodMount, pvc_mount
+from cairn.storage.pod_storage import ARTIFACTS_MOUNT, PodStorage
 from cairn.storage.store import ArtifactStore, LocalStore, open_store
 from cairn.storage.uri import ArtifactURI, file_uri, parse_artifact_uri
 
 __all__ = [
+    "ARTIFACTS_MOUNT",
     "DEFAULT_VOLUME_NAME",
     "ArtifactError",
     "ArtifactStore",
@@ -37,6 +39,7 @@ __all__ = [
     "LocalStore",
     "Manifest",
     "PodMount",
+    "PodStorage",
     "StorageError",
     "UnsupportedArtifactStore",
     "check_digest_syntax",

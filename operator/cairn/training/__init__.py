@@ -8,6 +8,12 @@
     training.log_metric("accuracy", 0.97)
     training.save_model(model)                          # into CAIRN_OUTPUT_DIR
 
+Under a Model with a promotion policy, score the new model and the current champion on the same
+held-out data, so that promotion compares like with like:
+
+    training.evaluate(model, X_test, y_test, {"f1_macro": macro_f1})
+    training.champion()                                 # the champion itself, or None
+
 At a successful exit the run summary (metrics, artifact digest and size, dataset digest) is
 written to the container's termination message, where the operator reads it; `finish()` does
 it earlier. Environment variables: see cairn.training.env.
@@ -35,6 +41,9 @@ dataset_uri = default_session.dataset_uri
 load_dataset = default_session.load_dataset
 log_metric = default_session.log_metric
 log_metrics = default_session.log_metrics
+champion = default_session.champion
+evaluate = default_session.evaluate
+log_champion_metrics = default_session.log_champion_metrics
 save_model = default_session.save_model
 finish = default_session.finish
 
@@ -54,14 +63,17 @@ __all__ = [
     "SummaryTooLarge",
     "TensorSpec",
     "TrainingSession",
+    "champion",
     "data_digest",
     "dataset_uri",
     "default_session",
     "encode_summary",
+    "evaluate",
     "finish",
     "infer_signature",
     "load_dataset",
     "load_model",
+    "log_champion_metrics",
     "log_metric",
     "log_metrics",
     "param",

@@ -1,4 +1,5 @@
-"""Datasets by URI: `sklearn://<name>` (shipped inside scikit-learn) and `file:///<path>.csv`."""
+"""Datasets by URI: `sklearn://<name>` (shipped inside scikit-learn), `file:///<path>.csv`, and
+`pvc://<claim>/<path>.csv` where the operator mounted the claim (CAIRN_DATASET_PATH)."""
 
 import csv
 import hashlib
@@ -15,7 +16,7 @@ from cairn.storage import InvalidArtifactURI, parse_artifact_uri
 # Bundled with scikit-learn: no network needed.
 SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 TARGET_COLUMN = "target"
-_FORMS = "sklearn://<name> or file:///<absolute path>.csv"
+_FORMS = "sklearn://<name>, file:///<absolute path>.csv or pvc://<claim>/<path>.csv"
 
 
 class DatasetError(ValueError):
@@ -31,10 +32,18 @@ class Dataset:
     feature_names: tuple[str, ...]
 
 
-def load_dataset(uri: str) -> Dataset:
+def load_dataset(uri: str, local_path: Path | None = None) -> Dataset:
+    """The dataset at `uri`; `local_path`: where a pvc:// dataset is mounted in this pod."""
     scheme, separator, rest = uri.partition("://")
     if separator and scheme == "sklearn":
         X, y, feature_names = _load_sklearn(rest.strip("/"))
+    elif separator and scheme == "pvc":
+        if local_path is None:
+            raise DatasetError(
+                f"{uri} is read where the operator mounts its claim: load it inside a "
+                "TrainingRun whose spec.dataset.uri names it, or give a file:// URI"
+            )
+        X, y, feature_names = _load_csv(local_path)
     elif separator and scheme == "file":
         try:
             path = parse_artifact_uri(uri).local_path

@@ -18,7 +18,13 @@ from cairn.storage import file_uri
 from cairn.training import env as contract
 from cairn.training.datasets import Dataset, load_dataset
 from cairn.training.metrics import checked_metric
-from cairn.training.model_dir import FORMAT, SavedModel, check_estimator, write_model_dir
+from cairn.training.model_dir import (
+    FORMAT,
+    SavedModel,
+    check_estimator,
+    load_model,
+    write_model_dir,
+)
 from cairn.training.params import convert_param, parse_params
 from cairn.training.signature import Signature, checked_signature, infer_signature
 from cairn.training.summary import encode_summary
@@ -36,6 +42,7 @@ class TrainingSession:
         self._metrics: dict[str, float] = {}
         self._dataset: Dataset | None = None
         self._artifact: dict[str, Any] | None = None
+        self._evaluation: dict[str, Any] | None = None
         self._written: bytes | None = None
 
     @property
@@ -68,8 +75,53 @@ class TrainingSession:
     def load_dataset(self, uri: str | None = None) -> Dataset:
         """X, y and the data's digest, from `uri` or the run's dataset."""
         self._register_exit_hook()
-        self._dataset = load_dataset(uri or self.dataset_uri())
+        env = self.env
+        chosen = uri or self.dataset_uri()
+        # The run's own dataset is where the operator mounted it.
+        local = env.dataset_path if chosen == env.dataset_uri else None
+        self._dataset = load_dataset(chosen, local)
         return self._dataset
+
+    def champion(self) -> Any | None:
+        """The model to beat: the version holding the Model's promotion alias when this run
+        started, loaded once its files match their digest; None when there is none (the first
+        version, or a Model without a promotion policy)."""
+        found = self.env.champion
+        if found is None:
+            return None
+        return load_model(found.directory, expected_digest=found.digest).estimator
+
+    def evaluate(
+        self,
+        model: Any,
+        X: ArrayLike,
+        y: ArrayLike,
+        metrics: Mapping[str, Callable[[Any, Any], SupportsFloat]],
+    ) -> dict[str, float]:
+        """Score `model` and the champion on the same evaluation data (X, y) with each of
+        `metrics` (name → scorer(y_true, y_pred), such as sklearn's f1_score), and log both:
+        the model's scores as the run's metrics, the champion's beside them. Automatic promotion
+        compares exactly these two. Returns the model's scores."""
+        scores = {name: float(score(y, model.predict(X))) for name, score in metrics.items()}
+        self.log_metrics(scores)
+        champion = self.champion()
+        if champion is not None:
+            held = {name: float(score(y, champion.predict(X))) for name, score in metrics.items()}
+            self.log_champion_metrics(held)
+        return scores
+
+    def log_champion_metrics(self, metrics: Mapping[str, SupportsFloat]) -> None:
+        """Record the champion's metrics on this run's evaluation data (what `evaluate` does for
+        you), for promotion to compare with the run's own."""
+        found = self.env.champion
+        if found is None:
+            raise LookupError(
+                "this run has no champion to compare with: its Model has no promotion policy, or "
+                "no version holds the alias yet"
+            )
+        self._register_exit_hook()
+        checked = dict(checked_metric(name, value) for name, value in metrics.items())
+        self._evaluation = {"championVersion": found.version, "championMetrics": checked}
 
     def log_metric(self, name: str, value: SupportsFloat) -> None:
         """Record a metric; logging a name again replaces its value."""
@@ -140,7 +192,9 @@ class TrainingSession:
 
     def summary(self) -> bytes:
         """The termination message: compact JSON within the kubelet's 4096-byte limit."""
-        return encode_summary(self._metrics, self._artifact, self._dataset_reference())
+        return encode_summary(
+            self._metrics, self._artifact, self._dataset_reference(), self._evaluation
+        )
 
     def finish(self) -> dict[str, Any]:
         """Write the summary to the termination message and return it; calling again is harmless.

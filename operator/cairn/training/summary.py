@@ -4,10 +4,13 @@
      "artifact": {"uri": "pvc://...", "digest": "sha256:...", "size": 123,
                   "format": "sklearn-joblib"},
      "dataset": {"uri": "sklearn://iris", "digest": "sha256:..."},
+     "evaluation": {"championVersion": 3, "championMetrics": {"accuracy": 0.95}},
      "truncated": true}
 
-Compact JSON; "artifact" and "dataset" appear once a model was saved and a dataset loaded, and
-"truncated" only when metrics had to be left out: beyond the first 256, or to fit in 4096 bytes.
+Compact JSON; "artifact" and "dataset" appear once a model was saved and a dataset loaded,
+"evaluation" when the run scored the champion (the promotion alias's holder) on its own
+evaluation data, and "truncated" only when metrics had to be left out: beyond the first 256, or
+to fit in 4096 bytes.
 """
 
 import json
@@ -28,6 +31,7 @@ def encode_summary(
     metrics: Mapping[str, float],
     artifact: Mapping[str, Any] | None,
     dataset: Mapping[str, str] | None,
+    evaluation: Mapping[str, Any] | None = None,
     *,
     limit: int = TERMINATION_MESSAGE_LIMIT,
 ) -> bytes:
@@ -40,6 +44,8 @@ def encode_summary(
             summary["artifact"] = dict(artifact)
         if dataset is not None:
             summary["dataset"] = dict(dataset)
+        if evaluation is not None:
+            summary["evaluation"] = dict(evaluation)
         if count < len(items):
             summary["truncated"] = True
         return json.dumps(summary, separators=(",", ":"), allow_nan=False).encode()

@@ -7,8 +7,6 @@ import datetime
 import threading
 from typing import Any
 
-from pydantic import ValidationError
-
 from cairn.analysis import judge
 from cairn.api import Condition, Model, ModelDeployment, ModelDeploymentStatus, ModelVersion
 from cairn.api.conditions import find
@@ -20,7 +18,7 @@ from cairn.controllers.deployment.rollout import Note, Plan, Progress, canary_st
 from cairn.controllers.deployment.status import Observed, compute_status, pod_problems, rollout_of
 from cairn.controllers.deployment.target import Refusal, Target, resolve, wanted_version
 from cairn.controllers.exclusive import exclusive
-from cairn.controllers.parsing import parse
+from cairn.controllers.parsing import cached, parse
 from cairn.kube import cache, events, objects, ownership, routes, status, workloads
 from cairn.observability import metrics
 from cairn.observability.reconciles import reconciling
@@ -34,30 +32,22 @@ _targets: dict[tuple[str, str], Target | Refusal] = {}
 _targets_lock = threading.Lock()
 
 
-def _cached(kind: type[Model] | type[ModelVersion], namespace: str, name: str) -> Any:
-    body = cache.get(kind, namespace, name)
-    try:
-        return kind.model_validate(body) if body is not None else None
-    except ValidationError:
-        return None  # its own controller reports it
-
-
 def find_target(mdep: ModelDeployment) -> Target | Refusal:
     """What the ModelDeployment should serve, from its Model and versions as last watched."""
     spec = mdep.spec
-    number = wanted_version(spec, _cached(Model, mdep.namespace, spec.model))
+    number = wanted_version(spec, cached(Model, cache.get(Model, mdep.namespace, spec.model)))
     if isinstance(number, Refusal):
         return number
-    version = _cached(ModelVersion, mdep.namespace, version_name(spec.model, number))
+    name = version_name(spec.model, number)
+    version = cached(ModelVersion, cache.get(ModelVersion, mdep.namespace, name))
     return resolve(spec, number, version)
 
 
 def needs_reconcile(body: Body) -> bool:
     """Whether a change of the Model or its versions changes what this ModelDeployment serves:
     a registration's writes, a version judged again or an unrelated alias do not."""
-    try:
-        mdep = ModelDeployment.model_validate(body)
-    except ValidationError:
+    mdep = cached(ModelDeployment, body)
+    if mdep is None:
         return False
     with _targets_lock:
         last = _targets.get((mdep.namespace, mdep.name))

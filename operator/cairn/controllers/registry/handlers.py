@@ -45,12 +45,20 @@ def on_model(namespace: str | None, name: str, **_: Any) -> None:
     reconcile_model(namespace, name)
 
 
+@kopf.on.event(GROUP, VERSION, Model.plural())
+def on_model_event(namespace: str | None, name: str | None, type: str | None, **_: Any) -> None:
+    # The promotion policy moved its alias (status): its versions' Promoted conditions follow.
+    if namespace and name and type is not None:
+        _resync_versions(namespace, name)
+
+
 @kopf.on.event(GROUP, VERSION, ModelDeployment.plural())
 def on_deployment_event(namespace: str | None, spec: kopf.Spec, type: str | None, **_: Any) -> None:
-    # What a ModelDeployment serves is listed in its versions' status, and protects them from
-    # retention.
+    # What a ModelDeployment serves is listed in its versions' status, protects them from
+    # retention, and a rollback of the promotion alias's version moves the alias back.
     if namespace and type is not None and spec.get("model"):
         _resync_versions(namespace, str(spec["model"]))
+        resync_model(namespace, str(spec["model"]))
 
 
 def _resync_versions(namespace: str, model: str) -> None:

@@ -4,27 +4,29 @@ list the ModelDeployments serving it; the version's status is written here and n
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from cairn.api import (
+    Condition,
     Model,
     ModelDeployment,
+    ModelStatus,
     ModelVersion,
     ModelVersionConditionType,
     ModelVersionPhase,
     ModelVersionStatus,
 )
 from cairn.api.conditions import find, set_condition
+from cairn.api.model import ModelReason
 from cairn.api.modelversion import ModelVersionReason
 from cairn.controllers.exclusive import exclusive
-from cairn.controllers.parsing import parse
+from cairn.controllers.parsing import cached, parse
 from cairn.kube import cache, events, objects, status
 from cairn.observability.reconciles import reconciling
 from cairn.registry.approval import decide
 from cairn.registry.gates import judge_all, key_metric
+from cairn.registry.promotion import Candidate, verdict
 
 Body = dict[str, Any]
-Condition, Reason = ModelVersionConditionType, ModelVersionReason
+ConditionType, Reason = ModelVersionConditionType, ModelVersionReason
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +47,7 @@ def served_by(version: ModelVersion, deployments: list[Body]) -> list[str]:
 def model_of(version: ModelVersion) -> Model | None:
     """The version's Model from the watch cache; None when it does not exist or cannot be read
     (its own controller reports why)."""
-    body = cache.get(Model, version.namespace, version.spec.model)
-    try:
-        return Model.model_validate(body) if body is not None else None
-    except ValidationError:
-        return None
+    return cached(Model, cache.get(Model, version.namespace, version.spec.model))
 
 
 def status_for(
@@ -62,7 +60,7 @@ def status_for(
     if model is None:
         message = f"Model {spec.model} does not exist or cannot be read; create it (kubectl "
         message += "apply a Model) or see its Ready condition"
-        for type_ in (Condition.VALIDATED, Condition.READY):
+        for type_ in (ConditionType.VALIDATED, ConditionType.READY):
             conditions = set_condition(
                 conditions, type_, False, Reason.MODEL_NOT_FOUND, message, generation
             )
@@ -86,7 +84,7 @@ def status_for(
     ready = validated and decision.approved
     conditions = set_condition(
         conditions,
-        Condition.VALIDATED,
+        ConditionType.VALIDATED,
         validated,
         Reason.GATES_PASSED if validated else Reason.GATES_FAILED,
         gate_message,
@@ -94,7 +92,7 @@ def status_for(
     )
     conditions = set_condition(
         conditions,
-        Condition.APPROVED,
+        ConditionType.APPROVED,
         decision.approved,
         decision.reason,
         decision.message,
@@ -102,12 +100,13 @@ def status_for(
     )
     conditions = set_condition(
         conditions,
-        Condition.READY,
+        ConditionType.READY,
         ready,
         Reason.READY if ready else decision.reason,
         "the version may be served" if ready else decision.message,
         generation,
     )
+    conditions = with_promotion(version, model, ready, conditions)
     return ModelVersionStatus(
         observed_generation=generation,
         phase=decision.phase,
@@ -118,6 +117,36 @@ def status_for(
     )
 
 
+def with_promotion(
+    version: ModelVersion, model: Model, ready: bool, conditions: list[Condition]
+) -> list[Condition]:
+    """The Promoted condition under a promotion policy: whether the policy moved its alias here,
+    and if not, why (with both numbers); none without a policy."""
+    policy = model.spec.policy.promotion
+    if policy is None:
+        return [c for c in conditions if c.type != ConditionType.PROMOTED]
+    held = model.status or ModelStatus()
+    ever = [
+        e.to_version
+        for e in held.history or []
+        if e.action == ModelReason.PROMOTED and e.alias == policy.alias and e.to_version
+    ]
+    said = verdict(
+        policy,
+        Candidate.of(version, policy.metric, ready),
+        held.promoted,
+        set(held.rolled_back or []),
+        ever,
+    )
+    reason, message = said.reason, said.message
+    if not said.promoted and policy.alias in (model.spec.aliases or {}):
+        reason = Reason.OVERRIDDEN
+        message = f"spec.aliases pins {policy.alias}: the policy moves nothing ({message})"
+    return set_condition(
+        conditions, ConditionType.PROMOTED, said.promoted, reason, message, version.generation
+    )
+
+
 def desired_status(version: ModelVersion) -> ModelVersionStatus:
     deployments = cache.of_model(ModelDeployment, version.namespace, version.spec.model)
     return status_for(version, model_of(version), served_by(version, deployments))
@@ -125,9 +154,9 @@ def desired_status(version: ModelVersion) -> ModelVersionStatus:
 
 def transition_event(new: ModelVersionStatus) -> tuple[str, str]:
     """The reason and message of the Event for a change of phase."""
-    ready = find(new.conditions, Condition.READY)
-    approved = find(new.conditions, Condition.APPROVED)
-    validated = find(new.conditions, Condition.VALIDATED)
+    ready = find(new.conditions, ConditionType.READY)
+    approved = find(new.conditions, ConditionType.APPROVED)
+    validated = find(new.conditions, ConditionType.VALIDATED)
     # Approved's reason says how: AutoApproved, Approved, PendingApproval, GatesFailed, Rejected.
     deciding = approved or ready
     reason = deciding.reason if deciding else str(new.phase)
@@ -137,14 +166,13 @@ def transition_event(new: ModelVersionStatus) -> tuple[str, str]:
     return reason, f"{new.phase}: {said}"
 
 
-def up_to_date(cached: Body | None) -> bool:
+def up_to_date(body: Body | None) -> bool:
     """Whether the cached version already has the status its reconcile would write: the
     periodic resync then costs no API call."""
-    if cached is None:
+    if body is None:
         return True
-    try:
-        version = ModelVersion.model_validate(cached)
-    except ValidationError:
+    version = cached(ModelVersion, body)
+    if version is None:
         return False
     return status.as_body(version.status) == status.as_body(desired_status(version))
 

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 from cairn.api import GROUP, VERSION, TrainingRun, TrainingRunPhase
 from cairn.api.labels import RUN_LABEL
 from cairn.controllers import resync
-from cairn.controllers.trainingrun.reconcile import is_settled, reconcile
+from cairn.controllers.trainingrun.reconcile import reconcile
+from cairn.controllers.trainingrun.status import is_settled
 from cairn.observability import metrics
 
 PLURAL = TrainingRun.plural()

@@ -1,17 +1,20 @@
-"""The batch/v1 Job that runs a TrainingRun: pure, built from the run's spec alone.
+"""The batch/v1 Job that runs a TrainingRun: pure, built from the run's spec (and the champion
+its Model's promotion policy gives it to beat).
 
 The pod gets the trainer contract (DESIGN §3) as environment variables, the artifact store
-mounted where `output` says, and the training code from a ConfigMap when the run names one.
+mounted where `output` says, the dataset where its URI is, the champion's files read-only, and
+the training code from a ConfigMap when the run names one.
 """
 
 import json
 from typing import Any
 
-from cairn.api import TrainingRun
-from cairn.api.labels import MODEL_LABEL, RUN_LABEL
-from cairn.api.trainingrun import DEFAULT_CODE_FILE
+from cairn.api import TrainingRun, contract
+from cairn.api.labels import CHAMPION_ANNOTATION, MODEL_LABEL, RUN_LABEL
+from cairn.api.trainingrun import DEFAULT_CODE_FILE, ChampionRef
 from cairn.controllers import defaults
-from cairn.storage import PodMount
+from cairn.controllers.trainingrun.output import output_uri
+from cairn.storage import InvalidArtifactURI, PodStorage
 
 Body = dict[str, Any]
 
@@ -20,6 +23,13 @@ CODE_VOLUME = "code"
 TERMINATION_LOG = "/dev/termination-log"
 # The trainer image runs as this user; fsGroup makes a fresh volume writable for it.
 TRAINER_GROUP = 1000
+
+
+MOUNTED_SCHEMES = ("pvc://", "file://")
+
+
+class Unmountable(ValueError):
+    """A URI of the run's spec that its pod cannot mount; the message names the field."""
 
 
 def job_name(run_name: str) -> str:
@@ -48,24 +58,72 @@ def _code(run: TrainingRun) -> tuple[list[Body], list[Body], str | None]:
     return [volume], [mount], f"{code.mount_path}/{key or DEFAULT_CODE_FILE}"
 
 
-def _contract_env(run: TrainingRun, output: PodMount, uri: str) -> list[Body]:
+def _contract_env(run: TrainingRun, output_dir: str, dataset_path: str | None) -> list[Body]:
     spec = run.spec
+    env = [
+        {"name": contract.RUN, "value": run.name},
+        {"name": contract.MODEL, "value": spec.model},
+        {"name": contract.PARAMS, "value": json.dumps(spec.params or {}, sort_keys=True)},
+        {"name": contract.DATASET_URI, "value": spec.dataset.uri if spec.dataset else ""},
+        {"name": contract.OUTPUT_DIR, "value": output_dir},
+        {"name": contract.OUTPUT_URI, "value": output_uri(run)},
+        {"name": contract.TERMINATION_LOG, "value": TERMINATION_LOG},
+    ]
+    if dataset_path is not None:
+        env.append({"name": contract.DATASET_PATH, "value": dataset_path})
+    return env
+
+
+def _champion_env(champion: ChampionRef, directory: str) -> list[Body]:
     return [
-        {"name": "CAIRN_RUN", "value": run.name},
-        {"name": "CAIRN_MODEL", "value": spec.model},
-        {"name": "CAIRN_PARAMS", "value": json.dumps(spec.params or {}, sort_keys=True)},
-        {"name": "CAIRN_DATASET_URI", "value": spec.dataset.uri if spec.dataset else ""},
-        {"name": "CAIRN_OUTPUT_DIR", "value": output.directory},
-        {"name": "CAIRN_OUTPUT_URI", "value": uri},
-        {"name": "CAIRN_TERMINATION_LOG", "value": TERMINATION_LOG},
+        {"name": contract.CHAMPION_DIR, "value": directory},
+        {"name": contract.CHAMPION_VERSION, "value": str(champion.version)},
+        {"name": contract.CHAMPION_DIGEST, "value": champion.digest},
     ]
 
 
-def build_job(run: TrainingRun, output: PodMount, output_uri: str) -> Body:
-    """The run's Job, with spec.image or else the installation's default trainer image."""
+def champion_of(job: Body) -> ChampionRef | None:
+    """The champion a run's Job was given, read back from its environment."""
+    containers = job.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
+    env = {e.get("name"): e.get("value") for e in containers[0].get("env") or []}
+    uri = (job["metadata"].get("annotations") or {}).get(CHAMPION_ANNOTATION)
+    if not env.get(contract.CHAMPION_VERSION) or not uri:
+        return None
+    return ChampionRef(
+        version=int(env[contract.CHAMPION_VERSION]),
+        uri=uri,
+        digest=env[contract.CHAMPION_DIGEST],
+    )
+
+
+def place(storage: PodStorage, uri: str, field: str, **how: bool) -> str:
+    try:
+        return storage.place(uri, **how)
+    except InvalidArtifactURI as error:
+        raise Unmountable(f"{field} {uri!r}: {error}") from error
+
+
+def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
+    """The run's Job, with spec.image or else the installation's default trainer image; raises
+    Unmountable for an output or dataset URI its pod cannot mount."""
     spec = run.spec
     code_volumes, code_mounts, script = _code(run)
     command = spec.command or (["python", script] if script else None)
+    storage = PodStorage()
+    # The output first: it takes the writable mount of its claim.
+    output_dir = place(storage, output_uri(run), "spec.output.uri", writable=True)
+    dataset_uri = spec.dataset.uri if spec.dataset else ""
+    dataset_path = (
+        place(storage, dataset_uri, "spec.dataset.uri", directory=False)
+        if dataset_uri.startswith(MOUNTED_SCHEMES)
+        else None
+    )
+    env = [*(e.to_dict() for e in spec.env or []), *_contract_env(run, output_dir, dataset_path)]
+    annotations: dict[str, str] = {}
+    if champion is not None:
+        directory = place(storage, champion.uri, "the champion's artifact")
+        env += _champion_env(champion, directory)
+        annotations[CHAMPION_ANNOTATION] = champion.uri
 
     container: Body = {
         "name": CONTAINER,
@@ -73,8 +131,8 @@ def build_job(run: TrainingRun, output: PodMount, output_uri: str) -> Body:
         "imagePullPolicy": spec.image_pull_policy.value,
         # The contract comes after the user's variables: of duplicate names the last one wins,
         # so spec.env cannot silently replace it.
-        "env": [*(e.to_dict() for e in spec.env or []), *_contract_env(run, output, output_uri)],
-        "volumeMounts": [output.volume_mount, *code_mounts],
+        "env": env,
+        "volumeMounts": [*storage.mounts, *code_mounts],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
     }
@@ -88,7 +146,7 @@ def build_job(run: TrainingRun, output: PodMount, output_uri: str) -> Body:
     pod_spec: Body = {
         "restartPolicy": "Never",
         "containers": [container],
-        "volumes": [output.volume, *code_volumes],
+        "volumes": [*storage.volumes, *code_volumes],
         "securityContext": {"fsGroup": TRAINER_GROUP},
     }
     if spec.node_selector:
@@ -115,6 +173,7 @@ def build_job(run: TrainingRun, output: PodMount, output_uri: str) -> Body:
             "name": job_name(run.name),
             "namespace": run.namespace,
             "labels": labels(run),
+            **({"annotations": annotations} if annotations else {}),
         },
         "spec": job_spec,
     }

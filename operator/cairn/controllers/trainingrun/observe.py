@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from cairn.api import TrainingRunPhase as Phase
+from cairn.api.trainingrun import ChampionRef
 from cairn.api.trainingrun import TrainingRunReason as Reason
 
 Body = dict[str, Any]
@@ -45,6 +46,7 @@ class Observation:
     image: str | None = None  # what the training container ran, as the kubelet reports it
     image_id: str | None = None
     waiting_pod: str | None = None  # a pod that has not started: its Events may say why
+    champion: ChampionRef | None = None  # the version the run was given to compare with
 
 
 def _job_condition(job: Body, kind: str) -> Body | None:

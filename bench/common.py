@@ -1,0 +1,98 @@
+"""What the cluster benchmarks share: the operator as its own process, a namespace of their own,
+the CRDs, and how they summarise what they measured."""
+
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+CRDS = Path(__file__).resolve().parents[1] / "crds"
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def start_operator(
+    namespace: str,
+    log: Path,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`cairn-operator` (or `command`, the same program run another way) watching `namespace`,
+    on free local ports, once it is healthy."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(command or ["cairn-operator"]),
+                *("-n", namespace),
+                *("--health-addr", f"127.0.0.1:{port}"),
+                *("--metrics-addr", f"127.0.0.1:{free_port()}"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"the operator did not become healthy; see {log}")
+
+
+def apply_crds(directory: Path = CRDS) -> None:
+    subprocess.run(
+        ["kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(directory)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def bench_namespace(core: Any, prefix: str) -> str:
+    """A new namespace `<prefix>-<random>`, labelled as a benchmark's."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=namespace, labels={"cairn.dev/bench": "1"})
+        )
+    )
+    return namespace
+
+
+def stop_operator(operator: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within 30 s; never leaves it running."""
+    operator.send_signal(signal.SIGTERM)
+    try:
+        operator.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if operator.poll() is None:
+            operator.kill()
+            operator.wait()

@@ -1,0 +1,1 @@
+"""The ContinuousTraining controller: triggers, the runs they start, and their history."""

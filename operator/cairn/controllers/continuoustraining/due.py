@@ -1,0 +1,67 @@
+"""Whether a ContinuousTraining has anything to do now, judged from the watch caches alone: the
+resync asks every second, so a schedule time is acted on within about a second of coming due,
+and a ContinuousTraining with nothing due costs no API call."""
+
+import datetime
+from typing import Any
+
+from cairn.analysis.judge import duration_seconds
+from cairn.api import ContinuousTraining, ContinuousTrainingStatus
+from cairn.api.labels import RETRAIN_ANNOTATION
+from cairn.controllers.continuoustraining import runs, sources
+from cairn.controllers.parsing import cached
+
+Body = dict[str, Any]
+
+
+def _elapsed(since: datetime.datetime | None, moment: datetime.datetime, every: str) -> bool:
+    return since is None or (moment - since).total_seconds() >= duration_seconds(every)
+
+
+def due(body: Body, moment: datetime.datetime) -> bool:
+    ct = cached(ContinuousTraining, body)
+    if ct is None:
+        return True  # the reconcile says what is wrong
+    current = ct.status
+    if current is None or current.observed_generation != ct.generation:
+        return True
+    triggers = ct.spec.triggers
+    request = ct.annotations.get(RETRAIN_ANNOTATION)
+    checks = (
+        bool(request) and request != current.observed_request,
+        current.next_schedule_time is not None and moment >= current.next_schedule_time,
+        triggers.dataset is not None
+        and _elapsed(
+            current.dataset.checked_at if current.dataset else None,
+            moment,
+            triggers.dataset.check_every,
+        ),
+        triggers.code is not None
+        and _elapsed(
+            current.code.checked_at if current.code else None, moment, triggers.code.check_every
+        ),
+        bool(sources.fired(ct, current.observed_conditions or [])[0]),
+        runs_changed(ct, current),
+        waiting_over(ct, current, moment),
+    )
+    return any(checks)
+
+
+def runs_changed(ct: ContinuousTraining, current: ContinuousTrainingStatus) -> bool:
+    """A run finished (or was deleted), or history limits have runs to delete."""
+    history = runs.Runs.of(ct)
+    if history.active_names != sorted(current.active or []):
+        return True
+    if runs.beyond_history(ct, history):
+        return True
+    successful, _ = runs.last_success(history)
+    return successful is not None and successful != current.last_successful_run
+
+
+def waiting_over(
+    ct: ContinuousTraining, current: ContinuousTrainingStatus, moment: datetime.datetime
+) -> bool:
+    """Changes wait for minInterval to pass: it has."""
+    if not current.waiting or not ct.spec.min_interval or current.last_trigger is None:
+        return bool(current.waiting) and not current.active and not ct.spec.suspend
+    return _elapsed(current.last_trigger.time, moment, ct.spec.min_interval)

@@ -1,0 +1,1 @@
+"""Continuous training: schedules, triggers and what they decide; pure and cluster-free."""
