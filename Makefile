@@ -76,7 +76,7 @@ run: install install-crds ## Run the operator in the foreground against the KUBE
 	cairn-operator
 
 .PHONY: bench
-bench: bench-train bench-registry bench-serve bench-rollout ## Every benchmark; each ends with a one-line summary
+bench: bench-train bench-registry bench-ct bench-serve bench-rollout ## Every benchmark; each ends with a one-line summary
 
 .PHONY: bench-train
 bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
@@ -85,6 +85,10 @@ bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency 
 .PHONY: bench-registry
 bench-registry: install cluster-up ## 1 Model, 500 versions, 20 ModelDeployments: API requests at rest, new version to Ready (~6 min)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.registry.bench_registry $(BENCH_ARGS)
+
+.PHONY: bench-ct
+bench-ct: install cluster-up ## 200 ContinuousTrainings scheduled every 10s for 2 min: schedule lag, missed, duplicated (~4 min)
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.ct.bench_ct $(BENCH_ARGS)
 
 .PHONY: localkube
 localkube: ## Build (or reuse cached) Kubernetes, etcd and containerd from their Go modules

@@ -1,6 +1,7 @@
 """The operator process is killed (SIGKILL, no clean stop) while runs are in flight: after each
 restart every run converges, and no version number is duplicated or lost."""
 
+import itertools
 import os
 import signal
 import subprocess
@@ -111,3 +112,94 @@ def test_runs_converge_without_duplicates_across_operator_kills(
         timeout=120,
         message=f"namespace {namespace} to be deleted while the operator is stopped",
     )
+
+
+def schedule_times(k8s: Kube, namespace: str, ct: str) -> list[int]:
+    """The schedule time of each run the ContinuousTraining started, from the run names."""
+    listing = k8s.custom.list_namespaced_custom_object(
+        "cairn.dev",
+        "v1alpha1",
+        namespace,
+        "trainingruns",
+        label_selector=f"cairn.dev/continuous-training={ct}",
+    )
+    names = [item["metadata"]["name"] for item in listing["items"]]
+    assert all("-schedule-" in name for name in names), names
+    return sorted(int(name.rsplit("-", 1)[1]) for name in names)
+
+
+def scheduled(k8s: Kube, namespace: str, name: str) -> None:
+    body = {
+        "apiVersion": "cairn.dev/v1alpha1",
+        "kind": "ContinuousTraining",
+        "metadata": {"name": name},
+        "spec": {
+            "model": name,
+            "template": {"command": ["python", "-c", "pass"], "suspend": True},
+            "triggers": {"schedule": {"cron": "*/10 * * * * *"}},
+            "concurrencyPolicy": "Allow",
+        },
+    }
+    k8s.custom.create_namespaced_custom_object(
+        "cairn.dev", "v1alpha1", namespace, "continuoustrainings", body
+    )
+
+
+def test_schedule_times_missed_while_the_operator_was_down_start_one_catch_up_run(
+    k8s: Kube, namespace: str, operator_process: OperatorProcess
+) -> None:
+    operator_process.start()
+    scheduled(k8s, namespace, "nightly")
+    wait_for(
+        lambda: schedule_times(k8s, namespace, "nightly"),
+        timeout=60,
+        message="a first scheduled run",
+    )
+    operator_process.kill()
+    stopped = time.time()
+    before = schedule_times(k8s, namespace, "nightly")
+    time.sleep(35)  # three schedule times pass with nobody looking
+    restarted = time.time()
+    operator_process.start()
+    wait_for(
+        lambda: len(schedule_times(k8s, namespace, "nightly")) > len(before),
+        timeout=60,
+        message="the catch-up run",
+    )
+    while_down = [t for t in schedule_times(k8s, namespace, "nightly") if stopped < t <= restarted]
+    assert len(while_down) == 1, while_down  # one run for the latest time, none for the rest
+
+    def missed_events() -> list[str]:
+        listed = k8s.core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=nightly"
+        ).items
+        return [e.message for e in listed if e.reason == "MissedSchedule"]
+
+    # Posted once the status records the catch-up run, just after the run appears.
+    missed = wait_for(missed_events, timeout=30, message="the MissedSchedule Event")
+    assert len(missed) == 1 and "started one run for the latest" in missed[0]
+    assert missed[0].count("T") >= 2  # the missed times are listed
+
+
+def test_a_kill_right_after_a_scheduled_run_is_created_never_starts_it_twice(
+    k8s: Kube, namespace: str, operator_process: OperatorProcess
+) -> None:
+    operator_process.start()
+    scheduled(k8s, namespace, "hourly")
+    for _ in range(3):
+        count = len(schedule_times(k8s, namespace, "hourly"))
+
+        def new_run(after: int = count) -> bool:
+            return len(schedule_times(k8s, namespace, "hourly")) > after
+
+        # Killed the moment a new run appears: before its ContinuousTraining's status records it.
+        wait_for(new_run, timeout=30, interval=0.05, message="a new scheduled run")
+        operator_process.kill()
+        operator_process.start()
+    time.sleep(5)
+    # Every run is a schedule time's (schedule_times checks the names), one per time, none
+    # skipped: a restart at the worst moment repeated its decision and found the run it made.
+    times = schedule_times(k8s, namespace, "hourly")
+    assert {b - a for a, b in itertools.pairwise(times)} == {10}, times
+    ct = get(k8s, namespace, "continuoustrainings", "hourly") or {}
+    assert ct["status"]["runsStarted"] == len(times)

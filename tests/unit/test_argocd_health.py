@@ -21,10 +21,20 @@ import lupa.lua51  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from cairn.api import Model, ModelDeployment, ModelVersion, TrainingRun, TrainingRunPhase
+from cairn.api import (
+    ContinuousTraining,
+    ContinuousTrainingReason,
+    ContinuousTrainingStatus,
+    Model,
+    ModelDeployment,
+    ModelVersion,
+    TrainingRun,
+    TrainingRunPhase,
+)
 from cairn.api.base import Resource
 from cairn.api.modeldeployment import ModelDeploymentReason
 from cairn.api.trainingrun import RegistrationReason, TrainingRunReason
+from cairn.controllers.continuoustraining import reconcile as ct_controller
 from cairn.controllers.deployment.rollout import Progress, plan
 from cairn.controllers.deployment.status import Observed, compute_status
 from cairn.controllers.deployment.target import Refusal
@@ -43,8 +53,9 @@ from tests.unit.test_trainingrun_observe import job, pod, terminated
 Body = dict[str, Any]
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "charts/cairn/argocd"
-KINDS = ("TrainingRun", "Model", "ModelVersion", "ModelDeployment")
+KINDS = ("TrainingRun", "Model", "ModelVersion", "ModelDeployment", "ContinuousTraining")
 API: dict[str, type[Resource]] = {
+    "ContinuousTraining": ContinuousTraining,
     "TrainingRun": TrainingRun,
     "Model": Model,
     "ModelVersion": ModelVersion,
@@ -398,6 +409,52 @@ def test_model_deployment_rolled_back_or_refused_is_degraded() -> None:
     refused = reconciled(rollout, Progress(now=at(1)), target=refusal)
     status, message = health("ModelDeployment", refused)
     assert status == "Degraded" and message.startswith("VersionNotReady: iris-v2")
+
+
+# --- ContinuousTraining ---------------------------------------------------------------------------
+
+
+def continuous_training(**spec: Any) -> Body:
+    return {
+        "apiVersion": "cairn.dev/v1alpha1",
+        "kind": "ContinuousTraining",
+        "metadata": meta("churn"),
+        "spec": {"model": "churn", "template": {"dataset": {"uri": "sklearn://wine"}}} | spec,
+    }
+
+
+def ct_status(ct: Body, problems: list[Any] | None = None, **fields: Any) -> Body:
+    typed = ContinuousTraining.model_validate(ct)
+    current = ContinuousTrainingStatus.model_validate(fields)
+    return merged(ct, ct_controller.with_conditions(typed, current, problems or []))
+
+
+def test_continuous_training_states() -> None:
+    assert health("ContinuousTraining", continuous_training())[0] == "Progressing"
+    idle = ct_status(continuous_training())
+    assert health("ContinuousTraining", idle) == ("Healthy", "watching its triggers")
+    last = {
+        "type": "dataset",
+        "reason": "changed",
+        "time": "2026-01-01T00:00:00Z",
+        "run": "churn-dataset-2",
+    }
+    training = ct_status(continuous_training(), active=["churn-dataset-2"], lastTrigger=last)
+    assert health("ContinuousTraining", training) == ("Progressing", "training: churn-dataset-2")
+    done = ct_status(continuous_training(), lastTrigger=last, lastSuccessfulVersion="churn-v2")
+    assert health("ContinuousTraining", done) == (
+        "Healthy",
+        "last run churn-dataset-2 (dataset); last version churn-v2",
+    )
+    problem = ct_controller.Problem(
+        ContinuousTrainingReason.INVALID_SCHEDULE, "spec.triggers.schedule.timeZone: 'Mars'"
+    )
+    broken = ct_status(continuous_training(), [problem])
+    status, message = health("ContinuousTraining", broken)
+    assert status == "Degraded" and message.startswith("InvalidSchedule: spec.triggers.schedule")
+    assert health("ContinuousTraining", ct_status(continuous_training(suspend=True)))[0] == (
+        "Suspended"
+    )
 
 
 # --- the ready-to-paste snippets ------------------------------------------------------------------

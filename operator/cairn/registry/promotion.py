@@ -118,6 +118,12 @@ def verdict(
         return Verdict(True, Reason.SUPERSEDED, f"held {alias}; v{holder} holds it now")
     if not candidate.ready:
         return Verdict(False, Reason.NOT_READY, "not Ready (validated and approved)")
+    if holder is None:
+        return Verdict(
+            False,
+            Reason.NOT_COMPARED,
+            f"no version holds {alias} yet: the policy gives it to the newest Ready version",
+        )
     if holder is not None and version < holder:
         return Verdict(False, Reason.SUPERSEDED, f"v{holder}, a later version, holds {alias}")
     if candidate.value is None:

@@ -87,11 +87,15 @@ def promote(
     now: datetime.datetime,
 ) -> PromotionState:
     """Where the promotion policy's alias goes: back from a rolled-back version to the one it
-    replaced, then on to every version that beats its holder."""
+    replaced, then on to every version that beats its holder; nowhere while spec.aliases pins
+    it."""
     policy, old = model.spec.policy.promotion, model.status or ModelStatus()
     if policy is None:
         return PromotionState(None, [], [])
     holder, rolled_back = old.promoted, list(old.rolled_back or [])
+    if policy.alias in (model.spec.aliases or {}):
+        # Pinned in spec: a freeze. The policy moves nothing until the pin is removed.
+        return PromotionState(holder, rolled_back, [])
     happened: list[HistoryEntry] = []
     if holder is not None and holder in rollbacks and holder not in rolled_back:
         rolled_back.append(holder)
