@@ -29,6 +29,10 @@ demo: install helm cluster-up images ## Local cluster, images, the chart; train,
 demo-bad: install helm cluster-up images ## As demo, but v2 fails on some inputs: the canary is rolled back
 	@hack/demo.sh --bad
 
+.PHONY: demo-loop
+demo-loop: install helm cluster-up images ## Continuous training: new rows in the CSV retrain, the better v2 is promoted by itself and canaried
+	@hack/demo-loop.sh
+
 .PHONY: test
 test: install lint helm cluster-up images ## Lint, then run unit and integration tests on the local cluster
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m pytest $(PYTEST_ARGS)

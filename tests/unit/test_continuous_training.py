@@ -224,6 +224,29 @@ def test_the_dataset_trigger_trains_on_new_data_once(kube: FakeKube, clock: Cloc
     assert status(kube)["dataset"]["trainedDigest"] == DIGEST_B
 
 
+def test_the_first_run_waits_for_the_first_dataset_check_and_trains_on_both(
+    kube: FakeKube, clock: Clock
+) -> None:
+    kube.add("configmaps", {"metadata": {"name": "code"}, "data": {"train.py": "print(1)"}})
+    template = {
+        "code": {"configMap": {"name": "code"}},
+        "dataset": {"uri": "pvc://cairn-artifacts/data/wine.csv"},
+    }
+    create(kube, template=template, triggers={"code": {}, "dataset": {}})
+    reconcile()
+    assert runs(kube) == []  # the code is known, the dataset's digest not yet
+    assert "the first check of the dataset" in status(kube)["waiting"]
+    probe_finishes(kube, DIGEST_A)
+    reconcile()
+    assert runs(kube) == ["wine-code-1"]  # one run for both
+    finish(kube, "wine-code-1")
+    clock.advance(5)
+    reconcile()
+    assert runs(kube) == ["wine-code-1"]  # neither fires again: the run recorded both
+    assert status(kube)["dataset"]["trainedDigest"] == DIGEST_A
+    assert "waiting" not in status(kube)
+
+
 def test_the_code_trigger_follows_the_config_map_and_the_revision(
     kube: FakeKube, clock: Clock
 ) -> None:

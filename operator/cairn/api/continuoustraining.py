@@ -171,7 +171,8 @@ class Triggers(ApiModel):
     code: CodeTrigger | None = Field(
         default=None,
         description="Retrain when the code ConfigMap's content or template.code.revision "
-        "differs from what the last run trained with (the first check trains at once).",
+        "differs from what the last run trained with (the first check trains at once; with a "
+        "dataset trigger too, once the dataset's first check is done, one run for both).",
     )
     conditions: (
         Annotated[list[ConditionTrigger], Field(max_length=CONDITION_TRIGGERS_MAX)] | None

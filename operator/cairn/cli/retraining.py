@@ -8,12 +8,22 @@ import datetime
 from typing import Any
 
 from cairn.api import ContinuousTraining, Model, ModelDeployment, TrainingRun
-from cairn.api.labels import MODEL_LABEL, RETRAIN_ANNOTATION
+from cairn.api.labels import (
+    CONTINUOUS_TRAINING_LABEL,
+    MODEL_LABEL,
+    RETRAIN_ANNOTATION,
+    TRIGGER_REASON_ANNOTATION,
+    TRIGGER_TIME_ANNOTATION,
+    TRIGGER_TYPE_ANNOTATION,
+)
+from cairn.api.model import ModelReason
+from cairn.api.modeldeployment import ModelDeploymentReason
 from cairn.cli import listing, output
 from cairn.cli.approval import CommandError
-from cairn.kube import objects
+from cairn.kube import events, objects
 
 Body = dict[str, Any]
+EPOCH = datetime.datetime.fromtimestamp(0, datetime.UTC)
 
 
 def retrain(args: argparse.Namespace) -> str:
@@ -95,95 +105,137 @@ def _entry(time: str | None, what: str, subject: str, detail: str) -> Body:
     return {"time": time, "what": what, "subject": subject, "detail": detail}
 
 
-def timeline(
-    model: Body | None, versions: list[Body], runs: list[Body], mdeps: list[Body]
-) -> list[Body]:
-    """Everything that happened to a Model that its objects still remember, oldest first."""
-    entries: list[Body] = []
-    for run in runs:
-        meta, status = run["metadata"], run.get("status") or {}
-        annotations = meta.get("annotations") or {}
-        trigger = annotations.get("cairn.dev/trigger-type")
-        if trigger:
-            reason = annotations.get("cairn.dev/trigger-reason", "")
-            entries.append(
-                _entry(
-                    annotations.get("cairn.dev/trigger-time"),
-                    f"trigger {trigger}",
-                    meta["name"],
-                    reason,
-                )
-            )
-        entries.append(_entry(meta.get("creationTimestamp"), "run created", meta["name"], ""))
-        if status.get("phase") in ("Succeeded", "Failed"):
-            said = status.get("keyMetric") or status.get("failureReason") or ""
-            end = listing.finished_at(run)
-            entries.append(_entry(end, f"run {status['phase'].lower()}", meta["name"], said))
-    for version in versions:
-        meta, status = version["metadata"], version.get("status") or {}
-        entries.append(
-            _entry(
-                meta.get("creationTimestamp"),
-                "version registered",
-                meta["name"],
-                status.get("keyMetric") or "",
-            )
+# Within the same second (conditions keep whole seconds), the order in which things happen.
+ORDER = (
+    "trigger",
+    "run created",
+    "run succeeded",
+    "run failed",
+    "version registered",
+    "validated",
+    "approved",
+    "promoted",
+    "alias",
+    "serving",
+    "canary",
+    "rolled back",
+    "rollout aborted",
+)
+# What the Model's status.history entries say happened to the alias.
+ALIAS_ACTIONS = {
+    ModelReason.ALIAS_MOVED: "alias moved",
+    ModelReason.PROMOTED: "alias promoted",
+    ModelReason.ROLLED_BACK: "alias rolled back",
+    ModelReason.VERSION_RETIRED: "alias cleared",
+}
+# The ModelDeployment Events that tell a rollout's story, and what the timeline calls them.
+ROLLOUT_EVENTS = {
+    ModelDeploymentReason.SERVING: "serving",
+    ModelDeploymentReason.ROLLOUT_STARTED: "canary started",
+    ModelDeploymentReason.PROMOTED: "canary promoted",
+    ModelDeploymentReason.ROLLED_BACK: "rolled back",
+    ModelDeploymentReason.ABORTED: "rollout aborted",
+}
+
+
+def _rank(entry: Body) -> tuple[datetime.datetime, int]:
+    """Oldest first, to the second (Events keep fractions, conditions do not); ties in the order
+    in which they happen."""
+    time = output.parse_time(entry["time"]) if entry["time"] else None
+    second = (time or EPOCH).replace(microsecond=0)
+    what = entry["what"]
+    return second, next((i for i, p in enumerate(ORDER) if what.startswith(p)), len(ORDER))
+
+
+def _run_entries(run: Body) -> list[Body]:
+    meta, status = run["metadata"], run.get("status") or {}
+    annotations, labels = meta.get("annotations") or {}, meta.get("labels") or {}
+    entries = []
+    trigger = annotations.get(TRIGGER_TYPE_ANNOTATION)
+    if trigger:
+        reason = annotations.get(TRIGGER_REASON_ANNOTATION, "")
+        when = annotations.get(TRIGGER_TIME_ANNOTATION)
+        entries.append(_entry(when, f"trigger {trigger}", meta["name"], reason))
+    ct = labels.get(CONTINUOUS_TRAINING_LABEL)
+    made_by = f"by ContinuousTraining {ct}" if ct else "applied directly"
+    entries.append(_entry(meta.get("creationTimestamp"), "run created", meta["name"], made_by))
+    if status.get("phase") in ("Succeeded", "Failed"):
+        said = status.get("keyMetric") or status.get("failureReason") or ""
+        end = listing.finished_at(run)
+        entries.append(_entry(end, f"run {status['phase'].lower()}", meta["name"], said))
+    return entries
+
+
+def _version_entries(version: Body) -> list[Body]:
+    meta, status = version["metadata"], version.get("status") or {}
+    metric = status.get("keyMetric") or ""
+    entries = [_entry(meta.get("creationTimestamp"), "version registered", meta["name"], metric)]
+    for kind in ("Validated", "Approved", "Promoted"):
+        condition = output.condition(version, kind)
+        # A promotion is the Model's alias move (its status.history); a refusal is the version's.
+        if not condition or (kind == "Promoted" and condition["status"] == "True"):
+            continue
+        verdict = (
+            condition["reason"]
+            if condition["status"] == "True"
+            else f"not {kind.lower()}: {condition['reason']}"
         )
-        for kind in ("Validated", "Approved", "Promoted"):
-            condition = output.condition(version, kind)
-            if condition:
-                verdict = (
-                    condition["reason"]
-                    if condition["status"] == "True"
-                    else f"not {kind.lower()}: {condition['reason']}"
-                )
-                entries.append(
-                    _entry(
-                        condition.get("lastTransitionTime"),
-                        kind.lower(),
-                        meta["name"],
-                        f"{verdict}: {condition.get('message', '')}",
-                    )
-                )
+        when = condition.get("lastTransitionTime")
+        detail = f"{verdict}: {condition.get('message', '')}"
+        entries.append(_entry(when, kind.lower(), meta["name"], detail))
+    return entries
+
+
+def _alias_entries(model: Body | None) -> list[Body]:
+    entries = []
     for entry in ((model or {}).get("status") or {}).get("history") or []:
         versions_moved = f"{entry.get('fromVersion') or '-'} → {entry.get('toVersion') or '-'}"
         moved = f"{entry.get('alias') or ''} {versions_moved}".strip()
-        entries.append(
-            _entry(
-                entry.get("time"),
-                str(entry.get("action")),
-                moved,
-                f"by {entry.get('by')}: {entry.get('reason') or ''}",
-            )
+        detail = f"by {entry.get('by')}: {entry.get('reason') or ''}"
+        action = entry.get("action")
+        what = ALIAS_ACTIONS.get(ModelReason(action), f"alias {action}") if action else "alias"
+        entries.append(_entry(entry.get("time"), what, moved, detail))
+    return entries
+
+
+def _rollout_entries(mdep: Body, posted: list[Body]) -> list[Body]:
+    """The rollout's Events while the API server keeps them; the status's canary and rollback
+    (which outlive them) when it no longer does."""
+    name, status = mdep["metadata"]["name"], mdep.get("status") or {}
+    entries = [
+        _entry(
+            e.get("lastTimestamp") or e.get("eventTime"),
+            ROLLOUT_EVENTS[ModelDeploymentReason(e["reason"])],
+            name,
+            e.get("message") or "",
         )
-    for mdep in mdeps:
-        meta, status = mdep["metadata"], mdep.get("status") or {}
-        canary, rollback = status.get("canary") or {}, status.get("rollback") or {}
-        if canary.get("version"):
-            entries.append(
-                _entry(
-                    canary.get("startedAt"),
-                    "canary started",
-                    meta["name"],
-                    f"v{canary['version']} at weight {canary.get('weight', 0)}%",
-                )
-            )
-        if rollback.get("version"):
-            entries.append(
-                _entry(
-                    rollback.get("at"),
-                    "rolled back",
-                    meta["name"],
-                    f"v{rollback['version']}: {rollback.get('reason')}: {rollback.get('message')}",
-                )
-            )
-        stable = (status.get("stable") or {}).get("version")
-        if stable:
-            available = output.condition(mdep, "Available")
-            entries.append(
-                _entry(available.get("lastTransitionTime"), "serving", meta["name"], f"v{stable}")
-            )
-    return sorted(entries, key=lambda e: (e["time"] or "", e["what"]))
+        for e in posted
+        if e.get("reason") in ROLLOUT_EVENTS
+    ]
+    said = {entry["what"] for entry in entries}
+    canary, rollback = status.get("canary") or {}, status.get("rollback") or {}
+    if canary.get("version") and "canary started" not in said:
+        detail = f"v{canary['version']} at weight {canary.get('weight', 0)}%"
+        entries.append(_entry(canary.get("startedAt"), "canary started", name, detail))
+    if rollback.get("version") and "rolled back" not in said:
+        detail = f"v{rollback['version']}: {rollback.get('reason')}: {rollback.get('message')}"
+        entries.append(_entry(rollback.get("at"), "rolled back", name, detail))
+    return entries
+
+
+def timeline(
+    model: Body | None,
+    versions: list[Body],
+    runs: list[Body],
+    rollouts: list[tuple[Body, list[Body]]],
+) -> list[Body]:
+    """Everything that happened to a Model that its objects (and the Events of its
+    ModelDeployments, given with each) still remember, oldest first."""
+    entries = [e for run in runs for e in _run_entries(run)]
+    entries += [e for version in versions for e in _version_entries(version)]
+    entries += _alias_entries(model)
+    entries += [e for mdep, posted in rollouts for e in _rollout_entries(mdep, posted)]
+    return sorted(entries, key=_rank)
 
 
 def history(args: argparse.Namespace) -> str:
@@ -200,7 +252,10 @@ def history(args: argparse.Namespace) -> str:
         for m in objects.list_(ModelDeployment, args.namespace)
         if (m.get("spec") or {}).get("model") == args.model
     ]
-    entries = timeline(model, versions, runs, mdeps)
+    rollouts = [
+        (m, events.of(args.namespace, "ModelDeployment", m["metadata"]["name"])) for m in mdeps
+    ]
+    entries = timeline(model, versions, runs, rollouts)
     at = listing.now()
     text = output.table(
         ("AGE", "WHAT", "SUBJECT", "DETAIL"),

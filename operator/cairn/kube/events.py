@@ -70,3 +70,10 @@ def info(obj: Regarding, reason: str, message: str) -> None:
 
 def warn(obj: Regarding, reason: str, message: str) -> None:
     _post(obj, "Warning", reason, message)
+
+
+def of(namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+    """The Events about one object that the API server still keeps (an hour by default)."""
+    selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+    found = client.core().list_namespaced_event(namespace, field_selector=selector)
+    return [client.api_client().sanitize_for_serialization(e) for e in found.items]

@@ -127,7 +127,7 @@ def _reconcile(ct: ContinuousTraining, moment: datetime.datetime) -> None:
             "active": sorted({*active, *([started] if started else [])}) or None,
             "last_successful_run": successful or old.last_successful_run,
             "last_successful_version": version or old.last_successful_version,
-            "waiting": decision.waiting,
+            "waiting": decision.waiting or observed.waiting,
         }
     )
     new = with_conditions(ct, new, [])
@@ -169,6 +169,7 @@ class Observed:
     firings: list[Firing]
     status: ContinuousTrainingStatus
     schedule: Due | None = None
+    waiting: str | None = None
 
 
 def observe(
@@ -221,7 +222,16 @@ def observe(
         if code.hash is not None and current != (code.trained_hash, code.trained_revision):
             said = "not trained with yet" if code.trained_hash is None else "changed"
             firings.append(Firing(TriggerType.CODE, f"code {said} ({code_text(code)})", moment))
-    return Observed(firings, old.model_copy(update=update), schedule_due)
+    waiting = None
+    if triggers.dataset is not None and update["dataset"].checked_at is None:
+        # Until the first dataset check reports, a level run would not know the digest it
+        # trains on and the dataset trigger would start a second run for the same data.
+        held = [firing for firing in firings if firing.level]
+        if held:
+            firings = [firing for firing in firings if not firing.level]
+            said = "; ".join(firing.reason for firing in held)
+            waiting = f"{said} waits: the first check of the dataset has not finished"
+    return Observed(firings, old.model_copy(update=update), schedule_due, waiting)
 
 
 def code_text(code: CodeObservation) -> str:
