@@ -1,5 +1,6 @@
 """Which objects the periodic resync visits, and when."""
 
+from cairn.controllers import resync
 from cairn.controllers.resync import due
 
 
@@ -17,3 +18,15 @@ def test_keys_leaving_the_index_are_forgotten() -> None:
     due({("ns", "a"): 10.0}, last, now=0.0)
     assert due({}, last, now=20.0) == []
     assert last == {}
+
+
+def test_a_tick_a_little_early_does_not_skip_a_one_second_interval() -> None:
+    last: dict[tuple[str, str], float] = {}
+    due({("ns", "a"): 1.0}, last, now=0.0)
+    assert due({("ns", "a"): 1.0}, last, now=0.995) == [("ns", "a")]
+    assert due({("ns", "a"): 1.0}, last, now=1.5) == []  # half a second later: not yet
+
+
+def test_the_next_tick_is_just_after_a_whole_second() -> None:
+    assert abs(resync._until_next_tick(100.25) - 0.76) < 1e-9
+    assert abs(resync._until_next_tick(100.999) - 0.011) < 1e-9

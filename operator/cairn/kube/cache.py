@@ -7,7 +7,8 @@ proportional to the data: a version's resync needs its Model and the ModelDeploy
 it, and asking the API server for them every time would cost requests per version per resync. A
 cached object can be a moment old, so the rule is: compare from the cache, act from the API
 server. A periodic resync computes from the cache and does nothing when that changes nothing;
-a reconcile that writes reads the object it writes to from the API server first.
+a reconcile that writes reads the object it writes to from the API server first, unless the
+cache already shows the version this process last read or wrote (`for_write`).
 
 Cached: Models, ModelVersions, ModelDeployments, TrainingRuns and ContinuousTrainings by name,
 versions and ModelDeployments by model, runs by the ContinuousTraining that started them. The
@@ -15,9 +16,12 @@ operator installs a store backed by kopf indexes at startup (controllers.cache);
 their own.
 """
 
+import collections
+import threading
 from typing import Any, Protocol
 
 from cairn.api import Resource
+from cairn.kube import objects
 
 Body = dict[str, Any]
 Kind = type[Resource]
@@ -62,3 +66,40 @@ def of_model(kind: Kind, namespace: str, model: str) -> list[Body]:
 def runs_of(namespace: str, continuous_training: str) -> list[Body]:
     """The TrainingRuns a ContinuousTraining started (labelled with its name)."""
     return _installed().runs_of(namespace, continuous_training)
+
+
+# The resourceVersion of each object as this process last read it from the API server or wrote
+# it, keyed (plural, namespace, name); the least recently used go first, so deleted objects do
+# not accumulate.
+KNOWN_MAX = 20_000
+_known: collections.OrderedDict[tuple[str, str, str], str] = collections.OrderedDict()
+_known_lock = threading.Lock()
+
+
+def remember(kind: Kind, body: Body) -> None:
+    """Note the version of an object just read from, or returned by, the API server."""
+    meta = body.get("metadata") or {}
+    key = (kind.plural(), meta.get("namespace", ""), meta.get("name", ""))
+    with _known_lock:
+        _known[key] = meta.get("resourceVersion", "")
+        _known.move_to_end(key)
+        while len(_known) > KNOWN_MAX:
+            _known.popitem(last=False)
+
+
+def for_write(kind: Kind, namespace: str, name: str) -> Body | None:
+    """The object to reconcile and then write. The cached copy when it is the very version this
+    process last read or wrote (a newer one would have a new resourceVersion: nothing of ours
+    is missing from it); from the API server otherwise. Only the one writer of a status may
+    rely on this: another process's write may still be on its way to the watch."""
+    key = (kind.plural(), namespace, name)
+    cached = get(kind, namespace, name) if _store is not None else None
+    if cached is not None:
+        version = (cached.get("metadata") or {}).get("resourceVersion")
+        with _known_lock:
+            if version and _known.get(key) == version:
+                return cached
+    fresh = objects.get(kind, namespace, name)
+    if fresh is not None:
+        remember(kind, fresh)
+    return fresh

@@ -4,6 +4,7 @@ kopf can post events too, but only through its per-object log level, which would
 routine handler log lines into Events; Cairn posts exactly the transitions it decides on.
 """
 
+import concurrent.futures
 import datetime
 import logging
 from typing import Any
@@ -41,6 +42,25 @@ def _involved(obj: Regarding) -> dict[str, Any]:
     }
 
 
+# Posting happens beside the reconcile, not in it: an Event is not worth the API round trip on
+# the path of a burst (200 scheduled runs at one second). Its time is the decision's.
+_posting = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="events")
+
+
+def _create(namespace: str, event: dict[str, Any]) -> None:
+    try:
+        client.core().create_namespaced_event(namespace, event)
+    except Exception as error:  # nothing waits for this: say it here or nowhere
+        # An Event is a courtesy: losing one must never fail the reconcile that decided it.
+        said = error.reason if isinstance(error, ApiException) else repr(error)
+        logger.warning(
+            "could not post event %s for %s: %s",
+            event["reason"],
+            event["involvedObject"]["name"],
+            said,
+        )
+
+
 def _post(obj: Regarding, type_: str, reason: str, message: str) -> None:
     involved = _involved(obj)
     name, namespace = involved["name"], involved["namespace"]
@@ -57,11 +77,7 @@ def _post(obj: Regarding, type_: str, reason: str, message: str) -> None:
         "lastTimestamp": now,
         "count": 1,
     }
-    try:
-        client.core().create_namespaced_event(namespace, event)
-    except ApiException as error:
-        # An Event is a courtesy: losing one must never fail the reconcile that decided it.
-        logger.warning("could not post event %s for %s: %s", reason, name, error.reason)
+    _posting.submit(_create, namespace, event)
 
 
 def info(obj: Regarding, reason: str, message: str) -> None:

@@ -9,7 +9,7 @@ difference. Argo Rollouts' persistRolloutStatus works the same way.
 from typing import Any
 
 from cairn.api import ApiModel, Resource
-from cairn.kube import objects
+from cairn.kube import cache, objects
 
 Body = dict[str, Any]
 
@@ -38,5 +38,7 @@ def write(obj: Resource, old: ApiModel | None, new: ApiModel) -> bool:
     patch = merge_patch(as_body(old), as_body(new))
     if not patch:
         return False
-    objects.patch_status(type(obj), obj.namespace, obj.name, patch)
+    written = objects.patch_status(type(obj), obj.namespace, obj.name, patch)
+    if isinstance(written, dict):
+        cache.remember(type(obj), written)
     return True

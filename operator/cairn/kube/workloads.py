@@ -1,7 +1,8 @@
 """Workloads the operator runs: Jobs and pods of training runs (create, read, suspend, log
 tails), and the Deployments and Services that serve models."""
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -14,15 +15,18 @@ from cairn.kube.errors import is_not_found
 Body = dict[str, Any]
 
 
-def _to_dict(obj: Any) -> Body:
-    # Plain dicts in camelCase, as in the YAML a user reads, for the pure observation code.
-    serialized: Body = client.api_client().sanitize_for_serialization(obj)
-    return serialized
+def _raw(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Body:
+    """The API server's JSON as plain dicts in camelCase, as in the YAML a user reads, for the
+    pure observation code. Read raw: the client's model classes cost more CPU than the
+    request itself (a Job with its managedFields, built into objects and back)."""
+    response = call(*args, _preload_content=False, **kwargs)
+    body: Body = json.loads(response.data)
+    return body
 
 
 def get_job(namespace: str, name: str) -> Body | None:
     try:
-        return _to_dict(client.batch().read_namespaced_job(name, namespace))
+        return _raw(client.batch().read_namespaced_job, name, namespace)
     except ApiException as error:
         if is_not_found(error):
             return None
@@ -30,7 +34,7 @@ def get_job(namespace: str, name: str) -> Body | None:
 
 
 def create_job(namespace: str, job: Body) -> Body:
-    return _to_dict(client.batch().create_namespaced_job(namespace, job))
+    return _raw(client.batch().create_namespaced_job, namespace, job)
 
 
 def set_job_suspended(namespace: str, name: str, suspended: bool) -> None:
@@ -39,13 +43,14 @@ def set_job_suspended(namespace: str, name: str, suspended: bool) -> None:
 
 def list_pods(namespace: str, labels: Mapping[str, str]) -> list[Body]:
     """The pods that carry every one of `labels`."""
-    pods = client.core().list_namespaced_pod(namespace, label_selector=selector(labels))
-    return [_to_dict(pod) for pod in pods.items]
+    pods = _raw(client.core().list_namespaced_pod, namespace, label_selector=selector(labels))
+    items: list[Body] = pods.get("items") or []
+    return items
 
 
 def _exists(read: Any, namespace: str, name: str) -> bool:
     try:
-        read(name, namespace)
+        read(name, namespace, _preload_content=False)
     except ApiException as error:
         if is_not_found(error):
             return False
@@ -74,7 +79,7 @@ def config_map_data(namespace: str, name: str) -> dict[str, str] | None:
 
 
 def create_pod(namespace: str, pod: Body) -> Body:
-    return _to_dict(client.core().create_namespaced_pod(namespace, pod))
+    return _raw(client.core().create_namespaced_pod, namespace, pod)
 
 
 def delete_pod(namespace: str, name: str) -> None:
@@ -121,7 +126,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 def get_deployment(namespace: str, name: str) -> Body | None:
     try:
-        return _to_dict(client.apps().read_namespaced_deployment(name, namespace))
+        return _raw(client.apps().read_namespaced_deployment, name, namespace)
     except ApiException as error:
         if is_not_found(error):
             return None
@@ -129,7 +134,8 @@ def get_deployment(namespace: str, name: str) -> Body | None:
 
 
 def apply_deployment(namespace: str, deployment: Body) -> Body:
-    applied = client.apps().patch_namespaced_deployment(
+    return _raw(
+        client.apps().patch_namespaced_deployment,
         deployment["metadata"]["name"],
         namespace,
         deployment,
@@ -137,12 +143,11 @@ def apply_deployment(namespace: str, deployment: Body) -> Body:
         force=True,
         _content_type=APPLY_PATCH,
     )
-    return _to_dict(applied)
 
 
 def get_service(namespace: str, name: str) -> Body | None:
     try:
-        return _to_dict(client.core().read_namespaced_service(name, namespace))
+        return _raw(client.core().read_namespaced_service, name, namespace)
     except ApiException as error:
         if is_not_found(error):
             return None
@@ -150,7 +155,8 @@ def get_service(namespace: str, name: str) -> Body | None:
 
 
 def apply_service(namespace: str, service: Body) -> Body:
-    applied = client.core().patch_namespaced_service(
+    return _raw(
+        client.core().patch_namespaced_service,
         service["metadata"]["name"],
         namespace,
         service,
@@ -158,7 +164,6 @@ def apply_service(namespace: str, service: Body) -> Body:
         force=True,
         _content_type=APPLY_PATCH,
     )
-    return _to_dict(applied)
 
 
 def delete_deployment(namespace: str, name: str) -> None:

@@ -7,6 +7,7 @@ does). Times are returned in UTC, as status stores them.
 
 import dataclasses
 import datetime
+import functools
 import zoneinfo
 
 from croniter import croniter
@@ -36,26 +37,7 @@ class Schedule:
     @classmethod
     def of(cls, trigger: ScheduleTrigger) -> "Schedule":
         """The schedule of a trigger, or InvalidSchedule naming the field at fault."""
-        name = trigger.time_zone or "UTC"
-        try:
-            zone = zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise InvalidSchedule(
-                "spec.triggers.schedule.timeZone",
-                f"{name!r} is not a time zone this operator knows: use an IANA name such as "
-                "Europe/Paris, America/New_York or UTC",
-            ) from None
-        cron = " ".join(trigger.cron.split())
-        seconds = not cron.startswith("@") and len(cron.split()) == 6
-        try:
-            croniter(cron, datetime.datetime.now(zone), second_at_beginning=seconds)
-        except (ValueError, KeyError) as error:
-            raise InvalidSchedule(
-                "spec.triggers.schedule.cron",
-                f"{trigger.cron!r} is not a valid cron schedule ({error}); for example "
-                "'0 3 * * *' (03:00 every day) or '*/30 * * * * *' (every 30 seconds)",
-            ) from None
-        return cls(cron, zone, seconds)
+        return _parsed(trigger.cron, trigger.time_zone)
 
     def _iterate(self, start: datetime.datetime) -> croniter:
         return croniter(self.cron, start.astimezone(self.zone), second_at_beginning=self.seconds)
@@ -113,3 +95,29 @@ def due(
     if late:
         return Due(None, times, total, latest, next_time)
     return Due(latest, earlier, total - 1, latest, next_time)
+
+
+# Parsing a cron expression costs more than the rest of a reconcile with nothing due; a few
+# thousand distinct schedules are plenty.
+@functools.lru_cache(maxsize=4096)
+def _parsed(cron_text: str, time_zone: str | None) -> Schedule:
+    name = time_zone or "UTC"
+    try:
+        zone = zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidSchedule(
+            "spec.triggers.schedule.timeZone",
+            f"{name!r} is not a time zone this operator knows: use an IANA name such as "
+            "Europe/Paris, America/New_York or UTC",
+        ) from None
+    cron = " ".join(cron_text.split())
+    seconds = not cron.startswith("@") and len(cron.split()) == 6
+    try:
+        croniter(cron, datetime.datetime.now(zone), second_at_beginning=seconds)
+    except (ValueError, KeyError) as error:
+        raise InvalidSchedule(
+            "spec.triggers.schedule.cron",
+            f"{cron_text!r} is not a valid cron schedule ({error}); for example "
+            "'0 3 * * *' (03:00 every day) or '*/30 * * * * *' (every 30 seconds)",
+        ) from None
+    return Schedule(cron, zone, seconds)

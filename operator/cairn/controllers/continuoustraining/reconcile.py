@@ -32,7 +32,7 @@ from cairn.api.labels import PROBE_LABEL, RETRAIN_ANNOTATION
 from cairn.controllers.continuoustraining import probe, runs, sources
 from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import parse
-from cairn.kube import events, objects, ownership, status, workloads
+from cairn.kube import cache, events, ownership, status, workloads
 from cairn.observability import metrics
 from cairn.observability.reconciles import reconciling
 from cairn.retraining.schedule import Due, InvalidSchedule, Schedule, due
@@ -84,7 +84,7 @@ def reconcile(namespace: str, name: str) -> None:
         exclusive(ContinuousTraining.plural(), namespace, name),
         reconciling("ContinuousTraining", namespace, name),
     ):
-        body = objects.get(ContinuousTraining, namespace, name)
+        body = cache.for_write(ContinuousTraining, namespace, name)
         ct = parse(ContinuousTraining, body) if body is not None else None
         if ct is not None and not ct.deleting:
             _reconcile(ct, now())

@@ -5,8 +5,10 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from cairn.api import GROUP, VERSION, TrainingRun, TrainingRunPhase
+from cairn.api import GROUP, VERSION, TrainingRun, TrainingRunConditionType, TrainingRunPhase
+from cairn.api.conditions import find
 from cairn.api.labels import RUN_LABEL
+from cairn.api.trainingrun import TrainingRunReason
 from cairn.controllers import resync
 from cairn.controllers.trainingrun.reconcile import reconcile
 from cairn.controllers.trainingrun.status import is_settled
@@ -16,6 +18,9 @@ PLURAL = TrainingRun.plural()
 # Catches anything an event missed (and retries a registration that failed for a passing
 # reason); Job and pod events make the usual path immediate.
 RESYNC_SECONDS = 10
+# A suspended run changes only when its spec does, which is an event: thousands of them (a
+# ContinuousTraining's queue, say) must not cost the API server a read each every few seconds.
+SUSPENDED_RESYNC_SECONDS = 300
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
@@ -32,11 +37,15 @@ def resync_trainingruns(
 ) -> dict[tuple[str | None, str], float] | None:
     """Runs still in progress, revisited every RESYNC_SECONDS (see controllers.resync)."""
     try:
-        if is_settled(TrainingRun.model_validate(dict(body))):
-            return None
+        run = TrainingRun.model_validate(dict(body))
     except ValidationError:
-        pass  # revisited, so that the reconcile reports it
-    return {(namespace, name): RESYNC_SECONDS}
+        return {(namespace, name): RESYNC_SECONDS}  # revisited, so that the reconcile reports it
+    if is_settled(run):
+        return None
+    running = find(run.status.conditions if run.status else None, TrainingRunConditionType.RUNNING)
+    suspended = running is not None and running.reason == TrainingRunReason.SUSPENDED
+    interval = SUSPENDED_RESYNC_SECONDS if run.spec.suspend and suspended else RESYNC_SECONDS
+    return {(namespace, name): interval}
 
 
 def _reconcile_named(namespace: str | None, name: str | None) -> None:

@@ -25,7 +25,7 @@ from cairn.controllers.trainingrun.status import (
     with_summary_checked,
 )
 from cairn.controllers.trainingrun.transitions import announce_registration, record_transition
-from cairn.kube import events, objects, ownership, status, workloads
+from cairn.kube import cache, events, ownership, status, workloads
 from cairn.kube.errors import is_conflict
 from cairn.observability.reconciles import reconciling
 from cairn.registry.registration import RegistrationError, version_name
@@ -56,7 +56,7 @@ def reconcile(namespace: str, name: str, seen: Body | None = None) -> None:
         reconciling("TrainingRun", namespace, name),
     ):
         # Another thread may have moved the run on while this one waited: start from the latest.
-        latest = objects.get(TrainingRun, namespace, name)
+        latest = cache.for_write(TrainingRun, namespace, name)
         run = parse(TrainingRun, latest) if latest is not None else None
         if run is not None and not is_settled(run):
             _reconcile(run)
