@@ -159,11 +159,13 @@ def start(server: str, model_dir: Path | None, work: Path, processes: Processes)
         if server == "cairn-sklearn":
             command += ["--runtime", "sklearn"]
     elif server == "ceiling":
-        # The same uvicorn settings as cairn-serve's (no access log, no Server or Date header).
+        # The same uvicorn settings as cairn-serve's (no access log, no Server or Date header,
+        # no X-Forwarded-* rewriting).
         command = [sys.executable, "-m", "uvicorn", "bench.serve.ceiling:app"]
         command += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
         command += ["--http", "httptools", "--lifespan", "off", "--no-access-log"]
-        command += ["--no-server-header", "--no-date-header", "--log-level", "warning"]
+        command += ["--no-server-header", "--no-date-header", "--no-proxy-headers"]
+        command += ["--log-level", "warning"]
         cwd = str(HERE.parents[1])
     elif server == "baseline":
         assert model_dir is not None

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cairn.serving.batching import Batcher, ModelError
 from cairn.serving.config import ServeConfig
+from cairn.serving.deadlines import BodyTimeout, Deadlines
 from cairn.serving.metrics import ServingMetrics
 from cairn.serving.model import LoadedModel
 from cairn.serving.openapi import openapi_document
@@ -90,10 +91,12 @@ class ServingApp:
                 max_batch_size=config.max_batch_size,
                 max_wait=config.max_wait_ms / 1000,
                 on_batch=self.metrics.observe_batch,
-                on_queue=self.metrics.queue_depth.set,
             )
+            batcher = self.batcher
+            self.metrics.queue_depth.set_function(lambda: batcher.queue_depth)
         self.metrics.ready.set(1 if self.ready else 0)
         self._openapi = dumps(openapi_document())
+        self._deadlines = Deadlines(config.body_timeout_s)
 
     @property
     def ready(self) -> bool:
@@ -133,7 +136,7 @@ class ServingApp:
         route = _route(path)
         protocol = _inference_protocol(route)
         try:
-            answer = await self._dispatch(method, path, scope, receive)
+            answer = await self._dispatch(method, path, route, scope, receive)
         except ProtocolError as error:
             answer = _Answer(error.status, _error(error.message), headers=error.headers)
         except Exception as error:  # a bug, never the client's input: say so, keep serving
@@ -167,9 +170,10 @@ class ServingApp:
                 ).decode(),
             )
 
-    async def _dispatch(self, method: str, path: str, scope: Scope, receive: Receive) -> _Answer:
+    async def _dispatch(
+        self, method: str, path: str, route: "_Route | None", scope: Scope, receive: Receive
+    ) -> _Answer:
         # The hot paths first.
-        route = _route(path)
         if route is not None:
             return await self._model_route(route, method, scope, receive)
         if path == "/v2/health/live":
@@ -225,20 +229,17 @@ class ServingApp:
         receive: Receive,
         protocol: str,
     ) -> _Answer:
-        inflight = self.metrics.inflight
-        inflight.inc()
+        metrics = self.metrics
+        metrics.inflight += 1
         try:
             batcher.arriving()
             try:
-                request = _RequestHeaders.of(scope, protocol)
+                content_length, json_length = _body_headers(scope, protocol)
                 body = await _read_body(
-                    request.content_length,
-                    receive,
-                    self.config.max_body_bytes,
-                    self.config.body_timeout_s,
+                    content_length, receive, self.config.max_body_bytes, self._deadlines
                 )
                 decoded = (
-                    decode_v2(body, spec, request.json_length)
+                    decode_v2(body, spec, json_length)
                     if protocol == "v2"
                     else decode_v1(body, spec)
                 )
@@ -270,30 +271,24 @@ class ServingApp:
                 ((_JSON_LENGTH, b"%d" % len(header)),),
             )
         finally:
-            inflight.dec()
+            metrics.inflight -= 1
 
 
-@dataclass(frozen=True)
-class _RequestHeaders:
-    """What an inference request's headers say about its body."""
-
-    content_length: int | None
-    json_length: int | None  # binary tensor extension: the JSON's size, the rest is tensors
-
-    @classmethod
-    def of(cls, scope: Scope, protocol: str) -> "_RequestHeaders":
-        content_length = json_length = None
-        content_type = b""
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                content_length = _header_int(value, "Content-Length")
-            elif name == b"content-type":
-                content_type = value
-            elif name == _JSON_LENGTH and protocol == "v2":
-                json_length = _header_int(value, "Inference-Header-Content-Length")
-        if content_type:
-            _check_content_type(content_type, binary=json_length is not None)
-        return cls(content_length, json_length)
+def _body_headers(scope: Scope, protocol: str) -> tuple[int | None, int | None]:
+    """What an inference request's headers say about its body: its Content-Length and, in the
+    binary tensor extension, the size of the JSON before its tensors."""
+    content_length = json_length = None
+    content_type = b""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            content_length = _header_int(value, "Content-Length")
+        elif name == b"content-type":
+            content_type = value
+        elif name == _JSON_LENGTH and protocol == "v2":
+            json_length = _header_int(value, "Inference-Header-Content-Length")
+    if content_type and content_type != b"application/json":
+        _check_content_type(content_type, binary=json_length is not None)
+    return content_length, json_length
 
 
 def _header_int(value: bytes, name: str) -> int:
@@ -379,24 +374,32 @@ def _route(path: str) -> _Route | None:
     return None
 
 
-async def _read_body(length: int | None, receive: Receive, limit: int, timeout: float) -> bytes:
+async def _read_body(
+    length: int | None, receive: Receive, limit: int, deadlines: Deadlines
+) -> bytes:
     if length is not None and length > limit:
         raise ProtocolError(413, f"the request body has {length} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
+    task = deadlines.start()
     try:
-        async with asyncio.timeout(timeout or None):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ProtocolError(400, "the client disconnected before sending its body")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise ProtocolError(413, f"the request body exceeds the limit of {limit} bytes")
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-    except TimeoutError:
-        raise ProtocolError(408, f"the request body did not arrive within {timeout:g}s") from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ProtocolError(400, "the client disconnected before sending its body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ProtocolError(413, f"the request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+    except asyncio.CancelledError:
+        try:
+            deadlines.raise_if_expired(task)
+        except BodyTimeout as timeout:
+            raise ProtocolError(408, str(timeout)) from None
+        raise
+    finally:
+        deadlines.stop(task)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

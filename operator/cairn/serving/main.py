@@ -107,6 +107,8 @@ def serve(app: ServingApp, config: ServeConfig) -> None:
         log_level="warning",
         server_header=False,
         date_header=False,
+        # No X-Forwarded-* rewriting: nothing here uses the client's address but the access log.
+        proxy_headers=False,
         timeout_graceful_shutdown=math.ceil(config.drain_timeout_s) or None,
         timeout_keep_alive=75,
     )

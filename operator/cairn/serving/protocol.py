@@ -342,7 +342,8 @@ def _array(tensor: InputTensor, spec: ModelSpec) -> NDArray[Any]:
     if not _compatible(tensor.datatype, wanted):
         raise bad_request(f"{where} has datatype {tensor.datatype}; the model takes {wanted}")
     data = tensor.data
-    if isinstance(data, np.ndarray):
+    parsed = not isinstance(data, np.ndarray)  # JSON, as orjson parsed it
+    if not parsed:
         array = data
     else:
         try:
@@ -355,7 +356,7 @@ def _array(tensor: InputTensor, spec: ModelSpec) -> NDArray[Any]:
             f"{where}: 'data' holds {array.size} values, shape {list(tensor.shape)} needs "
             f"{expected}"
         )
-    array = _checked_values(array, tensor.datatype, where).reshape(tensor.shape)
+    array = _checked_values(array, tensor.datatype, where, parsed).reshape(tensor.shape)
     try:
         return array.astype(spec.dtype, copy=False)
     except (ValueError, TypeError, OverflowError):
@@ -370,7 +371,10 @@ def _compatible(given: str, wanted: str) -> bool:
     return given == wanted
 
 
-def _checked_values(array: NDArray[Any], datatype: str, where: str) -> NDArray[Any]:
+def _checked_values(
+    array: NDArray[Any], datatype: str, where: str, parsed: bool = False
+) -> NDArray[Any]:
+    """`parsed`: the values come from orjson, which never yields NaN or an infinity."""
     kind = array.dtype.kind
     if datatype == "BYTES":
         if kind not in "US" or array.dtype == object:
@@ -383,11 +387,13 @@ def _checked_values(array: NDArray[Any], datatype: str, where: str) -> NDArray[A
     if kind == "b" or kind not in "iuf":
         raise bad_request(f"{where}: {datatype} data must be numbers")
     if datatype in _INT_RANGES:
+        if array.dtype == _DTYPES[datatype]:
+            return array  # raw data of exactly this type: in range by construction
         low, high = _INT_RANGES[datatype]
         if kind == "f" or (array.size and (array.min() < low or array.max() > high)):
             raise bad_request(f"{where}: {datatype} data must be integers in [{low}, {high}]")
         return array
-    if kind == "f" and not np.isfinite(array).all():
+    if kind == "f" and not parsed and not np.isfinite(array).all():
         raise bad_request(f"{where}: values must be finite numbers")
     if kind == "f" and datatype != "FP64":
         with np.errstate(over="ignore"):

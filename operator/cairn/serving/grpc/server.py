@@ -137,8 +137,8 @@ class InferenceService:
         app = self.app
         assert app.model is not None and app.batcher is not None
         spec, batcher = app.model.spec, app.batcher
-        inflight = app.metrics.inflight
-        inflight.inc()
+        metrics = app.metrics
+        metrics.inflight += 1
         try:
             batcher.arriving()
             try:
@@ -156,7 +156,7 @@ class InferenceService:
                 ) from None
             return encode_response(spec, decoded, results, raw=bool(request.raw_input_contents))
         finally:
-            inflight.dec()
+            metrics.inflight -= 1
 
     def _check_model(self, name: str, version: str) -> None:
         if name != self.config.name:
