@@ -49,9 +49,11 @@ def _infer(parameters: list[dict[str, Any]]) -> dict[str, Any]:
             "parameters": parameters,
             "requestBody": {
                 "required": True,
+                "description": "JSON; or, in the binary tensor extension, this JSON with "
+                "binary_data_size parameters followed by the tensors' raw data "
+                "(Inference-Header-Content-Length: the JSON's size)",
                 "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}},
-                    "application/octet-stream": _BINARY,
+                    "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}}
                 },
             },
             "responses": {
