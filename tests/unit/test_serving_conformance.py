@@ -175,7 +175,8 @@ def schemathesis(document: Path, base: str, *extra: str) -> subprocess.Completed
     command = [sys.executable, "-m", "schemathesis.cli", "run", str(document), "--url", base]
     command += ["--checks", "all", "--max-examples", "25", "--generation-deterministic"]
     command += ["--continue-on-failure", "--workers", "1", "--no-color", *extra]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # In the document's folder: schemathesis keeps a .schemathesis/ folder where it runs.
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=document.parent)
 
 
 def test_kserve_definition_of_the_protocol(server: str, tmp_path: Path) -> None:
