@@ -234,6 +234,7 @@ class Point:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float = float("nan")  # the server's CPU time per request (all its processes)
 
 
 def wrk(url: str, rows: int, connections: int, seconds: int, script_dir: Path) -> Point:
@@ -290,6 +291,25 @@ def check_metrics(url: str) -> str:
     return f"{verdict}; mean requests per model call {mean:.1f}"
 
 
+def server_cpu_seconds(group: int) -> float:
+    """User and system CPU time of every process in a server's process group (its workers too):
+    on a machine shared with other work, CPU per request is steadier than requests per second."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == group:  # pgrp
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def per_request(cpu_seconds: float, point: Any) -> float:
+    requests = point.rps * DURATION
+    return cpu_seconds / requests * 1e6 if requests else float("nan")
+
+
 Results = dict[tuple[str, str, int, int], Point]
 GrpcResults = dict[tuple[str, str, int], GrpcPoint]
 
@@ -304,8 +324,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cairn-bench-") as tmp, Processes() as processes:
         work = Path(tmp)
         models = train(work)
-        runs: list[tuple[str, str]] = [(NO_MODEL, "ceiling")] if "ceiling" in SERVERS else []
-        runs += [(m, s) for m in MODELS for s in SERVERS if s != "ceiling"]
+        runs = [(m, s) for m in MODELS for s in SERVERS if s != "ceiling"]
+        if "ceiling" in SERVERS:
+            # Right before the run it is compared with (cairn, LR): on a shared machine the
+            # load changes over the half hour the benchmark takes.
+            at = runs.index(("lr", "cairn")) if ("lr", "cairn") in runs else 0
+            runs.insert(at, (NO_MODEL, "ceiling"))
         ghz_binary: Path | None = None
         for model, server in runs:
             log(f"{model}: starting {server}")
@@ -313,7 +337,9 @@ def main() -> int:
             try:
                 for rows, connections in POINTS:
                     wrk(running.url, rows, connections, WARMUP, work)
+                    cpu = server_cpu_seconds(running.process.pid)
                     point = wrk(running.url, rows, connections, DURATION, work)
+                    point.cpu_us = per_request(server_cpu_seconds(running.process.pid) - cpu, point)
                     results[(model, server, rows, connections)] = point
                     log(
                         f"{model} {server} rows={rows} c={connections}: {point.rps:.0f} req/s "
@@ -324,7 +350,11 @@ def main() -> int:
                     data = request_file(work, request_rows(1)[0])
                     for streams in GRPC_STREAMS:
                         ghz(ghz_binary, running.grpc, data, streams, WARMUP)
+                        cpu = server_cpu_seconds(running.process.pid)
                         grpc_point = ghz(ghz_binary, running.grpc, data, streams, DURATION)
+                        grpc_point.cpu_us = per_request(
+                            server_cpu_seconds(running.process.pid) - cpu, grpc_point
+                        )
                         grpc_results[(model, server, streams)] = grpc_point
                         log(
                             f"{model} {server} gRPC streams={streams}: {grpc_point.rps:.0f} "
@@ -366,12 +396,12 @@ def print_table(results: Results, notes: list[str], took: float) -> None:
         "answering a fixed body"
     )
     print()
-    print("| model | server | rows | conns | req/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | server | rows | conns | req/s | p50 ms | p99 ms | errors | cpu µs/req |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (model, server, rows, connections), p in results.items():
         print(
             f"| {model} | {server} | {rows} | {connections} | {p.rps:.0f} | {p.p50_ms:.2f} | "
-            f"{p.p99_ms:.2f} | {p.errors} |"
+            f"{p.p99_ms:.2f} | {p.errors} | {p.cpu_us:.0f} |"
         )
     print()
     for note in notes:
@@ -386,7 +416,8 @@ def print_table(results: Results, notes: list[str], took: float) -> None:
             ratio_1 = f"{single[0].rps / single[1].rps:.2f}" if all(single) else "?"  # type: ignore[union-attr]
             print(
                 f"{model}: cairn/ceiling throughput at 32 connections "
-                f"{cairn.rps / ceiling.rps:.2f}, at 1 connection {ratio_1}"
+                f"{cairn.rps / ceiling.rps:.2f}, at 1 connection {ratio_1}; ceiling/cairn CPU "
+                f"per request at 32 connections {ceiling.cpu_us / cairn.cpu_us:.2f}"
             )
         if cairn and baseline:
             single = results.get((model, "cairn", 1, 1)), results.get((model, "baseline", 1, 1))
@@ -413,12 +444,12 @@ def print_grpc_table(results: GrpcResults) -> None:
         "streams on one connection"
     )
     print()
-    print("| model | server | streams | req/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | server | streams | req/s | p50 ms | p99 ms | errors | cpu µs/req |")
+    print("|---|---|---|---|---|---|---|---|")
     for (model, server, streams), p in results.items():
         print(
             f"| {model} | {server} | {streams} | {p.rps:.0f} | {p.p50_ms:.2f} | "
-            f"{p.p99_ms:.2f} | {p.errors} |"
+            f"{p.p99_ms:.2f} | {p.errors} | {p.cpu_us:.0f} |"
         )
     print()
     for model in MODELS:

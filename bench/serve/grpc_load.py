@@ -28,6 +28,7 @@ class GrpcPoint:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float = float("nan")  # the server's CPU time per request
 
 
 def ensure_ghz(cache: Path) -> Path:
