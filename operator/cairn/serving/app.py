@@ -91,6 +91,7 @@ class ServingApp:
                 max_batch_size=config.max_batch_size,
                 max_wait=config.max_wait_ms / 1000,
                 on_batch=self.metrics.observe_batch,
+                single_threaded=model.runtime.single_threaded,
             )
             batcher = self.batcher
             self.metrics.queue_depth.set_function(lambda: batcher.queue_depth)

@@ -58,12 +58,19 @@ class Batcher:
         max_wait: float = 0.005,
         on_batch: BatchHook | None = None,
         inline_below: float = INLINE_BELOW,
+        single_threaded: bool = False,
     ) -> None:
         self._predict = predict
         self.max_batch_size = max_batch_size if enabled else 1
         self.max_wait = max_wait if enabled else 0.0
         self._on_batch = on_batch
         self._inline_below = inline_below
+        # How a model call's cost is measured: the CPU time of the thread that runs it when the
+        # model computes on that thread alone (it then excludes waits for the GIL, which on a
+        # busy loop, or beside gRPC's poller thread, last up to the 5 ms switch interval and
+        # would keep a cheap model off the event loop for good); wall time otherwise, since a
+        # model computing on threads of its own would look cheaper than it is.
+        self._clock = time.thread_time if single_threaded else time.perf_counter
         self._queue: deque[_Item] = deque()
         self._arriving = 0
         self._running = False
@@ -157,31 +164,21 @@ class Batcher:
 
     async def _call(self, rows: NDArray[Any], outputs: tuple[str, ...]) -> Results:
         if self._cost is not None and self._cost < self._inline_below:
-            results, took = self._timed(rows, outputs, time.perf_counter)
+            results, took = self._timed(rows, outputs)
         else:
             loop = asyncio.get_running_loop()
-            results, took = await loop.run_in_executor(
-                self._executor, self._timed, rows, outputs, time.thread_time
-            )
+            results, took = await loop.run_in_executor(self._executor, self._timed, rows, outputs)
         self._cost = took if self._cost is None else self._cost + _EWMA * (took - self._cost)
         for name, value in results.items():
             if len(value) != len(rows):
                 raise ModelError(f"the model returned {len(value)} {name} for {len(rows)} rows")
         return results
 
-    def _timed(
-        self, rows: NDArray[Any], outputs: tuple[str, ...], clock: Callable[[], float]
-    ) -> tuple[Results, float]:
-        """The model's own time, without the thread hop or waiting for the GIL to come back.
-
-        On the worker thread that is its CPU time (time.thread_time): a model that returns from
-        native code must take the GIL back first, which on a busy event loop waits up to the
-        interpreter's switch interval (5 ms), and wall time would count that wait as the
-        model's, keeping a cheap model off the event loop for good.
-        """
-        started = clock()
+    def _timed(self, rows: NDArray[Any], outputs: tuple[str, ...]) -> tuple[Results, float]:
+        """The model's own time, without the thread hop (see _clock)."""
+        started = self._clock()
         results = self._predict(rows, outputs)
-        return results, clock() - started
+        return results, self._clock() - started
 
     def _report(self, requests: int, rows: NDArray[Any], results: Results) -> None:
         if self._on_batch:

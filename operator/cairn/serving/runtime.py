@@ -40,6 +40,7 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
 class Runtime(Protocol):
     name: str
+    single_threaded: bool  # computes on the calling thread only
 
     def predict(self, rows: NDArray[Any], outputs: Iterable[str]) -> dict[str, NDArray[Any]]:
         """The requested outputs (PREDICT, PREDICT_PROBA) for `rows`, each row by row."""
@@ -49,6 +50,9 @@ class Runtime(Protocol):
 class SklearnRuntime:
     """The model's own predict and predict_proba (scikit-learn's API, which XGBoost's and
     LightGBM's scikit-learn wrappers have too)."""
+
+    # scikit-learn (n_jobs, BLAS) and the boosters may compute on threads of their own.
+    single_threaded = False
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
@@ -68,6 +72,7 @@ class SklearnRuntime:
 
 class OnnxRuntime:
     name = "onnx"
+    single_threaded = True  # one intra-op and one inter-op thread: the caller's (see convert)
 
     def __init__(
         self,
