@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench.train.bench_train import start_operator
 from kubernetes import client, config
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-from bench.train.bench_train import start_operator
 from cairn.training.model_dir import write_model_dir
 from cairn.training.signature import infer_signature
 

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench.serve.grpc_load import GHZ_VERSION, GrpcPoint, ensure_ghz, ghz, request_file
+from bench.serve.processes import Processes, exit_on_signals
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-from bench.serve.grpc_load import GHZ_VERSION, GrpcPoint, ensure_ghz, ghz, request_file
-from bench.serve.processes import Processes, exit_on_signals
 from cairn import training
 
 HERE = Path(__file__).resolve().parent
