@@ -128,5 +128,5 @@ bench-rollout: install cluster-up images ## Canary judgement with default analys
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.rollout.bench_rollout
 
 .PHONY: bench-serve
-bench-serve: install ## Benchmark cairn-serve against MLServer and a bare Starlette app (~17 min)
-	$(PYTHON) bench/serve/bench.py
+bench-serve: install ## Benchmark cairn-serve (REST and gRPC) against MLServer, a bare Starlette app and its stack's ceiling (~25 min)
+	$(PYTHON) -m bench.serve.bench

@@ -1,29 +1,40 @@
-"""make bench-serve: cairn-serve against MLServer and a bare Starlette app, with wrk.
+"""make bench-serve: cairn-serve against MLServer and a bare Starlette app, REST with wrk and gRPC
+with ghz, and against the ceiling of its stack.
 
 Same machine, same models (RandomForest 100 trees and LogisticRegression on iris), same request
 bodies (Open Inference Protocol V2, 1 row and 32 rows, asking for `predict`), wrk at 1 and 32
-connections; every server with one worker process. Installs what it needs: wrk and prometheus
-(promtool) from Debian, MLServer 1.7.1 + mlserver-sklearn 1.7.1 in a venv of its own under
-$CAIRN_CACHE_DIR/bench-venv. Environment: BENCH_DURATION (s per point, default 20),
-BENCH_WARMUP (default 5), BENCH_MODELS (default "rf lr"), BENCH_SERVERS (all by default).
-The last line printed is the cairn/MLServer throughput ratio at 32 connections and 1 row.
+connections; every server with one worker process. The ceiling (ceiling.py) is a raw ASGI app on
+cairn's own stack that answers a fixed body. gRPC: cairn and MLServer's gRPC server, same models
+and settings, ghz (grpc_load.py) at 1 and 32 concurrent streams on one connection, 1 row.
+
+Installs what it needs: wrk and prometheus (promtool) from Debian, MLServer 1.7.1 +
+mlserver-sklearn 1.7.1 in a venv of its own under $CAIRN_CACHE_DIR/bench-venv, ghz built from
+its Go module under $CAIRN_CACHE_DIR/bin. Environment: BENCH_DURATION (s per point, default 20),
+BENCH_WARMUP (default 5), BENCH_MODELS (default "rf lr"), BENCH_SERVERS (all by default),
+BENCH_GRPC (default 1; 0: REST only). Interrupted (SIGTERM, SIGINT), it stops every server it
+started. The last three lines are the cairn/MLServer REST throughput ratio at 32 connections,
+1 row (RF), cairn/ceiling at 32 connections, 1 row (LR), and cairn/MLServer over gRPC at 32
+streams, 1 row (RF).
 """
 
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from bench.serve.grpc_load import GHZ_VERSION, GrpcPoint, ensure_ghz, ghz, request_file
+from bench.serve.processes import Processes, exit_on_signals
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
@@ -45,9 +56,13 @@ DURATION = int(os.environ.get("BENCH_DURATION", "20"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
 MODELS = os.environ.get("BENCH_MODELS", "rf lr").split()
 SERVERS = os.environ.get(
-    "BENCH_SERVERS", "cairn cairn-sklearn mlserver mlserver-batch baseline"
+    "BENCH_SERVERS", "ceiling cairn cairn-sklearn mlserver mlserver-batch baseline"
 ).split()
+GRPC = os.environ.get("BENCH_GRPC", "1") != "0"
+GRPC_SERVERS = ("cairn", "mlserver", "mlserver-batch")
 POINTS = [(1, 1), (1, 32), (32, 1), (32, 32)]  # (rows per request, connections)
+GRPC_STREAMS = (1, 32)
+NO_MODEL = "-"  # the ceiling's rows: it serves no model
 
 
 def log(message: str) -> None:
@@ -55,9 +70,8 @@ def log(message: str) -> None:
 
 
 def ensure_tools() -> None:
-    missing = [
-        pkg for cmd, pkg in (("wrk", "wrk"), ("promtool", "prometheus")) if not shutil.which(cmd)
-    ]
+    tools = [("wrk", "wrk")] + ([("promtool", "prometheus")] if "cairn" in SERVERS else [])
+    missing = [pkg for cmd, pkg in tools if not shutil.which(cmd)]
     if missing:
         log(f"apt-get install {' '.join(missing)}")
         subprocess.run(["apt-get", "-q", "update"], check=True, stdout=subprocess.DEVNULL)
@@ -67,6 +81,8 @@ def ensure_tools() -> None:
             stdout=subprocess.DEVNULL,
             env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"},
         )
+    if not any(server.startswith("mlserver") or server == "baseline" for server in SERVERS):
+        return
     python = VENV / "bin" / "python"
     import joblib  # type: ignore[import-untyped]
     import sklearn  # type: ignore[import-untyped]
@@ -122,47 +138,50 @@ class Running:
     name: str
     process: subprocess.Popen[bytes]
     url: str
+    grpc: str | None  # host:port of its gRPC service
     log: Path
 
-    def stop(self) -> None:
-        # Our own child's process group: MLServer's worker processes go with it.
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)  # MLServer ignores SIGTERM
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
 
-
-def start(server: str, model_dir: Path, work: Path) -> Running:
+def start(server: str, model_dir: Path | None, work: Path, processes: Processes) -> Running:
     port = free_port()
+    grpc_port = free_port()
     url = f"http://127.0.0.1:{port}/v2/models/iris/infer"
-    logfile = work / f"{server}-{model_dir.name}.log"
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    logfile = work / f"{server}-{model_dir.name if model_dir else NO_MODEL}.log"
+    env = dict(os.environ | {"PYTHONUNBUFFERED": "1"})
     env.pop("PYTHONPATH", None)
+    cwd = None
     if server.startswith("cairn"):
+        assert model_dir is not None
         command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(model_dir)]
         command += ["--name", "iris", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--grpc-port", str(grpc_port)]
         command += ["--expected-digest", training.load_model(model_dir).digest]
         if server == "cairn-sklearn":
             command += ["--runtime", "sklearn"]
-        cwd = None
+    elif server == "ceiling":
+        # The same uvicorn settings as cairn-serve's (no access log, no Server or Date header,
+        # no X-Forwarded-* rewriting).
+        command = [sys.executable, "-m", "uvicorn", "bench.serve.ceiling:app"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
+        command += ["--http", "httptools", "--lifespan", "off", "--no-access-log"]
+        command += ["--no-server-header", "--no-date-header", "--no-proxy-headers"]
+        command += ["--log-level", "warning"]
+        cwd = str(HERE.parents[1])
     elif server == "baseline":
+        assert model_dir is not None
         command = [str(VENV / "bin" / "uvicorn"), "baseline:app", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
         env |= {"MODEL": str(model_dir / "model.joblib")}
         cwd = str(HERE)
     else:
-        cwd = str(mlserver_dir(server, model_dir, work, port))
+        assert model_dir is not None
+        cwd = str(mlserver_dir(server, model_dir, work, port, grpc_port))
         command = [str(VENV / "bin" / "mlserver"), "start", "."]
-    with logfile.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    running = Running(server, process, url, logfile)
-    ready_url = url.rsplit("/", 1)[0] + "/ready" if server != "baseline" else None
+    process = processes.start(command, log=logfile, env=env, cwd=cwd)
+    log(f"started {server} (pid {process.pid})")
+    grpc = f"127.0.0.1:{grpc_port}" if server in GRPC_SERVERS else None
+    running = Running(server, process, url, grpc, logfile)
+    ready_url = url.rsplit("/", 1)[0] + "/ready" if server not in ("baseline", "ceiling") else None
     deadline = time.monotonic() + 120
     body = request_body(1)
     while time.monotonic() < deadline:
@@ -178,14 +197,13 @@ def start(server: str, model_dir: Path, work: Path) -> Running:
             return running
         except OSError:
             time.sleep(0.5)
-    running.stop()
     raise RuntimeError(f"{server} did not become ready: {logfile.read_text()[-2000:]}")
 
 
-def mlserver_dir(server: str, model_dir: Path, work: Path, port: int) -> Path:
+def mlserver_dir(server: str, model_dir: Path, work: Path, port: int, grpc_port: int) -> Path:
     directory = work / f"{server}-{model_dir.name}"
     (directory / "iris").mkdir(parents=True, exist_ok=True)
-    settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port()}
+    settings = {"http_port": port, "grpc_port": grpc_port, "metrics_port": free_port()}
     (directory / "settings.json").write_text(json.dumps(settings))
     model_settings: dict[str, object] = {
         "name": "iris",
@@ -198,9 +216,14 @@ def mlserver_dir(server: str, model_dir: Path, work: Path, port: int) -> Path:
     return directory
 
 
-def request_body(rows: int) -> bytes:
+def request_rows(rows: int) -> list[list[float]]:
     X, _ = load_iris(return_X_y=True)
-    data = X[np.arange(rows) * 7 % len(X)].tolist()
+    data: list[list[float]] = X[np.arange(rows) * 7 % len(X)].tolist()
+    return data
+
+
+def request_body(rows: int) -> bytes:
+    data = request_rows(rows)
     tensor = {"name": "input-0", "shape": [rows, 4], "datatype": "FP64", "data": data}
     return json.dumps({"inputs": [tensor], "outputs": [{"name": "predict"}]}).encode()
 
@@ -211,6 +234,7 @@ class Point:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float = float("nan")  # the server's CPU time per request (all its processes)
 
 
 def wrk(url: str, rows: int, connections: int, seconds: int, script_dir: Path) -> Point:
@@ -267,42 +291,100 @@ def check_metrics(url: str) -> str:
     return f"{verdict}; mean requests per model call {mean:.1f}"
 
 
+def server_cpu_seconds(group: int) -> float:
+    """User and system CPU time of every process in a server's process group (its workers too):
+    on a machine shared with other work, CPU per request is steadier than requests per second."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == group:  # pgrp
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def per_request(cpu_seconds: float, point: Any) -> float:
+    requests = point.rps * DURATION
+    return cpu_seconds / requests * 1e6 if requests else float("nan")
+
+
+Results = dict[tuple[str, str, int, int], Point]
+GrpcResults = dict[tuple[str, str, int], GrpcPoint]
+
+
 def main() -> int:
+    exit_on_signals()
     ensure_tools()
-    results: dict[tuple[str, str, int, int], Point] = {}
+    results: Results = {}
+    grpc_results: GrpcResults = {}
     notes: list[str] = []
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="cairn-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cairn-bench-") as tmp, Processes() as processes:
         work = Path(tmp)
         models = train(work)
-        for model in MODELS:
-            for server in SERVERS:
-                log(f"{model}: starting {server}")
-                running = start(server, models[model], work)
-                try:
-                    for rows, connections in POINTS:
-                        wrk(running.url, rows, connections, WARMUP, work)
-                        point = wrk(running.url, rows, connections, DURATION, work)
-                        results[(model, server, rows, connections)] = point
+        runs = [(m, s) for m in MODELS for s in SERVERS if s != "ceiling"]
+        if "ceiling" in SERVERS:
+            # Right before the run it is compared with (cairn, LR): on a shared machine the
+            # load changes over the half hour the benchmark takes.
+            at = runs.index(("lr", "cairn")) if ("lr", "cairn") in runs else 0
+            runs.insert(at, (NO_MODEL, "ceiling"))
+        ghz_binary: Path | None = None
+        for model, server in runs:
+            log(f"{model}: starting {server}")
+            running = start(server, models.get(model), work, processes)
+            try:
+                for rows, connections in POINTS:
+                    wrk(running.url, rows, connections, WARMUP, work)
+                    cpu = server_cpu_seconds(running.process.pid)
+                    point = wrk(running.url, rows, connections, DURATION, work)
+                    point.cpu_us = per_request(server_cpu_seconds(running.process.pid) - cpu, point)
+                    results[(model, server, rows, connections)] = point
+                    log(
+                        f"{model} {server} rows={rows} c={connections}: {point.rps:.0f} req/s "
+                        f"p50 {point.p50_ms:.2f} ms p99 {point.p99_ms:.2f} ms"
+                    )
+                if GRPC and running.grpc:
+                    ghz_binary = ghz_binary or ensure_ghz(CACHE)
+                    data = request_file(work, request_rows(1)[0])
+                    for streams in GRPC_STREAMS:
+                        ghz(ghz_binary, running.grpc, data, streams, WARMUP)
+                        cpu = server_cpu_seconds(running.process.pid)
+                        grpc_point = ghz(ghz_binary, running.grpc, data, streams, DURATION)
+                        grpc_point.cpu_us = per_request(
+                            server_cpu_seconds(running.process.pid) - cpu, grpc_point
+                        )
+                        grpc_results[(model, server, streams)] = grpc_point
                         log(
-                            f"{model} {server} rows={rows} c={connections}: {point.rps:.0f} req/s "
-                            f"p50 {point.p50_ms:.2f} ms p99 {point.p99_ms:.2f} ms"
+                            f"{model} {server} gRPC streams={streams}: {grpc_point.rps:.0f} "
+                            f"req/s p50 {grpc_point.p50_ms:.2f} ms p99 {grpc_point.p99_ms:.2f} ms"
                         )
-                    if server.startswith("cairn"):
-                        notes.append(f"{model} {server}: {check_metrics(running.url)}")
-                        runtime = re.search(r"runtime: (\S+)", running.log.read_text())
-                        notes.append(
-                            f"{model} {server} runtime: {runtime.group(1) if runtime else '?'}"
-                        )
-                finally:
-                    running.stop()
+                if server.startswith("cairn"):
+                    notes.append(f"{model} {server}: {check_metrics(running.url)}")
+                    runtime = re.search(r"runtime: (\S+)", running.log.read_text())
+                    notes.append(
+                        f"{model} {server} runtime: {runtime.group(1) if runtime else '?'}"
+                    )
+            finally:
+                processes.stop(running.process)
     print_table(results, notes, time.monotonic() - started)
+    print_grpc_table(grpc_results)
+    print_summary(results, grpc_results)
     return 0
 
 
-def print_table(
-    results: dict[tuple[str, str, int, int], Point], notes: list[str], took: float
-) -> None:
+def _best_mlserver(points: Mapping[Any, Any], model: str, key: tuple[int, ...]) -> Any:
+    """The better of MLServer's two configurations (defaults, adaptive batching) at `key`."""
+    candidates = [
+        points[(model, server, *key)]
+        for server in ("mlserver", "mlserver-batch")
+        if (model, server, *key) in points
+    ]
+    return max(candidates, key=lambda p: p.rps, default=None)
+
+
+def print_table(results: Results, notes: list[str], took: float) -> None:
     print()
     print(
         f"wrk -t1, {DURATION} s per point after a {WARMUP} s warm-up; one worker per server; "
@@ -310,15 +392,16 @@ def print_table(
     )
     print(
         "cairn = cairn-serve defaults (ONNX Runtime when verified, adaptive batching); "
-        "cairn-sklearn = --runtime sklearn"
+        "cairn-sklearn = --runtime sklearn; ceiling = a raw ASGI app on the same stack "
+        "answering a fixed body"
     )
     print()
-    print("| model | server | rows | conns | req/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | server | rows | conns | req/s | p50 ms | p99 ms | errors | cpu µs/req |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (model, server, rows, connections), p in results.items():
         print(
             f"| {model} | {server} | {rows} | {connections} | {p.rps:.0f} | {p.p50_ms:.2f} | "
-            f"{p.p99_ms:.2f} | {p.errors} |"
+            f"{p.p99_ms:.2f} | {p.errors} | {p.cpu_us:.0f} |"
         )
     print()
     for note in notes:
@@ -326,15 +409,16 @@ def print_table(
     for model in MODELS:
         cairn = results.get((model, "cairn", 1, 32))
         baseline = results.get((model, "baseline", 1, 32))
-        best = max(
-            (
-                results[k]
-                for k in ((model, "mlserver", 1, 32), (model, "mlserver-batch", 1, 32))
-                if k in results
-            ),
-            key=lambda p: p.rps,
-            default=None,
-        )
+        ceiling = results.get((NO_MODEL, "ceiling", 1, 32))
+        best = _best_mlserver(results, model, (1, 32))
+        if cairn and ceiling:
+            single = results.get((model, "cairn", 1, 1)), results.get((NO_MODEL, "ceiling", 1, 1))
+            ratio_1 = f"{single[0].rps / single[1].rps:.2f}" if all(single) else "?"  # type: ignore[union-attr]
+            print(
+                f"{model}: cairn/ceiling throughput at 32 connections "
+                f"{cairn.rps / ceiling.rps:.2f}, at 1 connection {ratio_1}; ceiling/cairn CPU "
+                f"per request at 32 connections {ceiling.cpu_us / cairn.cpu_us:.2f}"
+            )
         if cairn and baseline:
             single = results.get((model, "cairn", 1, 1)), results.get((model, "baseline", 1, 1))
             ratio_1 = f"{single[0].rps / single[1].rps:.2f}" if all(single) else "?"  # type: ignore[union-attr]
@@ -349,18 +433,49 @@ def print_table(
                 f"{model}: cairn p99 {cairn.p99_ms:.1f} ms, "
                 f"best MLServer configuration's p99 {best.p99_ms:.1f} ms"
             )
-    cairn = results.get(("rf", "cairn", 1, 32))
-    best = max(
-        (
-            results[k]
-            for k in (("rf", "mlserver", 1, 32), ("rf", "mlserver-batch", 1, 32))
-            if k in results
-        ),
-        key=lambda p: p.rps,
-        default=None,
+
+
+def print_grpc_table(results: GrpcResults) -> None:
+    if not results:
+        return
+    print()
+    print(
+        f"gRPC: ghz {GHZ_VERSION}, ModelInfer with 1 row in raw_input_contents, concurrent "
+        "streams on one connection"
     )
+    print()
+    print("| model | server | streams | req/s | p50 ms | p99 ms | errors | cpu µs/req |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (model, server, streams), p in results.items():
+        print(
+            f"| {model} | {server} | {streams} | {p.rps:.0f} | {p.p50_ms:.2f} | "
+            f"{p.p99_ms:.2f} | {p.errors} | {p.cpu_us:.0f} |"
+        )
+    print()
+    for model in MODELS:
+        cairn = results.get((model, "cairn", 32))
+        best = _best_mlserver(results, model, (32,))
+        if cairn and best:
+            print(
+                f"{model} gRPC: cairn p99 {cairn.p99_ms:.1f} ms, best MLServer configuration's "
+                f"p99 {best.p99_ms:.1f} ms"
+            )
+
+
+def print_summary(results: Results, grpc_results: GrpcResults) -> None:
+    """The last three lines, which scripts read."""
+    cairn = results.get(("rf", "cairn", 1, 32))
+    best = _best_mlserver(results, "rf", (1, 32))
     ratio = f"{cairn.rps / best.rps:.2f}" if cairn and best else "n/a"
     print(f"cairn/mlserver throughput ratio at 32 connections, 1 row: {ratio}")
+    lr = results.get(("lr", "cairn", 1, 32))
+    ceiling = results.get((NO_MODEL, "ceiling", 1, 32))
+    ratio = f"{lr.rps / ceiling.rps:.2f}" if lr and ceiling else "n/a"
+    print(f"cairn/ceiling throughput ratio at 32 connections, 1 row, lr: {ratio}")
+    grpc_cairn = grpc_results.get(("rf", "cairn", 32))
+    grpc_best = _best_mlserver(grpc_results, "rf", (32,))
+    ratio = f"{grpc_cairn.rps / grpc_best.rps:.2f}" if grpc_cairn and grpc_best else "n/a"
+    print(f"cairn/mlserver grpc throughput ratio at 32 streams, 1 row: {ratio}")
 
 
 if __name__ == "__main__":

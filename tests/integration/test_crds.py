@@ -240,6 +240,10 @@ BAD_MANIFESTS = {
         model_deployment(alias="Prod_1"),
         ["spec.alias", "must be an alias name"],
     ),
+    "deployment with gRPC on its REST port": (
+        model_deployment(version=1, grpcPort=8080),
+        ["spec.grpcPort", "must differ from spec.port"],
+    ),
     "deployment with negative replicas": (
         model_deployment(version=1, replicas=-1),
         ["spec.replicas", "greater than or equal to 0"],

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import requests
+import tritonclient.grpc as triton_grpc  # type: ignore[import-untyped]
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
@@ -179,6 +180,18 @@ def test_a_pinned_ready_version_is_served_and_deletion_cleans_up(
     answer = infer(service_base(k8s, namespace, "iris"))
     assert answer["model_name"] == "iris" and answer["model_version"] == "1"
     assert answer["outputs"][0]["data"] == model.predict(ROWS).tolist()
+    # The same model over the protocol's gRPC form, by the official client, through the
+    # Service's port named grpc.
+    service = k8s.core.read_namespaced_service("iris", namespace)
+    grpc_port = next(p for p in service.spec.ports if p.name == "grpc")
+    assert (grpc_port.port, grpc_port.app_protocol) == (8081, "grpc")
+    grpc = triton_grpc.InferenceServerClient(f"{service.spec.cluster_ip}:8081")
+    assert grpc.is_model_ready("iris", "1")
+    tensor = triton_grpc.InferInput("input-0", list(ROWS.shape), "FP64")
+    tensor.set_data_from_numpy(ROWS)
+    result = grpc.infer("iris", [tensor])
+    assert result.as_numpy("predict").tolist() == model.predict(ROWS).tolist()
+    grpc.close()
     assert {"Serving", "Available"} <= event_reasons(k8s, namespace, "iris")
     wait_for(
         lambda: serving(k8s, namespace, "iris-v1") == ["iris"],

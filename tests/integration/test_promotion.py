@@ -81,13 +81,23 @@ def production(k8s: Kube, namespace: str, expected: int) -> Body:
     return found
 
 
-def promoted(k8s: Kube, namespace: str, version: str) -> Body:
-    found: Body = wait_for(
-        lambda: condition(get(k8s, namespace, "modelversions", version) or {}, "Promoted"),
+def promoted(k8s: Kube, namespace: str, version: str, reason: str) -> Body:
+    """The version's Promoted condition, once the policy's verdict on it is `reason` (the
+    version's condition follows the Model's alias a moment later)."""
+
+    def judged() -> Body | None:
+        found = condition(get(k8s, namespace, "modelversions", version) or {}, "Promoted")
+        return found if found and found["reason"] == reason else None
+
+    said: Body = wait_for(
+        judged,
         timeout=60,
-        message=f"{version}'s Promoted condition",
+        message=f"{version}'s Promoted condition to say {reason}",
+        describe=lambda: str(
+            condition(get(k8s, namespace, "modelversions", version) or {}, "Promoted")
+        ),
     )
-    return found
+    return said
 
 
 def test_only_a_better_version_takes_production_and_the_canary_rolls_it_out(
@@ -113,8 +123,8 @@ def test_only_a_better_version_takes_production_and_the_canary_rolls_it_out(
 
     worse = train(k8s, namespace, "constant", "constant")
     assert worse["status"]["champion"]["version"] == 1  # given v1, mounted, to score
-    said = promoted(k8s, namespace, "wine-v2")
-    assert (said["status"], said["reason"]) == ("False", "NotBetter")
+    said = promoted(k8s, namespace, "wine-v2", "NotBetter")
+    assert said["status"] == "False"
     evaluation = (get(k8s, namespace, "modelversions", "wine-v2") or {})["spec"]["evaluation"]
     assert evaluation["championVersion"] == 1
     mine = worse["status"]["metrics"]["f1_macro"]
@@ -131,7 +141,7 @@ def test_only_a_better_version_takes_production_and_the_canary_rolls_it_out(
         better["status"]["metrics"]["f1_macro"]
         > better["status"]["evaluation"]["championMetrics"]["f1_macro"]
     )
-    assert promoted(k8s, namespace, "wine-v3")["status"] == "True"
+    assert promoted(k8s, namespace, "wine-v3", "Promoted")["status"] == "True"
     # The ModelDeployment follows: a canary of v3 beside v1, then v3 promoted to stable.
     wait_for(
         lambda: (
@@ -157,5 +167,5 @@ def test_a_pinned_alias_is_never_moved_by_the_policy(
     overridden = condition(model, "PromotionOverridden")
     assert overridden["status"] == "True"
     assert "spec.aliases pins production to 1" in overridden["message"]
-    said = promoted(k8s, namespace, "wine-v2")
-    assert (said["status"], said["reason"]) == ("False", "PromotionOverridden")
+    said = promoted(k8s, namespace, "wine-v2", "PromotionOverridden")
+    assert said["status"] == "False"

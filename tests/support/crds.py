@@ -152,6 +152,7 @@ spec:
     limits: {memory: 1Gi}
   env: [{name: CAIRN_MAX_BATCH_SIZE, value: "16"}]
   port: 9000
+  grpcPort: 9001
   strategy:
     canary:
       steps:

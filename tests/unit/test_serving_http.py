@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import jsonschema_rs
 import numpy as np
 import orjson
 import pytest
@@ -111,7 +112,7 @@ def test_health_and_server_metadata(forest_app: ServingApp) -> None:
     assert request(forest_app, "GET", "/v2/health/ready").json() == {"ready": True}
     server = request(forest_app, "GET", "/v2").json()
     assert server["name"] == "cairn"
-    assert server["extensions"] == []
+    assert server["extensions"] == ["binary_tensor_data"]
     for path in ("/v2/models/iris/ready", "/v2/models/iris/versions/1/ready", "/v1/models/iris"):
         response = request(forest_app, "GET", path)
         assert response.status_code == 200
@@ -152,10 +153,45 @@ def test_unknown_model_version_and_paths_are_404(forest_app: ServingApp) -> None
     assert_error(request(forest_app, "GET", "/nope"), 404)
 
 
-def test_wrong_method_is_405(forest_app: ServingApp) -> None:
-    assert_error(request(forest_app, "GET", "/v2/models/iris/infer"), 405, "POST")
-    assert_error(request(forest_app, "POST", "/v2/health/ready"), 405, "GET")
-    assert_error(request(forest_app, "DELETE", "/metrics"), 405, "GET")
+def test_wrong_method_is_405_with_the_allowed_methods(forest_app: ServingApp) -> None:
+    for method, path, allowed in (
+        ("GET", "/v2/models/iris/infer", "POST"),
+        ("PUT", "/v1/models/iris:predict", "POST"),
+        ("POST", "/v2/health/ready", "GET, HEAD"),
+        ("DELETE", "/metrics", "GET, HEAD"),
+        ("PATCH", "/v2/models/iris/versions/1", "GET, HEAD"),
+    ):
+        response = request(forest_app, method, path)
+        assert_error(response, 405, allowed.split(",")[0])
+        assert response.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"],
+)
+def test_a_content_type_the_server_does_not_read_is_415(
+    forest_app: ServingApp, content_type: str
+) -> None:
+    for path in ("/v2/models/iris/infer", "/v1/models/iris:predict"):
+        response = request(
+            forest_app, "POST", path, content=b"{}", headers={"content-type": content_type}
+        )
+        assert_error(response, 415, content_type.split(";")[0], "application/json")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "application/json; charset=utf-8", "application/vnd.x+json"],
+)
+def test_json_is_read_with_or_without_its_content_type(
+    forest_app: ServingApp, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = request(
+        forest_app, "POST", "/v2/models/iris/infer", content=_dumps(v2(X[:1])), headers=headers
+    )
+    assert response.status_code == 200, response.text
 
 
 # -- inference -------------------------------------------------------------------------------
@@ -630,6 +666,11 @@ def _example(path: str) -> str:
 def test_openapi_matches_the_implementation(forest_app: ServingApp) -> None:
     document = request(forest_app, "GET", "/openapi.json").json()
     assert document == orjson.loads(orjson.dumps(openapi_document()))
+    # The metadata the server answers (shapes [-1, 4]) is what the document declares.
+    metadata_schema = document["components"]["schemas"]["ModelMetadata"]
+    metadata = request(forest_app, "GET", "/v2/models/iris").json()
+    assert metadata["inputs"][0]["shape"] == [-1, 4]
+    jsonschema_rs.validate(metadata_schema, metadata)
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             body = v2(X[:1]) if path.endswith("infer") else {"instances": [X[0].tolist()]}

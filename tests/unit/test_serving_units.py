@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
@@ -20,7 +21,8 @@ from sklearn.neighbors import KNeighborsClassifier  # type: ignore[import-untype
 
 from cairn import training
 from cairn.serving.batching import Batcher
-from cairn.serving.config import parse_config
+from cairn.serving.config import ConfigError, parse_config
+from cairn.serving.grpc import grpc_predict_v2_pb2 as pb
 from cairn.serving.main import EXIT_NOT_SERVABLE
 from cairn.serving.runtime import (
     PROBA_ATOL,
@@ -45,11 +47,13 @@ def test_options_from_flags_and_environment() -> None:
         "auto",
     )
     assert config.access_log is False
+    assert config.grpc_port == 8081
     env = {
         "CAIRN_MODEL_DIR": "/models/iris",
         "CAIRN_MODEL_NAME": "iris",
         "CAIRN_MODEL_VERSION": "3",
         "CAIRN_PORT": "9000",
+        "CAIRN_GRPC_PORT": "9001",
         "CAIRN_EXPECTED_DIGEST": "sha256:" + "a" * 64,
         "CAIRN_STRICT": "true",
         "CAIRN_BATCHING": "off",
@@ -60,11 +64,17 @@ def test_options_from_flags_and_environment() -> None:
     }
     config = parse_config([], environ=env)
     assert config.model_dir == Path("/models/iris")
-    assert (config.name, config.version, config.port) == ("iris", "3", 9000)
+    assert (config.name, config.version, config.port, config.grpc_port) == ("iris", "3", 9000, 9001)
     assert config.strict and not config.batching and config.access_log
     assert (config.max_batch_size, config.max_wait_ms, config.runtime) == (8, 2.5, "sklearn")
     # Flags win over the environment.
     assert parse_config(["--port", "9100"], environ=env).port == 9100
+    assert parse_config(["--grpc-port", "0"], environ=env).grpc_port == 0  # no gRPC
+
+
+def test_grpc_and_http_ports_must_differ() -> None:
+    with pytest.raises(ConfigError, match="own port"):
+        parse_config(["--model-dir", "/m", "--name", "iris", "--grpc-port", "8080"], environ={})
 
 
 @pytest.mark.parametrize(
@@ -72,6 +82,7 @@ def test_options_from_flags_and_environment() -> None:
     [
         [],
         ["--model-dir", "/m", "--name", "iris", "--port", "0"],
+        ["--model-dir", "/m", "--name", "iris", "--grpc-port", "70000"],
         ["--model-dir", "/m", "--name", "iris", "--max-batch-size", "0"],
         ["--model-dir", "/m", "--name", "iris", "--runtime", "tensorflow"],
         ["--model-dir", "/m", "--name", "iris", "--max-wait-ms", "-1"],
@@ -261,13 +272,32 @@ def _get(url: str) -> int:
         return int(error.code)
 
 
+def _grpc_ready_and_infer(port: int) -> tuple[bool, list[int]]:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        ready = channel.unary_unary(
+            "/inference.GRPCInferenceService/ServerReady",
+            request_serializer=pb.ServerReadyRequest.SerializeToString,
+            response_deserializer=pb.ServerReadyResponse.FromString,
+        )(pb.ServerReadyRequest(), timeout=5)
+        request = pb.ModelInferRequest(model_name="iris")
+        request.inputs.add(name="input-0", datatype="FP64", shape=[1, 4])
+        request.raw_input_contents.append(X[:1].tobytes())
+        answer = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )(request, timeout=5)
+    predicted = np.frombuffer(answer.raw_output_contents[0], "<i8").tolist()
+    return ready.ready, predicted
+
+
 def test_sigterm_turns_readiness_off_first_and_drains_in_flight_requests(tmp_path: Path) -> None:
     model = LogisticRegression(max_iter=300).fit(X, Y)
     training.save_model(model, path=tmp_path / "m", sample_input=X[:1])
-    port = _free_port()
+    port, grpc_port = _free_port(), _free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(tmp_path / "m")]
-    command += ["--name", "iris"]
+    command += ["--name", "iris", "--grpc-port", str(grpc_port)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--shutdown-delay", "1"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -292,6 +322,9 @@ def test_sigterm_turns_readiness_off_first_and_drains_in_flight_requests(tmp_pat
             time.sleep(0.3)
             assert _get(f"{base}/v2/health/ready") == 503  # not ready, still answering
             assert _get(f"{base}/v2/health/live") == 200
+            # gRPC too: not ready, and still answering.
+            ready, predicted = _grpc_ready_and_infer(grpc_port)
+            assert not ready and predicted == model.predict(X[:1]).tolist()
             client.sendall(body[20:])
             answer = client.recv(65536)
         assert answer.startswith(b"HTTP/1.1 200"), answer

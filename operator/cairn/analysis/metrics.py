@@ -3,7 +3,9 @@
 cairn-serve exports `cairn_serving_requests_total{model,version,protocol,code}` and the histogram
 `cairn_serving_request_duration_seconds{model,version,protocol}`; the judge needs, per pod, the
 requests answered, those answered with a 5xx (the server's own failures: a 4xx is the client's
-mistake and answers the same on every version) and the latency buckets.
+mistake and answers the same on every version) and the latency buckets. gRPC requests
+(protocol="grpc") carry in `code` the HTTP status of their gRPC status (UNAVAILABLE 503,
+INTERNAL 500, INVALID_ARGUMENT 400, ...: cairn.serving.grpc.server), so they count alike.
 """
 
 import dataclasses

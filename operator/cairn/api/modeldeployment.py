@@ -23,6 +23,7 @@ from cairn.api.trainingrun import EnvVars, ImagePullPolicy, ResourceRequirements
 
 DEFAULT_SERVER_IMAGE = "docker.io/cairn/server:dev"
 DEFAULT_PORT = 8080
+DEFAULT_GRPC_PORT = 8081
 DEFAULT_REPLICAS = 1
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 # Analysis settings a canary leaves unset come from the installation (Helm values
@@ -354,7 +355,13 @@ class ModelDeploymentSpec(ApiModel):
                 "has(self.version) != has(self.alias)",
                 "set exactly one of spec.version (a version number, for example 3) or "
                 "spec.alias (an alias of the Model, for example production)",
-            )
+            ),
+            rule(
+                # Both have defaults, which the API server applies before the rules run.
+                "self.grpcPort == 0 || self.grpcPort != self.port",
+                "spec.grpcPort must differ from spec.port (or be 0 to turn gRPC off)",
+                field_path=".grpcPort",
+            ),
         )
     )
 
@@ -402,7 +409,15 @@ class ModelDeploymentSpec(ApiModel):
         default=DEFAULT_PORT,
         ge=1,
         le=65535,
-        description="Port the server listens on and the Service exposes.",
+        description="Port of the server's REST API (Open Inference Protocol, KServe V1, "
+        "/metrics), which the Service exposes as `http`.",
+    )
+    grpc_port: int = Field(
+        default=DEFAULT_GRPC_PORT,
+        ge=0,
+        le=65535,
+        description="Port of the Open Inference Protocol over gRPC, which the Service exposes "
+        "as `grpc` (appProtocol grpc); 0 turns gRPC off.",
     )
     strategy: Strategy | None = Field(default=None, description="How a new version is rolled out.")
     progress_deadline_seconds: int = Field(

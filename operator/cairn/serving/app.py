@@ -9,14 +9,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cairn import __version__
 from cairn.serving.batching import Batcher, ModelError
 from cairn.serving.config import ServeConfig
+from cairn.serving.deadlines import BodyTimeout, Deadlines
 from cairn.serving.metrics import ServingMetrics
 from cairn.serving.model import LoadedModel
 from cairn.serving.openapi import openapi_document
@@ -29,6 +29,7 @@ from cairn.serving.protocol import (
     encode_v1,
     encode_v2,
 )
+from cairn.serving.server_info import server_metadata
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,8 +38,19 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("cairn.serving")
 access_log = logging.getLogger("cairn.serving.access")
-SERVER_NAME = "cairn"
 _JSON = b"application/json"
+_OCTETS = b"application/octet-stream"
+# The binary tensor extension: the size of the JSON that precedes a body's raw tensors.
+_JSON_LENGTH = b"inference-header-content-length"
+
+
+class _Answer(NamedTuple):
+    status: int
+    body: bytes
+    content_type: bytes = _JSON
+    protocol: str = ""  # v1 or v2 for an inference request (counted in the metrics)
+    request_id: str | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass
@@ -79,10 +91,13 @@ class ServingApp:
                 max_batch_size=config.max_batch_size,
                 max_wait=config.max_wait_ms / 1000,
                 on_batch=self.metrics.observe_batch,
-                on_queue=self.metrics.queue_depth.set,
+                single_threaded=model.runtime.single_threaded,
             )
+            batcher = self.batcher
+            self.metrics.queue_depth.set_function(lambda: batcher.queue_depth)
         self.metrics.ready.set(1 if self.ready else 0)
         self._openapi = dumps(openapi_document())
+        self._deadlines = Deadlines(config.body_timeout_s)
 
     @property
     def ready(self) -> bool:
@@ -121,17 +136,18 @@ class ServingApp:
         # analysis must see.
         route = _route(path)
         protocol = _inference_protocol(route)
-        request_id = None
         try:
-            status, body, content_type, protocol, request_id = await self._dispatch(
-                method, path, scope, receive
-            )
+            answer = await self._dispatch(method, path, route, scope, receive)
         except ProtocolError as error:
-            status, body, content_type = error.status, _error(error.message), _JSON
+            answer = _Answer(error.status, _error(error.message), headers=error.headers)
         except Exception as error:  # a bug, never the client's input: say so, keep serving
             log.exception("internal error serving %s %s", method, path)
-            status, body, content_type = 500, _error(f"internal error: {error}"), _JSON
-        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+            answer = _Answer(500, _error(f"internal error: {error}"))
+        status, body = answer.status, answer.body
+        if answer.protocol:
+            protocol = answer.protocol
+        headers = [(b"content-type", answer.content_type), (b"content-length", b"%d" % len(body))]
+        headers.extend(answer.headers)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         took = time.perf_counter() - started
@@ -150,45 +166,38 @@ class ServingApp:
                         "status": status,
                         "duration_ms": round(took * 1000, 3),
                         "bytes": len(body),
-                        "id": request_id,
+                        "id": answer.request_id,
                     }
                 ).decode(),
             )
 
     async def _dispatch(
-        self, method: str, path: str, scope: Scope, receive: Receive
-    ) -> tuple[int, bytes, bytes, str, str | None]:
+        self, method: str, path: str, route: "_Route | None", scope: Scope, receive: Receive
+    ) -> _Answer:
         # The hot paths first.
-        route = _route(path)
         if route is not None:
             return await self._model_route(route, method, scope, receive)
         if path == "/v2/health/live":
             _only(method, "GET")
-            return 200, b'{"live":true}', _JSON, "", None
+            return _Answer(200, b'{"live":true}')
         if path == "/v2/health/ready":
             _only(method, "GET")
-            return (200 if self.ready else 503), dumps({"ready": self.ready}), _JSON, "", None
+            return _Answer(200 if self.ready else 503, dumps({"ready": self.ready}))
         if path in ("/v2", "/v2/"):
             _only(method, "GET")
-            server = {"name": SERVER_NAME, "version": __version__, "extensions": []}
-            return 200, dumps(server), _JSON, "", None
+            return _Answer(200, dumps(server_metadata()))
         if path == "/metrics":
             _only(method, "GET")
-            return (
-                200,
-                generate_latest(self.metrics.registry),
-                CONTENT_TYPE_LATEST.encode(),
-                "",
-                None,
-            )
+            metrics = generate_latest(self.metrics.registry)
+            return _Answer(200, metrics, CONTENT_TYPE_LATEST.encode())
         if path == "/openapi.json":
             _only(method, "GET")
-            return 200, self._openapi, _JSON, "", None
+            return _Answer(200, self._openapi)
         raise ProtocolError(404, f"no such endpoint: {path} (the API is at /openapi.json)")
 
     async def _model_route(
         self, route: _Route, method: str, scope: Scope, receive: Receive
-    ) -> tuple[int, bytes, bytes, str, str | None]:
+    ) -> _Answer:
         protocol = "v1" if route.kind.startswith("v1") else "v2"
         is_inference = route.kind in ("infer", "v1-predict")
         _only(method, "POST" if is_inference else "GET")
@@ -205,51 +214,126 @@ class ServingApp:
             )
         if route.kind in ("model-ready", "v1-model"):
             ready = dumps({"name": route.model, "ready": self.ready})
-            return (200 if self.ready else 503), ready, _JSON, "", None
+            return _Answer(200 if self.ready else 503, ready)
         if self.model is None or self.batcher is None:
             raise ProtocolError(503, f"model {route.model!r} is not ready: {self.load_error}")
         spec = self.model.spec
         if route.kind == "model-metadata":
-            return 200, dumps(spec.metadata()), _JSON, "", None
-        return await self._infer(route, spec, self.batcher, scope, receive, protocol)
+            return _Answer(200, dumps(spec.metadata()))
+        return await self._infer(spec, self.batcher, scope, receive, protocol)
 
     async def _infer(
         self,
-        route: _Route,
         spec: ModelSpec,
         batcher: Batcher,
         scope: Scope,
         receive: Receive,
         protocol: str,
-    ) -> tuple[int, bytes, bytes, str, str | None]:
-        inflight = self.metrics.inflight
-        inflight.inc()
+    ) -> _Answer:
+        metrics = self.metrics
+        metrics.inflight += 1
         try:
             batcher.arriving()
             try:
+                content_length, json_length = _body_headers(scope, protocol)
                 body = await _read_body(
-                    scope, receive, self.config.max_body_bytes, self.config.body_timeout_s
+                    content_length, receive, self.config.max_body_bytes, self._deadlines
                 )
-                decoded = decode_v2(body, spec) if protocol == "v2" else decode_v1(body, spec)
+                decoded = (
+                    decode_v2(body, spec, json_length)
+                    if protocol == "v2"
+                    else decode_v1(body, spec)
+                )
             except ProtocolError as error:
-                return error.status, _error(error.message), _JSON, protocol, None
+                return _Answer(
+                    error.status, _error(error.message), protocol=protocol, headers=error.headers
+                )
             finally:
                 batcher.arrived()
             try:
                 results = await batcher.predict(decoded.rows, decoded.outputs)
             except (ModelError, ValueError, TypeError) as error:
                 message = f"the model cannot predict these inputs: {error}"
-                return 400, _error(message), _JSON, protocol, decoded.request_id
-            v2 = protocol == "v2"
-            payload = encode_v2(spec, decoded, results) if v2 else encode_v1(results)
-            return 200, dumps(payload), _JSON, protocol, decoded.request_id
+                return _Answer(
+                    400, _error(message), protocol=protocol, request_id=decoded.request_id
+                )
+            if protocol == "v1":
+                return _Answer(200, dumps(encode_v1(results)), protocol=protocol)
+            payload, blobs = encode_v2(spec, decoded, results)
+            header = dumps(payload)
+            if not blobs:
+                return _Answer(200, header, protocol=protocol, request_id=decoded.request_id)
+            return _Answer(
+                200,
+                b"".join([header, *blobs]),
+                _OCTETS,
+                protocol,
+                decoded.request_id,
+                ((_JSON_LENGTH, b"%d" % len(header)),),
+            )
         finally:
-            inflight.dec()
+            metrics.inflight -= 1
+
+
+def _body_headers(scope: Scope, protocol: str) -> tuple[int | None, int | None]:
+    """What an inference request's headers say about its body: its Content-Length and, in the
+    binary tensor extension, the size of the JSON before its tensors."""
+    content_length = json_length = None
+    content_type = b""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            content_length = _header_int(value, "Content-Length")
+        elif name == b"content-type":
+            content_type = value
+        elif name == _JSON_LENGTH and protocol == "v2":
+            json_length = _header_int(value, "Inference-Header-Content-Length")
+    if content_type and content_type != b"application/json":
+        _check_content_type(content_type, binary=json_length is not None)
+    return content_length, json_length
+
+
+def _header_int(value: bytes, name: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ProtocolError(400, f"{name} is not a number") from None
+    if number < 0:
+        raise ProtocolError(400, f"{name} must not be negative")
+    return number
+
+
+_READABLE = (b"application/json", b"application/octet-stream")
+
+
+def _check_content_type(content_type: bytes, binary: bool) -> None:
+    """JSON (application/json, or any +json type), or the binary tensor extension's
+    application/octet-stream; a request without a Content-Type is read as JSON."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if (
+        media in _READABLE
+        or media.endswith(b"+json")
+        or (binary and media.startswith(b"application/"))
+    ):
+        return
+    shown = media.decode("latin-1")
+    raise ProtocolError(
+        415,
+        f"Content-Type {shown} is not read here: send a JSON body with Content-Type "
+        "application/json (curl: -H 'Content-Type: application/json'), or tensors in the "
+        "binary tensor extension with Inference-Header-Content-Length",
+    )
+
+
+_ALLOW = {"GET": b"GET, HEAD", "POST": b"POST"}
 
 
 def _only(method: str, allowed: str) -> None:
     if method != allowed and not (allowed == "GET" and method == "HEAD"):
-        raise ProtocolError(405, f"method {method} is not allowed here: use {allowed}")
+        raise ProtocolError(
+            405,
+            f"method {method} is not allowed here: use {allowed}",
+            ((b"allow", _ALLOW[allowed]),),
+        )
 
 
 def _error(message: str) -> bytes:
@@ -291,32 +375,32 @@ def _route(path: str) -> _Route | None:
     return None
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int, timeout: float) -> bytes:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                raise ProtocolError(400, "Content-Length is not a number") from None
-            if length > limit:
-                raise ProtocolError(
-                    413, f"the request body has {length} bytes; the limit is {limit}"
-                )
+async def _read_body(
+    length: int | None, receive: Receive, limit: int, deadlines: Deadlines
+) -> bytes:
+    if length is not None and length > limit:
+        raise ProtocolError(413, f"the request body has {length} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
+    task = deadlines.start()
     try:
-        async with asyncio.timeout(timeout or None):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ProtocolError(400, "the client disconnected before sending its body")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise ProtocolError(413, f"the request body exceeds the limit of {limit} bytes")
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-    except TimeoutError:
-        raise ProtocolError(408, f"the request body did not arrive within {timeout:g}s") from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ProtocolError(400, "the client disconnected before sending its body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ProtocolError(413, f"the request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+    except asyncio.CancelledError:
+        try:
+            deadlines.raise_if_expired(task)
+        except BodyTimeout as timeout:
+            raise ProtocolError(408, str(timeout)) from None
+        raise
+    finally:
+        deadlines.stop(task)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

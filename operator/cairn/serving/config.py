@@ -16,6 +16,7 @@ class ServeConfig:
     version: str | None = None
     host: str = "0.0.0.0"
     port: int = 8080
+    grpc_port: int = 8081  # 0: no gRPC
     expected_digest: str | None = None
     strict: bool = False
     runtime: str = "auto"
@@ -37,6 +38,11 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--version": ("CAIRN_MODEL_VERSION", "the model's version (URLs .../versions/{v})"),
     "--host": ("CAIRN_HOST", "address to listen on (default 0.0.0.0)"),
     "--port": ("CAIRN_PORT", "port to listen on (default 8080)"),
+    "--grpc-port": (
+        "CAIRN_GRPC_PORT",
+        "port of the protocol's gRPC service, inference.GRPCInferenceService (default 8081; "
+        "0: no gRPC)",
+    ),
     "--expected-digest": (
         "CAIRN_EXPECTED_DIGEST",
         "sha256:<hex> the directory must have; the model is not served otherwise",
@@ -106,6 +112,10 @@ def _port(text: str) -> int:
     return value
 
 
+def _port_or_off(text: str) -> int:
+    return 0 if text.strip() == "0" else _port(text)
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cairn-serve",
@@ -132,6 +142,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--version", default=None)
     add("--host", default="0.0.0.0")
     add("--port", type=_port, default=8080)
+    add("--grpc-port", type=_port_or_off, default=8081)
     add("--expected-digest", default=None)
     add("--strict", type=_bool, nargs="?", const=True, default=False)
     add("--runtime", choices=RUNTIMES, default="auto")
@@ -154,12 +165,15 @@ def parse_config(
     args = build_parser(environ).parse_args(argv)
     if not str(args.name).strip():
         raise ConfigError("--name must not be empty")
+    if args.grpc_port == args.port:
+        raise ConfigError(f"--grpc-port and --port are both {args.port}: give gRPC its own port")
     return ServeConfig(
         model_dir=Path(args.model_dir),
         name=args.name,
         version=args.version or None,
         host=args.host,
         port=args.port,
+        grpc_port=args.grpc_port,
         expected_digest=args.expected_digest or None,
         strict=args.strict,
         runtime=args.runtime,

@@ -1,8 +1,11 @@
 """cairn-serve: load and verify one model directory, then serve it until SIGTERM.
 
+REST (uvicorn) and gRPC (grpc.aio, --grpc-port) run in one process and one event loop, around one
+model, batcher and set of metrics.
+
 Shutdown is graceful: on SIGTERM (or SIGINT) readiness turns false at once, requests keep being
 served for --shutdown-delay seconds (so that endpoints stop routing here first), then the
-listener closes and in-flight requests finish (up to --drain-timeout); a second signal forces.
+listeners close and in-flight requests finish (up to --drain-timeout); a second signal forces.
 """
 
 import asyncio
@@ -10,11 +13,13 @@ import gc
 import logging
 import math
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
 
+import grpc
 import uvicorn
 
 from cairn.serving.app import ServingApp
@@ -82,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
     try:
         serve(app, config)
+    except GrpcListenError as error:
+        log.error("%s", error)
+        return 1
     finally:
         app.close()
     return 0
@@ -99,31 +107,71 @@ def serve(app: ServingApp, config: ServeConfig) -> None:
         log_level="warning",
         server_header=False,
         date_header=False,
+        # No X-Forwarded-* rewriting: nothing here uses the client's address but the access log.
+        proxy_headers=False,
         timeout_graceful_shutdown=math.ceil(config.drain_timeout_s) or None,
         timeout_keep_alive=75,
     )
-    server = _Server(uvicorn_config, app, config.shutdown_delay_s)
+    server = _Server(uvicorn_config, app, config)
     started = time.perf_counter()
     log.info(
-        "serving on http://%s:%d (batching %s, max batch %d, max wait %gms)",
+        "serving on http://%s:%d%s (batching %s, max batch %d, max wait %gms)",
         config.host,
         config.port,
+        f" and gRPC on {config.host}:{config.grpc_port}" if config.grpc_port else "",
         "on" if config.batching else "off",
         config.max_batch_size,
         config.max_wait_ms,
     )
     server.run()
+    if server.grpc_error is not None:
+        raise server.grpc_error
     log.info("stopped after %.1fs", time.perf_counter() - started)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, with readiness turned off before the listener closes."""
+class GrpcListenError(RuntimeError):
+    """The gRPC port cannot be listened on."""
 
-    def __init__(self, config: uvicorn.Config, app: ServingApp, delay: float) -> None:
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, with the gRPC service beside it and readiness turned off before the
+    listeners close."""
+
+    def __init__(self, config: uvicorn.Config, app: ServingApp, serve: ServeConfig) -> None:
         super().__init__(config)
         self._app = app
-        self._delay = delay
+        self._settings = serve
+        self._delay = serve.shutdown_delay_s
         self._signalled = False
+        self._grpc: grpc.aio.Server | None = None
+        self.grpc_error: GrpcListenError | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._settings.grpc_port:
+            # Imported here: a server without gRPC never loads it.
+            from cairn.serving.grpc.server import grpc_server
+
+            try:
+                self._grpc = grpc_server(self._app, self._settings.host, self._settings.grpc_port)
+            except RuntimeError as error:
+                self.grpc_error = GrpcListenError(
+                    f"cannot listen for gRPC on {self._settings.host}:{self._settings.grpc_port} "
+                    f"({error}): is the port taken? (--grpc-port 0: no gRPC)"
+                )
+                self.should_exit = True
+                return
+            await self._grpc.start()
+        await super().startup(sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # gRPC drains while HTTP does: both stop taking requests now and finish what they have.
+        stopping = None
+        if self._grpc is not None:
+            grace = self._settings.drain_timeout_s or None
+            stopping = asyncio.ensure_future(self._grpc.stop(grace))
+        await super().shutdown(sockets)
+        if stopping is not None:
+            await stopping
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._signalled:

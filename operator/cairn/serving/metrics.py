@@ -1,16 +1,22 @@
 """Prometheus metrics of one served model, in a registry of its own (exposed at /metrics).
 
-Per-batch statistics (predictions by class, per-feature input summaries) are accumulated with
-numpy once per model call and exposed by a collector, so they cost nothing per request.
+What is counted per request or per model call is counted on the event loop's thread, where the
+whole request path runs (REST, gRPC, the batcher's bookkeeping; the model itself runs on
+another thread but counts nothing): plain integers and lists, no lock, turned into metric
+families only when /metrics is read. prometheus_client's own Counter and Histogram take a lock
+per observation, which at ten thousand requests a second is a measurable share of the time.
+Per-batch statistics of the data (predictions by class, per-feature input summaries) are
+buffered and folded in with numpy a few hundred rows at a time.
 """
 
 import threading
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -27,6 +33,35 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 VALUE_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0)
+# Rows of input data buffered before they are folded into the per-feature statistics.
+FOLD_ROWS = 512
+
+
+class _Histogram:
+    """Observations from the event loop's thread only (no lock)."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # the first bucket with le >= value
+        self.sum += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        pairs, total = [], 0
+        for bound, count in zip(self.bounds, self.counts, strict=False):
+            total += count
+            pairs.append((_float_label(bound), float(total)))
+        pairs.append(("+Inf", float(total + self.counts[-1])))
+        return pairs
+
+
+def _float_label(bound: float) -> str:
+    return repr(float(bound))
 
 
 class ServingMetrics:
@@ -41,52 +76,26 @@ class ServingMetrics:
         self.model, self.version = model, version or ""
         labels = {"model": self.model, "version": self.version}
         self._labels = labels
-        self.requests = Counter(
-            "cairn_serving_requests",
-            "Requests by model, version, protocol and status code",
-            ["model", "version", "protocol", "code"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "cairn_serving_request_duration_seconds",
-            "Time from a request's arrival to its response, by protocol",
-            ["model", "version", "protocol"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.batch_requests = Histogram(
-            "cairn_serving_batch_requests",
-            "Requests served by one model call (the adaptive batch size)",
-            ["model", "version"],
-            buckets=BATCH_BUCKETS,
-            registry=self.registry,
-        ).labels(**labels)
-        self.batch_rows = Histogram(
-            "cairn_serving_batch_rows",
-            "Rows predicted by one model call",
-            ["model", "version"],
-            buckets=BATCH_BUCKETS,
-            registry=self.registry,
-        ).labels(**labels)
-        self.model_seconds = Histogram(
-            "cairn_serving_model_call_seconds",
-            "Duration of one model call (a batch)",
-            ["model", "version"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        ).labels(**labels)
+        # Requests being served: the request path adds and subtracts, /metrics reads.
+        self.inflight = 0
+        self._requests: dict[tuple[str, int], list[int]] = {}  # (protocol, code) -> [count]
+        self._latency: dict[str, _Histogram] = {}  # by protocol
+        self.batch_requests = _Histogram(BATCH_BUCKETS)
+        self.batch_rows = _Histogram(BATCH_BUCKETS)
+        self.model_seconds = _Histogram(LATENCY_BUCKETS)
+        self.registry.register(_RequestCollector(self))
         self.queue_depth = Gauge(
             "cairn_serving_queue_depth",
             "Requests waiting for the model",
             ["model", "version"],
             registry=self.registry,
         ).labels(**labels)
-        self.inflight = Gauge(
+        Gauge(
             "cairn_serving_inflight_requests",
             "Requests being served",
             ["model", "version"],
             registry=self.registry,
-        ).labels(**labels)
+        ).labels(**labels).set_function(lambda: self.inflight)
         self.ready = Gauge(
             "cairn_serving_ready",
             "1 when the model is loaded, verified and served",
@@ -99,21 +108,19 @@ class ServingMetrics:
             ["model", "version", "digest", "runtime"],
             registry=self.registry,
         )
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.data = DataCollector(labels, features, classes)
         self.registry.register(self.data)
 
     def observe_request(self, protocol: str, code: int, seconds: float) -> None:
         key = (protocol, code)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(**self._labels, protocol=protocol, code=str(code)),
-                self.latency.labels(**self._labels, protocol=protocol),
-            )
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = [0]
+        counter[0] += 1
+        latency = self._latency.get(protocol)
+        if latency is None:
+            latency = self._latency[protocol] = _Histogram(LATENCY_BUCKETS)
+        latency.observe(seconds)
 
     def observe_batch(
         self, requests: int, rows: NDArray[Any], results: dict[str, NDArray[Any]], took: float
@@ -122,6 +129,50 @@ class ServingMetrics:
         self.batch_rows.observe(len(rows))
         self.model_seconds.observe(took)
         self.data.observe(rows, results.get(PREDICT))
+
+
+class _RequestCollector(Collector):
+    """The request and model-call counters of ServingMetrics, as metric families."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        metrics = self._metrics
+        names = list(metrics._labels)
+        values = list(metrics._labels.values())
+        requests = CounterMetricFamily(
+            "cairn_serving_requests",
+            "Requests by model, version, protocol and status code",
+            labels=[*names, "protocol", "code"],
+        )
+        for (protocol, code), counter in sorted(metrics._requests.items()):
+            requests.add_metric([*values, protocol, str(code)], counter[0])
+        yield requests
+        latency = HistogramMetricFamily(
+            "cairn_serving_request_duration_seconds",
+            "Time from a request's arrival to its response, by protocol",
+            labels=[*names, "protocol"],
+        )
+        for protocol, histogram in sorted(metrics._latency.items()):
+            latency.add_metric([*values, protocol], histogram.cumulative(), histogram.sum)
+        yield latency
+        for name, text, histogram in (
+            (
+                "cairn_serving_batch_requests",
+                "Requests served by one model call (the adaptive batch size)",
+                metrics.batch_requests,
+            ),
+            ("cairn_serving_batch_rows", "Rows predicted by one model call", metrics.batch_rows),
+            (
+                "cairn_serving_model_call_seconds",
+                "Duration of one model call (a batch)",
+                metrics.model_seconds,
+            ),
+        ):
+            family = HistogramMetricFamily(name, text, labels=names)
+            family.add_metric(values, histogram.cumulative(), histogram.sum)
+            yield family
 
 
 class DataCollector(Collector):
@@ -145,8 +196,31 @@ class DataCollector(Collector):
         self._class_counts: dict[str, int] = {str(c): 0 for c in self._classes or []}
         self._value_buckets = np.zeros(len(VALUE_BUCKETS) + 1, dtype=np.int64)
         self._value_sum = 0.0
+        self._pending: list[tuple[NDArray[Any], NDArray[Any] | None]] = []
+        self._pending_rows = 0
 
     def observe(self, rows: NDArray[Any], predictions: NDArray[Any] | None) -> None:
+        """Buffered: folded into the statistics every FOLD_ROWS rows, and when collected."""
+        with self._lock:
+            self._pending.append((rows, predictions))
+            self._pending_rows += len(rows)
+            if self._pending_rows < FOLD_ROWS:
+                return
+            pending = self._take_pending()
+        self._fold(pending)
+
+    def _take_pending(self) -> list[tuple[NDArray[Any], NDArray[Any] | None]]:
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        return pending
+
+    def _fold(self, pending: list[tuple[NDArray[Any], NDArray[Any] | None]]) -> None:
+        if not pending:
+            return
+        rows = np.concatenate([batch for batch, _ in pending])
+        known = [p for _, p in pending if p is not None]
+        predictions = np.concatenate([p.reshape(len(p), -1) for p in known]) if known else None
+        if predictions is not None and predictions.shape[1] == 1:
+            predictions = predictions.reshape(-1)
         numeric = rows.dtype.kind in "biuf" and rows.ndim == 2 and rows.shape[1] == len(self._sum)
         with self._lock:
             if numeric:
@@ -171,6 +245,9 @@ class DataCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         names, values = list(self._labels), list(self._labels.values())
+        with self._lock:
+            pending = self._take_pending()
+        self._fold(pending)
         with self._lock:
             count = self._count
             stats = (self._sum.copy(), self._squares.copy(), self._min.copy(), self._max.copy())

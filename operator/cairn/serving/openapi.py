@@ -22,6 +22,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Unknown model or version",
         408: "The request body did not arrive in time",
         413: "The request body is larger than the server accepts",
+        415: "A Content-Type the server does not read (it reads JSON, and the binary tensor "
+        "extension)",
         503: "The model is not loaded (or failed verification)",
     }
     return {str(code): _json(_ERROR, reasons[code]) for code in codes}
@@ -31,6 +33,15 @@ _MODEL = {"name": "model_name", "in": "path", "required": True, "schema": {"type
 _VERSION = {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+_BINARY = {
+    "description": "The binary tensor extension: the JSON object (its size in the "
+    "Inference-Header-Content-Length header), then the raw data of each tensor that has a "
+    "binary_data_size parameter, in order: row-major, little-endian, BYTES elements each after "
+    "a 4-byte length",
+    "schema": {"type": "string", "format": "binary"},
+}
+
+
 def _infer(parameters: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "post": {
@@ -38,13 +49,31 @@ def _infer(parameters: list[dict[str, Any]]) -> dict[str, Any]:
             "parameters": parameters,
             "requestBody": {
                 "required": True,
+                "description": "JSON; or, in the binary tensor extension, this JSON with "
+                "binary_data_size parameters followed by the tensors' raw data "
+                "(Inference-Header-Content-Length: the JSON's size)",
                 "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}}
                 },
             },
             "responses": {
-                "200": _json({"$ref": "#/components/schemas/InferResponse"}, "Predictions"),
-                **_errors(400, 404, 408, 413, 503),
+                "200": {
+                    "description": "Predictions: JSON, or JSON and raw outputs when any output "
+                    "was asked for with binary_data (or binary_data_output)",
+                    "headers": {
+                        "Inference-Header-Content-Length": {
+                            "description": "With raw outputs: the size of the JSON before them",
+                            "schema": {"type": "integer"},
+                        }
+                    },
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/InferResponse"}
+                        },
+                        "application/octet-stream": _BINARY,
+                    },
+                },
+                **_errors(400, 404, 408, 413, 415, 503),
             },
         }
     }
@@ -81,18 +110,31 @@ def _model_ready(parameters: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _tensor(data_required: bool) -> dict[str, Any]:
+def _tensor(data_required: bool, any_size: bool = False) -> dict[str, Any]:
+    """`any_size`: model metadata, where -1 is a dimension of any size (the batch)."""
     schema: dict[str, Any] = {
         "type": "object",
         "required": ["name", "shape", "datatype"] + (["data"] if data_required else []),
         "properties": {
             "name": {"type": "string"},
-            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": -1 if any_size else 0},
+            },
             "datatype": {
                 "type": "string",
                 "enum": sorted(DATATYPES),
             },
-            "parameters": {"type": "object"},
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "binary_data_size": {
+                        "description": "The tensor's data is raw, after the JSON: its size",
+                        "type": "integer",
+                        "minimum": 0,
+                    }
+                },
+            },
             "data": {"description": "Row-major values, flat or nested", "type": "array"},
         },
     }
@@ -167,7 +209,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/V1Response"}, "Predictions"),
-                        **_errors(400, 404, 408, 413, 503),
+                        **_errors(400, 404, 408, 413, 415, 503),
                     },
                 }
             },
@@ -210,8 +252,8 @@ def openapi_document() -> dict[str, Any]:
                         "name": {"type": "string"},
                         "versions": {"type": "array", "items": {"type": "string"}},
                         "platform": {"type": "string"},
-                        "inputs": {"type": "array", "items": _tensor(False)},
-                        "outputs": {"type": "array", "items": _tensor(False)},
+                        "inputs": {"type": "array", "items": _tensor(False, any_size=True)},
+                        "outputs": {"type": "array", "items": _tensor(False, any_size=True)},
                         "parameters": {"type": "object"},
                     },
                 },
@@ -220,7 +262,16 @@ def openapi_document() -> dict[str, Any]:
                     "required": ["inputs"],
                     "properties": {
                         "id": {"type": "string"},
-                        "parameters": {"type": "object"},
+                        "parameters": {
+                            "type": "object",
+                            "properties": {
+                                "binary_data_output": {
+                                    "description": "Every output raw, after the JSON (binary "
+                                    "tensor extension), unless an output says otherwise",
+                                    "type": "boolean",
+                                }
+                            },
+                        },
                         "inputs": {"type": "array", "minItems": 1, "items": _tensor(True)},
                         "outputs": {
                             "type": "array",
@@ -232,7 +283,15 @@ def openapi_document() -> dict[str, Any]:
                                         "type": "string",
                                         "enum": ["predict", "predict_proba"],
                                     },
-                                    "parameters": {"type": "object"},
+                                    "parameters": {
+                                        "type": "object",
+                                        "properties": {
+                                            "binary_data": {
+                                                "description": "This output raw, after the JSON",
+                                                "type": "boolean",
+                                            }
+                                        },
+                                    },
                                 },
                             },
                         },

@@ -1,11 +1,14 @@
 """Open Inference Protocol V2 and KServe V1 payloads: decoding requests, encoding responses.
 
+V2 requests are JSON, optionally followed by tensors in the binary tensor extension's raw layout
+(cairn.serving.tensors); gRPC requests are decoded into the same InputTensor values
+(cairn.serving.grpc.codec), so that every protocol is checked by the same rules.
+
 Everything a client can get wrong raises ProtocolError with a 4xx status and a message that
 names the problem; nothing here lets a malformed body through to the model.
 """
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +16,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from cairn.serving.tensors import RawTensorError, from_raw, to_raw
 from cairn.training.signature import PREDICT, PREDICT_PROBA, Signature, TensorSpec
 
 # The protocol's datatypes this server accepts, with the numpy kinds their data may parse to.
@@ -33,13 +37,22 @@ _DTYPES: dict[str, Any] = {
 } | {name: np.dtype(name.lower()) for name in _INT_RANGES}
 
 
+# The binary tensor extension's parameters.
+BINARY_DATA_SIZE = "binary_data_size"
+BINARY_DATA = "binary_data"
+BINARY_DATA_OUTPUT = "binary_data_output"
+
+
 class ProtocolError(Exception):
     """A request the server refuses: `status` is the HTTP status, the message says why."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 def bad_request(message: str) -> ProtocolError:
@@ -116,6 +129,18 @@ class Decoded:
     outputs: tuple[str, ...]
     request_id: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    binary_outputs: frozenset[str] = frozenset()  # outputs to answer in the raw layout
+
+
+@dataclass(frozen=True)
+class InputTensor:
+    """One input tensor as a request gave it: `data` is JSON data (nested lists or one value),
+    or an array when the tensor came in the raw layout or as gRPC typed contents."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    data: Any
 
 
 def parse_json(body: bytes) -> Any:
@@ -124,10 +149,25 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise bad_request(f"the body is not valid JSON: {error}") from None
+        hint = ""
+        if "UTF-8" in str(error):
+            hint = (
+                " (tensors in the binary tensor extension need the "
+                "Inference-Header-Content-Length header: the size of the JSON before them)"
+            )
+        raise bad_request(f"the body is not valid JSON: {error}{hint}") from None
 
 
-def decode_v2(body: bytes, spec: ModelSpec) -> Decoded:
+def decode_v2(body: bytes, spec: ModelSpec, json_length: int | None = None) -> Decoded:
+    """`json_length`: the Inference-Header-Content-Length of a request in the binary tensor
+    extension, whose inputs with a binary_data_size follow the JSON, in order."""
+    binary = b""
+    if json_length is not None:
+        if not 0 <= json_length <= len(body):
+            raise bad_request(
+                f"Inference-Header-Content-Length is {json_length}; the body has {len(body)} bytes"
+            )
+        binary, body = body[json_length:], body[:json_length]
     payload = parse_json(body)
     if not isinstance(payload, dict):
         raise bad_request("the body must be a JSON object with 'inputs'")
@@ -140,20 +180,55 @@ def decode_v2(body: bytes, spec: ModelSpec) -> Decoded:
     inputs = payload.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise bad_request("'inputs' must be a non-empty list of tensors")
-    tensors = [_tensor(item, index) for index, item in enumerate(inputs)]
+    reader = _BinaryReader(binary)
+    tensors = [_tensor(item, index, reader) for index, item in enumerate(inputs)]
+    reader.finish()
+    return decode_tensors(
+        tensors, _requested_outputs(payload.get("outputs")), spec, request_id, parameters
+    )
+
+
+def decode_tensors(
+    tensors: list[InputTensor],
+    requested: list[tuple[str, dict[str, Any]]] | None,
+    spec: ModelSpec,
+    request_id: str | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> Decoded:
+    """A V2 request from its parts, whichever protocol carried them. `requested`: the outputs
+    asked for with their parameters, None for all."""
+    parameters = parameters or {}
     rows = _rows(tensors, spec)
-    return Decoded(rows, _outputs(payload.get("outputs"), spec), request_id, parameters)
+    outputs, binary = _outputs(requested, spec, parameters.get(BINARY_DATA_OUTPUT, False))
+    return Decoded(rows, outputs, request_id, parameters, binary)
 
 
-@dataclass(frozen=True)
-class _Tensor:
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    data: Any
+class _BinaryReader:
+    """The binary part of a request, handed out in the order of the inputs that have it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._offset = 0
+
+    def take(self, size: int, where: str) -> bytes:
+        if self._offset + size > len(self._data):
+            raise bad_request(
+                f"{where}: binary_data_size {size} runs past the end of the binary data "
+                f"({len(self._data) - self._offset} bytes left)"
+            )
+        chunk = self._data[self._offset : self._offset + size].tobytes()
+        self._offset += size
+        return chunk
+
+    def finish(self) -> None:
+        if self._offset != len(self._data):
+            raise bad_request(
+                f"the body has {len(self._data) - self._offset} bytes after the JSON that no "
+                "input's binary_data_size accounts for"
+            )
 
 
-def _tensor(item: Any, index: int) -> _Tensor:
+def _tensor(item: Any, index: int, binary: _BinaryReader) -> InputTensor:
     where = f"inputs[{index}]"
     if not isinstance(item, dict):
         raise bad_request(f"{where} must be an object with name, shape, datatype and data")
@@ -169,15 +244,38 @@ def _tensor(item: Any, index: int) -> _Tensor:
         raise bad_request(
             f"{where}: 'datatype' {datatype!r} is not one of {', '.join(sorted(DATATYPES))}"
         )
-    if "data" not in item:
-        raise bad_request(f"{where} has no 'data'")
     parameters = item.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise bad_request(f"{where}: 'parameters' must be an object")
-    return _Tensor(name, datatype, tuple(shape), item["data"])
+    size = parameters.get(BINARY_DATA_SIZE) if parameters else None
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise bad_request(f"{where}: 'binary_data_size' must be a non-negative integer")
+        if "data" in item:
+            raise bad_request(f"{where} has both 'data' and a binary_data_size: send one")
+        data = raw_tensor(binary.take(size, where), datatype, tuple(shape), where)
+        return InputTensor(name, datatype, tuple(shape), data)
+    if "data" not in item:
+        raise bad_request(f"{where} has no 'data'")
+    return InputTensor(name, datatype, tuple(shape), item["data"])
 
 
-def _rows(tensors: list[_Tensor], spec: ModelSpec) -> NDArray[Any]:
+def raw_tensor(raw: bytes, datatype: str, shape: tuple[int, ...], where: str) -> NDArray[Any]:
+    """A tensor in the raw layout, as an array; BYTES elements must be UTF-8 text."""
+    try:
+        array = from_raw(raw, datatype, shape)
+    except RawTensorError as error:
+        raise bad_request(f"{where}: {error}") from None
+    if datatype == "BYTES":
+        try:
+            text = [item.decode() for item in array.reshape(-1)]
+            return np.array(text, dtype=str).reshape(shape)
+        except UnicodeDecodeError:
+            raise bad_request(f"{where}: BYTES elements must be UTF-8 text") from None
+    return array
+
+
+def _rows(tensors: list[InputTensor], spec: ModelSpec) -> NDArray[Any]:
     names = [tensor.name for tensor in tensors]
     if len(set(names)) != len(names):
         raise bad_request(f"input names repeat: {names}")
@@ -194,7 +292,7 @@ def _rows(tensors: list[_Tensor], spec: ModelSpec) -> NDArray[Any]:
     return _column_style(tensors, spec)
 
 
-def _row_style(tensor: _Tensor, spec: ModelSpec) -> NDArray[Any]:
+def _row_style(tensor: InputTensor, spec: ModelSpec) -> NDArray[Any]:
     where = f"input {tensor.name!r}"
     if len(tensor.shape) != 2:
         raise bad_request(
@@ -211,7 +309,7 @@ def _row_style(tensor: _Tensor, spec: ModelSpec) -> NDArray[Any]:
     return array
 
 
-def _column_style(tensors: list[_Tensor], spec: ModelSpec) -> NDArray[Any]:
+def _column_style(tensors: list[InputTensor], spec: ModelSpec) -> NDArray[Any]:
     missing = [column for column in spec.columns if column not in {t.name for t in tensors}]
     if missing:
         raise bad_request(
@@ -237,26 +335,28 @@ def _column_style(tensors: list[_Tensor], spec: ModelSpec) -> NDArray[Any]:
     return np.column_stack([by_name[column] for column in spec.columns])
 
 
-def _array(tensor: _Tensor, spec: ModelSpec) -> NDArray[Any]:
+def _array(tensor: InputTensor, spec: ModelSpec) -> NDArray[Any]:
     """The tensor's data as an array of its shape, in the model's input dtype."""
     where = f"input {tensor.name!r}"
     wanted = spec.input["datatype"]
     if not _compatible(tensor.datatype, wanted):
         raise bad_request(f"{where} has datatype {tensor.datatype}; the model takes {wanted}")
     data = tensor.data
-    if not isinstance(data, list):
-        data = [data]
-    try:
-        array = np.asarray(data)
-    except (ValueError, TypeError):
-        raise bad_request(f"{where}: 'data' is not a regular (non-ragged) array") from None
+    parsed = not isinstance(data, np.ndarray)  # JSON, as orjson parsed it
+    if not parsed:
+        array = data
+    else:
+        try:
+            array = np.asarray(data if isinstance(data, list) else [data])
+        except (ValueError, TypeError):
+            raise bad_request(f"{where}: 'data' is not a regular (non-ragged) array") from None
     expected = math.prod(tensor.shape)
     if array.size != expected:
         raise bad_request(
             f"{where}: 'data' holds {array.size} values, shape {list(tensor.shape)} needs "
             f"{expected}"
         )
-    array = _checked_values(array, tensor.datatype, where).reshape(tensor.shape)
+    array = _checked_values(array, tensor.datatype, where, parsed).reshape(tensor.shape)
     try:
         return array.astype(spec.dtype, copy=False)
     except (ValueError, TypeError, OverflowError):
@@ -271,7 +371,10 @@ def _compatible(given: str, wanted: str) -> bool:
     return given == wanted
 
 
-def _checked_values(array: NDArray[Any], datatype: str, where: str) -> NDArray[Any]:
+def _checked_values(
+    array: NDArray[Any], datatype: str, where: str, parsed: bool = False
+) -> NDArray[Any]:
+    """`parsed`: the values come from orjson, which never yields NaN or an infinity."""
     kind = array.dtype.kind
     if datatype == "BYTES":
         if kind not in "US" or array.dtype == object:
@@ -284,11 +387,13 @@ def _checked_values(array: NDArray[Any], datatype: str, where: str) -> NDArray[A
     if kind == "b" or kind not in "iuf":
         raise bad_request(f"{where}: {datatype} data must be numbers")
     if datatype in _INT_RANGES:
+        if array.dtype == _DTYPES[datatype]:
+            return array  # raw data of exactly this type: in range by construction
         low, high = _INT_RANGES[datatype]
         if kind == "f" or (array.size and (array.min() < low or array.max() > high)):
             raise bad_request(f"{where}: {datatype} data must be integers in [{low}, {high}]")
         return array
-    if kind == "f" and not np.isfinite(array).all():
+    if kind == "f" and not parsed and not np.isfinite(array).all():
         raise bad_request(f"{where}: values must be finite numbers")
     if kind == "f" and datatype != "FP64":
         with np.errstate(over="ignore"):
@@ -298,9 +403,9 @@ def _checked_values(array: NDArray[Any], datatype: str, where: str) -> NDArray[A
     return array
 
 
-def _outputs(requested: Any, spec: ModelSpec) -> tuple[str, ...]:
+def _requested_outputs(requested: Any) -> list[tuple[str, dict[str, Any]]] | None:
     if requested is None:
-        return tuple(spec.outputs)
+        return None
     if not isinstance(requested, list) or not requested:
         raise bad_request("'outputs' must be a non-empty list of {\"name\": ...} objects")
     names = []
@@ -308,35 +413,67 @@ def _outputs(requested: Any, spec: ModelSpec) -> tuple[str, ...]:
         name = item.get("name") if isinstance(item, dict) else None
         if not isinstance(name, str):
             raise bad_request(f"outputs[{index}] must be an object with a 'name'")
+        parameters = item.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise bad_request(f"outputs[{index}]: 'parameters' must be an object")
+        names.append((name, parameters))
+    return names
+
+
+def _outputs(
+    requested: list[tuple[str, dict[str, Any]]] | None, spec: ModelSpec, binary_default: Any
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The outputs to answer, in order, and those of them to answer in the raw layout."""
+    if not isinstance(binary_default, bool):
+        raise bad_request(f"parameter {BINARY_DATA_OUTPUT!r} must be true or false")
+    if requested is None:
+        return tuple(spec.outputs), frozenset(spec.outputs) if binary_default else frozenset()
+    names: list[str] = []
+    binary = set()
+    for name, parameters in requested:
         if name not in spec.outputs:
             raise bad_request(
                 f"unknown output {name!r}: this model has {', '.join(map(repr, spec.outputs))}"
             )
+        if "classification" in parameters:
+            raise bad_request(
+                f"output {name!r}: the classification extension is not supported; ask for "
+                f"{PREDICT_PROBA!r} and the classes in the model metadata's parameters"
+            )
+        wanted = parameters.get(BINARY_DATA, binary_default)
+        if not isinstance(wanted, bool):
+            raise bad_request(f"output {name!r}: parameter {BINARY_DATA!r} must be true or false")
         if name not in names:
             names.append(name)
-    return tuple(names)
+        if wanted:
+            binary.add(name)
+    return tuple(names), frozenset(binary)
 
 
 def encode_v2(
     spec: ModelSpec, decoded: Decoded, results: dict[str, NDArray[Any]]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[bytes]]:
+    """The response's JSON and, for outputs asked for in the binary tensor extension, their
+    raw data in the order of the outputs (each announced by its binary_data_size)."""
     outputs = []
+    blobs = []
     for name in decoded.outputs:
         value = results[name]
-        outputs.append(
-            {
-                "name": name,
-                "datatype": spec.outputs[name]["datatype"],
-                "shape": list(value.shape),
-                "data": _flat(value),
-            }
-        )
+        datatype = spec.outputs[name]["datatype"]
+        output: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(value.shape)}
+        if name in decoded.binary_outputs:
+            blob = to_raw(value, datatype)
+            output["parameters"] = {BINARY_DATA_SIZE: len(blob)}
+            blobs.append(blob)
+        else:
+            output["data"] = _flat(value)
+        outputs.append(output)
     response: dict[str, Any] = {"model_name": spec.name, "outputs": outputs}
     if spec.version:
         response["model_version"] = spec.version
     if decoded.request_id is not None:
         response["id"] = decoded.request_id
-    return response
+    return response, blobs
 
 
 def _flat(value: NDArray[Any]) -> Any:
@@ -357,7 +494,7 @@ def decode_v1(body: bytes, spec: ModelSpec) -> Decoded:
     if all(isinstance(row, dict) for row in instances):
         instances = _rows_from_objects(instances, spec)
     datatype = spec.input["datatype"]
-    tensor = _Tensor(spec.input["name"], datatype, (len(instances), spec.n_features), instances)
+    tensor = InputTensor(spec.input["name"], datatype, (len(instances), spec.n_features), instances)
     if not all(isinstance(row, list) and len(row) == spec.n_features for row in instances):
         raise bad_request(
             f"each instance must be a list of {spec.n_features} values (or an object keyed by "
@@ -366,7 +503,7 @@ def decode_v1(body: bytes, spec: ModelSpec) -> Decoded:
     if datatype in NUMERIC_TYPES:
         # V1 has no datatypes: JSON numbers are read as the widest type of the model's kind.
         natural = "FP64" if datatype in FLOAT_TYPES else "INT64"
-        tensor = _Tensor(tensor.name, natural, tensor.shape, instances)
+        tensor = InputTensor(tensor.name, natural, tensor.shape, instances)
     return Decoded(_array(tensor, spec), (PREDICT,))
 
 
@@ -391,15 +528,3 @@ def encode_v1(results: dict[str, NDArray[Any]]) -> dict[str, Any]:
 
 def dumps(payload: Any) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def split_outputs(
-    results: dict[str, NDArray[Any]], sizes: Sequence[int]
-) -> list[dict[str, NDArray[Any]]]:
-    """Per-request results of a batch, in order: each request gets its own rows back."""
-    parts: list[dict[str, NDArray[Any]]] = [{} for _ in sizes]
-    offsets = np.cumsum([0, *sizes])
-    for name, value in results.items():
-        for index, part in enumerate(parts):
-            part[name] = value[offsets[index] : offsets[index + 1]]
-    return parts

@@ -1,7 +1,9 @@
 """The model directory: what `save_model` writes and the model server loads.
 
-    model.joblib       the estimator, pickled by joblib
-    cairn-model.json   metadata: format, frameworks, signature, sha256 of every other file, metrics
+    model.joblib       the estimator, pickled by joblib (XGBoost and LightGBM models too, as their
+                       scikit-learn wrappers)
+    cairn-model.json   metadata: format, frameworks (with the xgboost or lightgbm version of such
+                       a model), signature, sha256 of every other file, metrics
 
 The artifact digest (cairn.storage) covers every file, this metadata included: a digest cannot
 be written into a file it covers, so it travels in the termination message and the ModelVersion,
@@ -9,6 +11,7 @@ and whoever serves the model verifies the directory against it. The metadata's o
 sha256 map lets a directory be checked without that digest, as on a laptop.
 """
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -126,7 +129,7 @@ def write_model_dir(
         format=FORMAT,
         model_file=MODEL_FILE,
         model_class=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        frameworks=framework_versions(),
+        frameworks=framework_versions(estimator),
         signature=signature,
         files=directory_manifest(directory).sha256_by_path(),
         metrics=dict(metrics),
@@ -141,20 +144,54 @@ def write_model_dir(
     return SavedModel(directory, estimator, metadata, directory_manifest(directory))
 
 
-def framework_versions() -> dict[str, str]:
-    return {
+# Libraries whose models save_model takes through their scikit-learn wrappers (XGBClassifier,
+# XGBRegressor, LGBMClassifier, LGBMRegressor, ...): their versions go into the metadata too.
+BOOSTERS = ("xgboost", "lightgbm")
+
+
+def framework_versions(estimator: Any = None) -> dict[str, str]:
+    versions = {
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
         "joblib": joblib.__version__,
     }
+    for library in sorted(libraries_of(estimator) & set(BOOSTERS)):
+        versions[library] = importlib.metadata.version(library_distribution(library))
+    return versions
+
+
+def libraries_of(estimator: Any) -> set[str]:
+    """The top-level modules of an estimator's class and of every estimator nested in it (the
+    steps of a Pipeline, a meta-estimator's base estimator)."""
+    if estimator is None:
+        return set()
+    found = {type(estimator).__module__.split(".")[0]}
+    params = estimator.get_params(deep=True) if isinstance(estimator, BaseEstimator) else {}
+    for value in params.values():
+        if isinstance(value, BaseEstimator):
+            found.add(type(value).__module__.split(".")[0])
+    return found
+
+
+def library_distribution(library: str) -> str:
+    """The installed distribution of a module: xgboost comes as xgboost or xgboost-cpu."""
+    for name in (library, f"{library}-cpu"):
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return name
+    return library
 
 
 def check_estimator(estimator: Any) -> None:
-    """Refuse what save_model cannot save: anything but a fitted scikit-learn estimator."""
+    """Refuse what save_model cannot save: anything but a fitted scikit-learn estimator (which
+    XGBoost's and LightGBM's scikit-learn wrappers are)."""
     if not isinstance(estimator, BaseEstimator):
         raise TypeError(
-            f"save_model saves scikit-learn estimators (and Pipelines), not a "
+            f"save_model saves scikit-learn estimators (and Pipelines, and XGBoost's and "
+            f"LightGBM's scikit-learn wrappers such as XGBClassifier), not a "
             f"{type(estimator).__name__}"
         )
     check_is_fitted(estimator)

@@ -93,7 +93,7 @@ def served_target(deployment: Body | None) -> Target | None:
         return None
 
 
-def _server_args(target: Target, port: int) -> list[str]:
+def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
     return [
         "--model-dir",
         MODEL_MOUNT,
@@ -103,6 +103,8 @@ def _server_args(target: Target, port: int) -> list[str]:
         str(target.version),
         "--port",
         str(port),
+        "--grpc-port",
+        str(grpc_port),
         "--expected-digest",
         target.digest,
         "--shutdown-delay",
@@ -127,8 +129,15 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
         "image": spec.image or defaults.server_image(),
         "imagePullPolicy": spec.image_pull_policy.value,
         "command": ["cairn-serve"],
-        "args": _server_args(target, port),
-        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "args": _server_args(target, port, spec.grpc_port),
+        "ports": [
+            {"name": "http", "containerPort": port, "protocol": "TCP"},
+            *(
+                [{"name": "grpc", "containerPort": spec.grpc_port, "protocol": "TCP"}]
+                if spec.grpc_port
+                else []
+            ),
+        ],
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", **probe_port},
             "periodSeconds": 2,
@@ -222,7 +231,22 @@ def build_service(mdep: ModelDeployment, track: str | None = None, routed: bool 
             "spec": {
                 "type": "ClusterIP",
                 "selector": chosen,
-                "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+                "ports": [
+                    {"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"},
+                    *(
+                        [
+                            {
+                                "name": "grpc",
+                                "port": spec.grpc_port,
+                                "targetPort": "grpc",
+                                "protocol": "TCP",
+                                "appProtocol": "grpc",
+                            }
+                        ]
+                        if spec.grpc_port
+                        else []
+                    ),
+                ],
             },
         }
     )
