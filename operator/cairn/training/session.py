@@ -12,8 +12,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, SupportsFloat, TypeVar, overload
 
+import numpy as np
 from numpy.typing import ArrayLike
 
+from cairn.monitoring.profile import Profile, ProfileError, sample_rows
+from cairn.monitoring.profile import build as build_profile
 from cairn.storage import file_uri
 from cairn.training import env as contract
 from cairn.training.datasets import Dataset, load_dataset
@@ -146,25 +149,33 @@ class TrainingSession:
         *,
         signature: Mapping[str, Any] | None = None,
         sample_input: ArrayLike | None = None,
+        training_data: Any | None = None,
     ) -> SavedModel:
         """Save a fitted scikit-learn estimator into `path`, by default the run's output directory.
 
         The signature is inferred from `sample_input` (rows of model input) when not given, else
         from the dataset this run loaded when the model takes its features, else from the model.
         Metrics logged so far are recorded in the metadata too.
+
+        The profile of the training data and of the model's predictions on it goes along
+        (`baseline.json`): monitoring compares what the model is asked in production with it.
+        `training_data`: the rows the model was trained on (an array or DataFrame of model
+        input); by default the dataset this run loaded, when the model takes its features.
         """
         self._register_exit_hook()
         check_estimator(model)
         env = self.env
         directory = Path(path).absolute() if path is not None else env.output_dir
+        chosen = self._signature(model, signature, sample_input)
         saved = write_model_dir(
             model,
             directory,
-            signature=self._signature(model, signature, sample_input),
+            signature=chosen,
             metrics=self._metrics,
             dataset=self._dataset_reference(),
             run=env.run,
             model=env.model,
+            baseline=self._baseline(model, chosen, training_data),
         )
         self._artifact = {
             "uri": env.output_uri if directory == env.output_dir else file_uri(directory),
@@ -184,6 +195,32 @@ class TrainingSession:
             if training.X.shape[1] == getattr(model, "n_features_in_", None):
                 return infer_signature(model, training.X[:1], training.feature_names)
         return infer_signature(model, sample)
+
+    def _baseline(self, model: Any, signature: Signature, given: Any | None) -> Profile | None:
+        """The profile of the training data, or None when there is no data to profile (a
+        model saved without data, or data that is not the model's input)."""
+        model_input = signature["inputs"][0]
+        width = model_input["shape"][-1] if model_input["shape"] else 0
+        data = given
+        if data is None and self._dataset is not None and self._dataset.X.shape[1] == width:
+            data = self._dataset.X
+        if data is None or width <= 0:
+            return None
+        rows = (
+            data.iloc[sample_rows(len(data))]
+            if hasattr(data, "iloc")
+            else (np.asarray(data)[sample_rows(len(data))])
+        )
+        names = model_input.get("feature_names") or [f"x{i}" for i in range(width)]
+        try:
+            return build_profile(
+                rows,
+                names,
+                predictions=model.predict(rows),
+                classes=getattr(model, "classes_", None),
+            )
+        except ProfileError as error:
+            raise ValueError(f"save_model(training_data=...): {error}") from None
 
     def _dataset_reference(self) -> dict[str, str] | None:
         if self._dataset is None:
