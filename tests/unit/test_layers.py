@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "cairn"
 ALLOWED: dict[str, set[str]] = {
     "api": set(),
     "storage": set(),
-    "monitoring": set(),
+    "monitoring": {"api"},
     "registry": {"api"},
     "analysis": {"api"},
     "retraining": {"api"},

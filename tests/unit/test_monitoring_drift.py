@@ -9,8 +9,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine  # type: ignore[import-untyped]
 from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 
+from cairn.api.monitoring import DriftTest
 from cairn.monitoring import drift, profile
-from cairn.monitoring.drift import Test
 
 
 def window(reference: profile.Profile, rows: np.ndarray) -> list[profile.Histogram]:
@@ -100,7 +100,7 @@ def test_wine_with_half_its_features_scaled_drifts_and_names_them() -> None:
     report = drift.judge(baseline.features, window(baseline, shifted))
     assert report.dataset_drifted
     assert {v.name for v in report.drifted} == {names[i] for i in scaled}
-    assert all(v.test == Test.CHI_SQUARED for v in report.features)  # a small window
+    assert all(v.test == DriftTest.CHI_SQUARED for v in report.features)  # a small window
     assert all(v.threshold == pytest.approx(0.05 / 13) for v in report.features)
 
 
@@ -133,8 +133,8 @@ def test_large_windows_use_distances() -> None:
     )
     report = drift.judge(baseline.features, [moved_x, moved_plan])
     by_name = {v.name: v for v in report.features}
-    assert by_name["x"].test == Test.PSI and by_name["x"].statistic > 0.2
-    assert by_name["plan"].test == Test.JENSEN_SHANNON and by_name["plan"].statistic > 0.1
+    assert by_name["x"].test == DriftTest.PSI and by_name["x"].statistic > 0.2
+    assert by_name["plan"].test == DriftTest.JENSEN_SHANNON and by_name["plan"].statistic > 0.1
     assert report.dataset_drifted
 
     steady_x = x.with_counts(*x.count(rng.normal(size=3000)))
@@ -149,7 +149,7 @@ def test_a_chosen_test_and_threshold_apply_to_every_feature() -> None:
     X, _ = load_wine(return_X_y=True)
     baseline = profile.build(X, [f"f{i}" for i in range(13)])
     report = drift.judge(
-        baseline.features, window(baseline, X[:50] * 1.2), test=Test.PSI, threshold=0.5
+        baseline.features, window(baseline, X[:50] * 1.2), test=DriftTest.PSI, threshold=0.5
     )
-    assert {v.test for v in report.features} == {Test.PSI}
+    assert {v.test for v in report.features} == {DriftTest.PSI}
     assert {v.threshold for v in report.features} == {0.5}

@@ -19,6 +19,7 @@ from cairn.api.common import (
     ModelName,
 )
 from cairn.api.model import AliasName
+from cairn.api.monitoring import Monitoring, MonitoringStatus
 from cairn.api.trainingrun import EnvVars, ImagePullPolicy, ResourceRequirements
 
 DEFAULT_SERVER_IMAGE = "docker.io/cairn/server:dev"
@@ -54,6 +55,9 @@ class ModelDeploymentConditionType(StrEnum):
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
+    # With spec.monitoring
+    DRIFTED = "Drifted"
+    PERFORMANCE_DEGRADED = "PerformanceDegraded"
 
 
 class ModelDeploymentReason(StrEnum):
@@ -83,6 +87,17 @@ class ModelDeploymentReason(StrEnum):
     VERSION_NOT_FOUND = "VersionNotFound"
     VERSION_NOT_READY = "VersionNotReady"
     UNSUPPORTED_ARTIFACT = "UnsupportedArtifact"
+    # Drifted and PerformanceDegraded
+    DRIFT_DETECTED = "DriftDetected"
+    NO_DRIFT = "NoDrift"
+    NOT_ENOUGH_DATA = "NotEnoughData"
+    NO_BASELINE = "NoBaseline"
+    MONITORING_UNAVAILABLE = "MonitoringUnavailable"
+    COLLECTING = "Collecting"
+    BELOW_MINIMUM = "BelowMinimum"
+    ABOVE_MAXIMUM = "AboveMaximum"
+    WITHIN_LIMITS = "WithinLimits"
+    NOT_ENOUGH_FEEDBACK = "NotEnoughFeedback"
     # Events only
     SERVING = "Serving"
     VERSION_CHANGED = "VersionChanged"
@@ -431,6 +446,12 @@ class ModelDeploymentSpec(ApiModel):
         description="true holds the rollout where it is (`cairn pause`); false lets it go on "
         "(`cairn resume`). Replicas still follow spec.replicas.",
     )
+    monitoring: Monitoring | None = Field(
+        default=None,
+        description="Watch the stable version in production: drift from its training data "
+        "(condition Drifted, which a ContinuousTraining can retrain on), live performance from "
+        "feedback (PerformanceDegraded) and a sampled prediction log.",
+    )
 
 
 class TrackStatus(ApiModel):
@@ -567,7 +588,8 @@ class ModelDeploymentStatus(ApiModel):
     conditions: Conditions | None = Field(
         default=None,
         description="Available (ready pods answer requests), Progressing (a version or replica "
-        "change is under way) and Degraded (something needs a person; the reason says what).",
+        "change is under way), Degraded (something needs a person; the reason says what) and, "
+        "with spec.monitoring, Drifted and PerformanceDegraded.",
     )
     stable: TrackStatus | None = Field(default=None, description="The stable track.")
     canary: CanaryStatus | None = Field(
@@ -597,6 +619,9 @@ class ModelDeploymentStatus(ApiModel):
     )
     message: str | None = Field(
         default=None, max_length=MESSAGE_MAX, description="What happened last, for a person."
+    )
+    monitoring: MonitoringStatus | None = Field(
+        default=None, description="The last monitoring window (with spec.monitoring)."
     )
 
 

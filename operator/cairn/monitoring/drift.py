@@ -21,13 +21,13 @@ The data set drifted when at least DRIFT_SHARE of its features did (Evidently's 
 import dataclasses
 import math
 from collections.abc import Sequence
-from enum import StrEnum
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.distance import jensenshannon  # type: ignore[import-untyped]
 from scipy.stats import chi2_contingency  # type: ignore[import-untyped]
 
+from cairn.api.monitoring import DriftTest
 from cairn.monitoring.profile import Histogram
 
 SMALL_WINDOW_ROWS = 1000
@@ -39,21 +39,13 @@ DRIFT_SHARE = 0.5
 PSI_FLOOR = 1e-4
 
 
-class Test(StrEnum):
-    __test__ = False  # a name pytest would otherwise collect
-    AUTO = "auto"
-    CHI_SQUARED = "chiSquared"
-    PSI = "psi"
-    JENSEN_SHANNON = "jensenShannon"
-
-
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     """One feature (or the predictions): the test, its statistic, and whether it drifted.
     `threshold`: the p-value below which (chi-squared) or the distance from which it drifts."""
 
     name: str
-    test: Test
+    test: DriftTest
     statistic: float
     threshold: float
     drifted: bool
@@ -61,11 +53,15 @@ class Verdict:
 
     @property
     def score(self) -> float:
-        """How far past (> 1) or short of (< 1) its threshold, to rank features by."""
-        if self.test == Test.CHI_SQUARED:
-            p = max(self.p_value if self.p_value is not None else 1.0, 1e-300)
-            return math.log(self.threshold) / math.log(p) if p < 1 else 0.0
-        return self.statistic / self.threshold if self.threshold else 0.0
+        return score(self.statistic, self.p_value, self.threshold)
+
+
+def score(statistic: float, p_value: float | None, threshold: float) -> float:
+    """How far past (>= 1) or short of (< 1) its threshold a test is, to rank features by: the
+    statistic over the threshold, or for a p-value log p over log of the significance level."""
+    if p_value is not None:
+        return math.log(max(p_value, 1e-300)) / math.log(threshold) if p_value < 1 else 0.0
+    return statistic / threshold if threshold else 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,19 +119,19 @@ def jensen_shannon(reference: ArrayLike, current: ArrayLike) -> float:
     return float(jensenshannon(r, c, base=2))
 
 
-def choose(test: Test, rows: int, histogram: Histogram) -> Test:
-    if test != Test.AUTO:
+def choose(test: DriftTest, rows: int, histogram: Histogram) -> DriftTest:
+    if test != DriftTest.AUTO:
         return test
     if rows <= SMALL_WINDOW_ROWS:
-        return Test.CHI_SQUARED
-    return Test.PSI if histogram.kind == "numeric" else Test.JENSEN_SHANNON
+        return DriftTest.CHI_SQUARED
+    return DriftTest.PSI if histogram.kind == "numeric" else DriftTest.JENSEN_SHANNON
 
 
 def compare(
     name: str,
     reference: Histogram,
     current: Histogram,
-    test: Test = Test.AUTO,
+    test: DriftTest = DriftTest.AUTO,
     threshold: float | None = None,
     tests_in_family: int = 1,
 ) -> Verdict:
@@ -143,11 +139,11 @@ def compare(
     the Bonferroni correction of chi-squared); `threshold` overrides the test's default."""
     chosen = choose(test, current.total, reference)
     ref, cur = with_missing(reference), with_missing(current)
-    if chosen == Test.CHI_SQUARED:
+    if chosen == DriftTest.CHI_SQUARED:
         alpha = (threshold if threshold is not None else ALPHA) / max(1, tests_in_family)
         statistic, p = chi_squared(ref, cur)
         return Verdict(name, chosen, statistic, alpha, p < alpha, p_value=p)
-    if chosen == Test.PSI:
+    if chosen == DriftTest.PSI:
         limit = threshold if threshold is not None else PSI_THRESHOLD
         value = psi(ref, cur)
         return Verdict(name, chosen, value, limit, value >= limit)
@@ -162,7 +158,7 @@ def judge(
     *,
     reference_prediction: Histogram | None = None,
     current_prediction: Histogram | None = None,
-    test: Test = Test.AUTO,
+    test: DriftTest = DriftTest.AUTO,
     threshold: float | None = None,
     drift_share: float = DRIFT_SHARE,
 ) -> Report:

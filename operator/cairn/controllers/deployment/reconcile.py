@@ -13,7 +13,7 @@ from cairn.api.conditions import find
 from cairn.api.modeldeployment import CANARY, STABLE, TRACKS, CanaryStatus
 from cairn.api.modeldeployment import ModelDeploymentReason as Reason
 from cairn.controllers import defaults
-from cairn.controllers.deployment import manifests, readings, routing
+from cairn.controllers.deployment import manifests, monitor, readings, routing
 from cairn.controllers.deployment.rollout import Note, Plan, Progress, canary_strategy, plan
 from cairn.controllers.deployment.status import Observed, compute_status, pod_problems, rollout_of
 from cairn.controllers.deployment.target import Refusal, Target, resolve, wanted_version
@@ -205,6 +205,7 @@ def reconcile(namespace: str, name: str) -> None:
         if body is None or body["metadata"].get("deletionTimestamp"):
             # Garbage collection removes its children; recreating them would fight it.
             forget(namespace, name)
+            monitor.forget(namespace, name)
             return
         found = parse(ModelDeployment, body)
         if found is not None:
@@ -238,6 +239,13 @@ def _reconcile(found: ModelDeployment) -> None:
     )
     new = compute_status(mdep, seen)
     old = mdep.status or ModelDeploymentStatus()
+    watched = monitor.observe(mdep, new.stable.version if new.stable else None, _now())
+    new = new.model_copy(
+        update={
+            "monitoring": watched,
+            "conditions": monitor.conditions(mdep, watched, new.conditions),
+        }
+    )
     status.write(mdep, mdep.status, new)
     _remember(mdep, target)
     for note in chosen.notes:
@@ -246,6 +254,11 @@ def _reconcile(found: ModelDeployment) -> None:
         )
         count_outcome(note, old, chosen)
     post_events(mdep, old, new, running, manifests.served_target(stable))
+    monitor.announce(mdep, old.conditions, new.conditions)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def count_outcome(note: Note, old: ModelDeploymentStatus, chosen: Plan) -> None:
