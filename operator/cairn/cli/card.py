@@ -186,8 +186,8 @@ def evaluation(model: Model | None, version: ModelVersion) -> Section:
         evaluated = sum(g.count for g in measured[0].groups)
         blocks.append(
             Paragraph(
-                f"Evaluation data: the training run's own held-out rows ({evaluated} rows), on which "
-                "it measured the metrics and the fairness below."
+                f"Evaluation data: the training run's own held-out rows ({evaluated} rows), on "
+                "which it measured the metrics and the fairness below."
             )
         )
     if spec.evaluation and spec.evaluation.champion_version:
