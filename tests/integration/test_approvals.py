@@ -105,7 +105,7 @@ def test_an_approver_approves_in_their_own_name_and_cannot_forge_another(
     assert "only by a user allowed the verb approve" in rejected_by_scientist.stderr
 
 
-def test_a_version_cannot_be_created_already_approved_by_someone_without_the_verb(
+def test_a_version_cannot_be_created_approved_by_someone_without_the_verb(
     k8s: Kube, namespace: str, policy: str
 ) -> None:
     body = version_manifest(
@@ -120,6 +120,17 @@ def test_a_version_cannot_be_created_already_approved_by_someone_without_the_ver
 
     assert created.returncode != 0
     assert "only by a user allowed the verb approve" in created.stderr
+    # Pending is no decision (older operators wrote it on every new version): anyone may.
+    undecided = version_manifest(
+        "credit",
+        3,
+        {"uri": "pvc://cairn-artifacts/credit/3", "digest": DIGEST},
+        approval={"state": "Pending"},
+    )
+    pending = run_kubectl(
+        "create", "-n", namespace, f"--as={SCIENTIST}", "-f", "-", stdin=yaml.safe_dump(undecided)
+    )
+    assert pending.returncode == 0, pending.stderr
 
 
 def test_the_operators_own_service_account_cannot_approve(
