@@ -67,7 +67,7 @@ class DriftSettings(ApiModel):
     )
     threshold: float | None = Field(
         default=None,
-        gt=0,
+        ge=1e-9,
         le=10,
         description="chiSquared: the significance level for all features together (default "
         "0.05); psi: the PSI from which a feature drifted (default 0.2); jensenShannon: the "
@@ -75,7 +75,7 @@ class DriftSettings(ApiModel):
     )
     drift_share: float = Field(
         default=DEFAULT_DRIFT_SHARE,
-        gt=0,
+        ge=0.01,
         le=1,
         description="The data drifted (condition Drifted) when at least this share of the "
         f"features did. Default: {DEFAULT_DRIFT_SHARE}.",
@@ -130,7 +130,7 @@ class PredictionLogSettings(ApiModel):
     """A sample of requests and answers, as JSON Lines files per pod and hour."""
 
     sample_rate: float = Field(
-        gt=0, le=1, description="The share of requests logged, for example 0.05."
+        ge=0.0001, le=1, description="The share of requests logged, for example 0.05."
     )
     uri: (
         Annotated[

@@ -103,7 +103,7 @@ def lineage(
         "version": spec["version"],
         "phase": status.get("phase"),
         "approval": spec.get("approval") or {},
-        # Pending in the spec yet approved: the Model's policy needs no approval.
+        # No decision in the spec, yet approved: the Model's policy needs no approval.
         "autoApproved": output.condition(version, "Approved").get("reason") == "AutoApproved",
         "aliases": aliases,
         "artifact": spec["artifact"],
