@@ -8,6 +8,7 @@ ready. The Service selects the pods of every track, so traffic splits by replica
 
 import hashlib
 import json
+import posixpath
 from typing import Any
 
 from cairn.api import ModelDeployment
@@ -21,6 +22,7 @@ from cairn.api.labels import (
     VERSION_LABEL,
 )
 from cairn.api.modeldeployment import STABLE
+from cairn.api.trainingrun import DEFAULT_ARTIFACTS_CLAIM
 from cairn.controllers import defaults
 from cairn.controllers.deployment.target import Target
 from cairn.storage import parse_artifact_uri, pvc_mount
@@ -30,6 +32,8 @@ Body = dict[str, Any]
 CONTAINER = "server"
 MODEL_MOUNT = "/cairn/model"
 MODEL_VOLUME = "model"
+LOG_MOUNT = "/cairn/predictions"
+LOG_VOLUME = "predictions"
 SERVER_USER = 1000
 # Seconds between SIGTERM (readiness turns false) and the listener closing: time for the
 # endpoints to drop the pod, so that a rollout loses no request.
@@ -112,6 +116,17 @@ def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
     ]
 
 
+def prediction_log_place(mdep: ModelDeployment) -> tuple[str, str]:
+    """The claim and the directory in it of the prediction log (spec.monitoring.log.uri, or
+    pvc://cairn-artifacts/<model>/predictions)."""
+    log = mdep.spec.monitoring.log if mdep.spec.monitoring else None
+    uri = (
+        log.uri if log else None
+    ) or f"pvc://{DEFAULT_ARTIFACTS_CLAIM}/{mdep.spec.model}/predictions"
+    parsed = parse_artifact_uri(uri)
+    return parsed.claim or DEFAULT_ARTIFACTS_CLAIM, parsed.path
+
+
 def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas: int) -> Body:
     spec, name = mdep.spec, mdep.name
     port = spec.port
@@ -157,11 +172,32 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    if spec.env:
-        container["env"] = [variable.to_dict() for variable in spec.env]
+    volumes = [mount.volume]
+    # The pod's own name, for the prediction log's file per pod.
+    env: list[Body] = [
+        {"name": "CAIRN_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    ]
+    log = spec.monitoring.log if spec.monitoring else None
+    if log is not None:
+        claim, directory = prediction_log_place(mdep)
+        # The claim's root, writable, as a training pod's: a subPath the kubelet made would be
+        # root's, not the server's to write.
+        volumes.append(
+            {"name": LOG_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": False}}
+        )
+        container["volumeMounts"].append({"name": LOG_VOLUME, "mountPath": LOG_MOUNT})
+        container["args"] += [
+            "--log-sample-rate",
+            repr(log.sample_rate),
+            "--log-dir",
+            posixpath.join(LOG_MOUNT, directory),
+        ]
+        if target.sensitive_features:
+            container["args"] += ["--sensitive-features", ",".join(target.sensitive_features)]
+    container["env"] = [*env, *(variable.to_dict() for variable in spec.env or [])]
     pod_spec: Body = {
         "containers": [container],
-        "volumes": [mount.volume],
+        "volumes": volumes,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": SHUTDOWN_DELAY_SECONDS + 30,

@@ -3,6 +3,7 @@ and events of its Deployments, its Model and the Model's versions) calls it. It 
 version to serve, applies the Deployments and the Service that version needs, and writes status.
 """
 
+import dataclasses
 import datetime
 import threading
 from typing import Any
@@ -35,12 +36,16 @@ _targets_lock = threading.Lock()
 def find_target(mdep: ModelDeployment) -> Target | Refusal:
     """What the ModelDeployment should serve, from its Model and versions as last watched."""
     spec = mdep.spec
-    number = wanted_version(spec, cached(Model, cache.get(Model, mdep.namespace, spec.model)))
+    model = cached(Model, cache.get(Model, mdep.namespace, spec.model))
+    number = wanted_version(spec, model)
     if isinstance(number, Refusal):
         return number
     name = version_name(spec.model, number)
     version = cached(ModelVersion, cache.get(ModelVersion, mdep.namespace, name))
-    return resolve(spec, number, version)
+    found = resolve(spec, number, version)
+    if isinstance(found, Target) and model is not None and model.spec.sensitive_features:
+        return dataclasses.replace(found, sensitive_features=tuple(model.spec.sensitive_features))
+    return found
 
 
 def needs_reconcile(body: Body) -> bool:
