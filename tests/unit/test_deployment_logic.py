@@ -157,8 +157,8 @@ def test_a_prediction_log_mounts_its_claim_and_leaves_sensitive_features_out() -
     (server,) = pod["containers"]
     args = server["args"]
     assert args[args.index("--log-sample-rate") + 1] == "0.05"
-    # The claim's root, writable; the log under <model>/predictions in it.
-    assert args[args.index("--log-dir") + 1] == "/cairn/predictions/iris/predictions"
+    # The claim's root, writable; the log under predictions/<model> in it.
+    assert args[args.index("--log-dir") + 1] == "/cairn/predictions/predictions/iris"
     assert args[args.index("--sensitive-features") + 1] == "age,sex"
     assert {"name": "predictions", "mountPath": "/cairn/predictions"} in server["volumeMounts"]
     assert {

@@ -145,7 +145,7 @@ class PredictionLogSettings(ApiModel):
     ) = Field(
         default=None,
         description="Where: pvc://<claim>/<path>, mounted writable into the serving pods. "
-        "Unset: pvc://cairn-artifacts/<model>/predictions. Features the Model names in "
+        "Unset: pvc://cairn-artifacts/predictions/<model>. Features the Model names in "
         "spec.sensitiveFeatures are never written.",
     )
 

@@ -118,11 +118,12 @@ def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
 
 def prediction_log_place(mdep: ModelDeployment) -> tuple[str, str]:
     """The claim and the directory in it of the prediction log (spec.monitoring.log.uri, or
-    pvc://cairn-artifacts/<model>/predictions)."""
+    pvc://cairn-artifacts/predictions/<model>): beside the models, not in a
+    directory of theirs, which the trainer owns."""
     log = mdep.spec.monitoring.log if mdep.spec.monitoring else None
     uri = (
         log.uri if log else None
-    ) or f"pvc://{DEFAULT_ARTIFACTS_CLAIM}/{mdep.spec.model}/predictions"
+    ) or f"pvc://{DEFAULT_ARTIFACTS_CLAIM}/predictions/{mdep.spec.model}"
     parsed = parse_artifact_uri(uri)
     return parsed.claim or DEFAULT_ARTIFACTS_CLAIM, parsed.path
 
@@ -205,6 +206,9 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
             "runAsNonRoot": True,
             "runAsUser": SERVER_USER,
             "runAsGroup": SERVER_USER,
+            # Volumes that support it (not hostPath) are made writable for the server's group:
+            # the prediction log's claim.
+            "fsGroup": SERVER_USER,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
