@@ -184,8 +184,8 @@ def test_status_of_a_canary_rollout() -> None:
     assert "Stable:    v3, 2/2 ready" in text
     assert "Analysis:  judged every 15s: last verdict Pass 15s ago, failed intervals 0/3" in text
     assert "Rollback:  v2 AnalysisFailed 124m ago: 2 analysis intervals failed" in text
-    assert "errorRate    0.01     0        max 0.05    Pass" in text
-    assert "latencyP99   <none>   <none>   <none>      Inconclusive" in text
+    assert "errorRate    0.01     0        max 0.05    <none>   Pass" in text
+    assert "latencyP99   <none>   <none>   <none>      <none>   Inconclusive" in text
     assert "Progressing   True     CanaryStep   60m   step 1 of 4, canary weight 20" in text
     # JSON and YAML carry the same summary.
     assert json.loads(output.render(summary, "json", "")) == summary

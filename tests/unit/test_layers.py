@@ -14,7 +14,7 @@ ALLOWED: dict[str, set[str]] = {
     "storage": set(),
     "monitoring": {"api"},
     "registry": {"api"},
-    "analysis": {"api"},
+    "analysis": {"api", "monitoring"},
     "retraining": {"api"},
     "observability": {"api"},
     "kube": {"api", "observability"},
