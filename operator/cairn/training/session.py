@@ -225,7 +225,7 @@ class TrainingSession:
             dataset=self._dataset_reference(),
             run=env.run,
             model=env.model,
-            baseline=self._baseline(model, chosen, training_data),
+            baseline=(baseline := self._baseline(model, chosen, training_data)),
         )
         self._artifact = {
             "uri": env.output_uri if directory == env.output_dir else file_uri(directory),
@@ -233,6 +233,13 @@ class TrainingSession:
             "size": saved.manifest.size,
             "format": FORMAT,
         }
+        if baseline is not None:
+            self._artifact["baseline"] = {
+                "rows": baseline.rows,
+                "features": len(baseline.features),
+                "categorical": sum(h.kind == "categorical" for _, h in baseline.features),
+                "predictions": baseline.prediction is not None,
+            }
         return saved
 
     def _signature(
