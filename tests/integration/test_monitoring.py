@@ -207,13 +207,13 @@ def test_twenty_windows_of_unshifted_held_out_rows_raise_no_alarm(
     judged, and none says Drifted. The false-alarm rate is printed for the record."""
     base, _ = serve_wine(k8s, namespace, artifacts, {"window": {**WINDOW, "duration": "3s"}})
     traffic.append(Traffic(base, X_TEST))
-    first = wait_verdict(k8s, namespace, "NoDrift", after=0)["windows"]
+    first: int = wait_verdict(k8s, namespace, "NoDrift", after=0)["windows"]
     verdicts: dict[int, str] = {}
 
     def twenty_judged() -> bool:
         found = monitoring_of(k8s, namespace)
         verdicts[found["windows"]] = found["verdict"]
-        return found["windows"] >= first + 20
+        return int(found["windows"]) >= first + 20
 
     wait_for(twenty_judged, timeout=180, interval=0.5, message="20 more monitoring windows")
     judged = {window: verdict for window, verdict in verdicts.items() if window > first}
