@@ -105,6 +105,11 @@ fresh_namespaces() {
   "$repo/hack/localkube/artifacts-claim.sh" --delete "$ns"
   k create namespace "$ns" >/dev/null
   k create namespace "$operator_ns" >/dev/null
+  # As a platform team would: every pod, the operator's and the ones it creates, must meet the
+  # restricted Pod Security Standard, or the API server refuses it.
+  k label namespace "$ns" "$operator_ns" pod-security.kubernetes.io/enforce=restricted \
+    pod-security.kubernetes.io/enforce-version=latest >/dev/null
+  say "both enforce the restricted Pod Security Standard (pod-security.kubernetes.io/enforce)"
   # There is no dynamic provisioner here: the claim cairn-artifacts binds a hostPath volume.
   artifacts_dir=$("$repo/hack/localkube/artifacts-claim.sh" "$ns")
   say "artifact store: claim cairn-artifacts in $ns on $artifacts_dir"

@@ -14,6 +14,7 @@ from cairn.api.labels import CHAMPION_ANNOTATION, MODEL_LABEL, RUN_LABEL
 from cairn.api.trainingrun import DEFAULT_CODE_FILE, ChampionRef
 from cairn.controllers import defaults
 from cairn.controllers.trainingrun.output import output_uri
+from cairn.kube import podsecurity
 from cairn.storage import InvalidArtifactURI, PodStorage
 
 Body = dict[str, Any]
@@ -21,8 +22,6 @@ Body = dict[str, Any]
 CONTAINER = "trainer"
 CODE_VOLUME = "code"
 TERMINATION_LOG = "/dev/termination-log"
-# The trainer image runs as this user; fsGroup makes a fresh volume writable for it.
-TRAINER_GROUP = 1000
 
 
 MOUNTED_SCHEMES = ("pvc://", "file://")
@@ -135,6 +134,7 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
         "volumeMounts": [*storage.mounts, *code_mounts],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
+        "securityContext": podsecurity.container_context(read_only_root=False),
     }
     if command:
         container["command"] = command
@@ -147,7 +147,8 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
         "restartPolicy": "Never",
         "containers": [container],
         "volumes": [*storage.volumes, *code_volumes],
-        "securityContext": {"fsGroup": TRAINER_GROUP},
+        # fsGroup makes the output claim writable for the trainer.
+        "securityContext": podsecurity.pod_context(),
     }
     if spec.node_selector:
         pod_spec["nodeSelector"] = spec.node_selector
