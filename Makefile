@@ -83,6 +83,11 @@ install-crds: ## Apply crds/ to the cluster that KUBECONFIG names
 run: install install-crds ## Run the operator in the foreground against the KUBECONFIG cluster
 	cairn-operator
 
+.PHONY: fuzz
+fuzz: install cluster-up ## Objects drawn from the CRDs' schemas against the real API server and operator (FUZZ_EXAMPLES per kind, FUZZ_SEED to replay)
+	KUBECONFIG=$(KUBECONFIG_LOCAL) CAIRN_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),2000) CAIRN_FUZZ_SEED=$(FUZZ_SEED) \
+		$(PYTHON) -m pytest tests/integration/test_fuzzed_specs.py -p no:cacheprovider -s
+
 .PHONY: bench
 bench: bench-train bench-registry bench-ct bench-serve bench-rollout bench-monitoring ## Every benchmark; each ends with a one-line summary
 

@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from cairn.api import (
     Condition,
+    ContinuousTraining,
     Model,
     ModelDeployment,
     ModelVersion,
@@ -54,6 +55,7 @@ REPORTS: dict[type[Resource], InvalidReport] = {
     Model: InvalidReport("Ready", False),
     ModelVersion: InvalidReport("Validated", False, "Invalid"),
     ModelDeployment: InvalidReport("Degraded", True, "Degraded", has_message=True),
+    ContinuousTraining: InvalidReport("Ready", False),
 }
 
 
