@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,6 +30,9 @@ from cairn.serving.protocol import (
     encode_v2,
 )
 from cairn.serving.server_info import server_metadata
+
+if TYPE_CHECKING:
+    from cairn.serving.fetch import Fetched
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,7 +67,11 @@ class ServingApp:
     """Serves one model (or, when it failed to load, says why with 503s)."""
 
     def __init__(
-        self, config: ServeConfig, model: LoadedModel | None, load_error: str | None = None
+        self,
+        config: ServeConfig,
+        model: LoadedModel | None,
+        load_error: str | None = None,
+        fetched: "Fetched | None" = None,
     ) -> None:
         self.config = config
         self.model = model
@@ -95,6 +102,8 @@ class ServingApp:
             )
             batcher = self.batcher
             self.metrics.queue_depth.set_function(lambda: batcher.queue_depth)
+        if fetched is not None:
+            self.metrics.observe_fetch(fetched.cache_hit, fetched.downloaded_bytes, fetched.seconds)
         self.metrics.ready.set(1 if self.ready else 0)
         self._openapi = dumps(openapi_document())
         self._deadlines = Deadlines(config.body_timeout_s)
