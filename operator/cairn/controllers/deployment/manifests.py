@@ -3,7 +3,11 @@ the version a track serves.
 
 Each track's pods run cairn-serve with the artifact's claim mounted read-only (the artifact's
 directory as the subPath) and its digest given, so a pod whose files do not match is never
-ready. The Service selects the pods of every track, so traffic splits by replica ratio.
+ready. An s3:// artifact is downloaded by the server itself, through the node's model cache (a
+hostPath shared by the serving pods of the node, keyed by digest), with the credentials of
+spec.storage as its environment; a download that fails or does not match its digest ends the
+container with the reason as its termination message, and the kubelet retries it. The Service
+selects the pods of every track, so traffic splits by replica ratio.
 """
 
 import hashlib
@@ -24,12 +28,16 @@ from cairn.api.modeldeployment import STABLE
 from cairn.controllers import defaults
 from cairn.controllers.deployment.target import Target
 from cairn.storage import parse_artifact_uri, pvc_mount
+from cairn.storage.credentials import credentials_env_from, uses_object_store
 
 Body = dict[str, Any]
 
 CONTAINER = "server"
 MODEL_MOUNT = "/cairn/model"
 MODEL_VOLUME = "model"
+CACHE_MOUNT = "/cairn/cache"
+CACHE_VOLUME = "model-cache"
+TMP_VOLUME = "tmp"
 SERVER_USER = 1000
 # Seconds between SIGTERM (readiness turns false) and the listener closing: time for the
 # endpoints to drop the pod, so that a rollout loses no request.
@@ -94,9 +102,14 @@ def served_target(deployment: Body | None) -> Target | None:
 
 
 def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
+    if uses_object_store(target.artifact_uri):
+        # --strict: the container ends with the reason, which the operator reads from the pod,
+        # and each restart retries the download (and re-reads the Secret).
+        source = ["--model-uri", target.artifact_uri, "--cache-dir", CACHE_MOUNT, "--strict"]
+    else:
+        source = ["--model-dir", MODEL_MOUNT]
     return [
-        "--model-dir",
-        MODEL_MOUNT,
+        *source,
         "--name",
         target.model,
         "--version",
@@ -112,16 +125,37 @@ def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
     ]
 
 
+def _model_volumes(target: Target) -> tuple[list[Body], list[Body]]:
+    """The volumes and mounts that give the server its model: the claim's directory, or (s3://)
+    the node's model cache and a writable /tmp."""
+    if not uses_object_store(target.artifact_uri):
+        mount = pvc_mount(
+            parse_artifact_uri(target.artifact_uri),
+            mount_path=MODEL_MOUNT,
+            volume_name=MODEL_VOLUME,
+            read_only=True,
+            sub_path=True,
+        )
+        return [mount.volume], [mount.volume_mount]
+    node_dir = defaults.model_cache_dir()
+    cache: Body = (
+        {"hostPath": {"path": node_dir, "type": "DirectoryOrCreate"}}
+        if node_dir
+        else {"emptyDir": {}}
+    )
+    return (
+        [{"name": CACHE_VOLUME, **cache}, {"name": TMP_VOLUME, "emptyDir": {}}],
+        [
+            {"name": CACHE_VOLUME, "mountPath": CACHE_MOUNT},
+            {"name": TMP_VOLUME, "mountPath": "/tmp"},
+        ],
+    )
+
+
 def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas: int) -> Body:
     spec, name = mdep.spec, mdep.name
     port = spec.port
-    mount = pvc_mount(
-        parse_artifact_uri(target.artifact_uri),
-        mount_path=MODEL_MOUNT,
-        volume_name=MODEL_VOLUME,
-        read_only=True,
-        sub_path=True,
-    )
+    volumes, mounts = _model_volumes(target)
     labels = track_labels(mdep, track, target)
     probe_port = {"port": "http"}
     container: Body = {
@@ -149,7 +183,7 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
             "failureThreshold": 3,
         },
         "resources": spec.resources.to_dict() if spec.resources else DEFAULT_RESOURCES,
-        "volumeMounts": [mount.volume_mount],
+        "volumeMounts": mounts,
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -159,9 +193,18 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
     }
     if spec.env:
         container["env"] = [variable.to_dict() for variable in spec.env]
+    if uses_object_store(target.artifact_uri):
+        given = spec.storage.secret_name if spec.storage else None
+        container["envFrom"] = credentials_env_from(given, defaults.storage_secret())
+        # Liveness waits for the download: the server listens once the model is loaded.
+        container["startupProbe"] = {
+            "httpGet": {"path": "/v2/health/live", **probe_port},
+            "periodSeconds": 2,
+            "failureThreshold": max(1, spec.progress_deadline_seconds // 2),
+        }
     pod_spec: Body = {
         "containers": [container],
-        "volumes": [mount.volume],
+        "volumes": volumes,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": SHUTDOWN_DELAY_SECONDS + 30,
@@ -172,6 +215,8 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
+    if spec.service_account_name:
+        pod_spec["serviceAccountName"] = spec.service_account_name
     annotations = {ARTIFACT_ANNOTATION: target.artifact_uri, DIGEST_ANNOTATION: target.digest}
     return with_hash(
         {
