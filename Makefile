@@ -21,9 +21,13 @@ BENCH_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+# Where the demo keeps its models: volume (the artifact claim, the default) or s3 (the local
+# object store, `make demo STORE=s3`).
+STORE ?= volume
+
 .PHONY: demo
-demo: install helm cluster-up images ## Local cluster, images, the chart; train, serve, canary v2 to promotion
-	@hack/demo.sh
+demo: install helm cluster-up images $(if $(filter s3,$(STORE)),storage-up) ## Local cluster, images, the chart; train, serve, canary v2 to promotion (STORE=s3: models on the object store)
+	@hack/demo.sh --store $(STORE)
 
 .PHONY: demo-bad
 demo-bad: install helm cluster-up images ## As demo, but v2 fails on some inputs: the canary is rolled back
@@ -34,11 +38,11 @@ demo-loop: install helm cluster-up images ## Continuous training: new rows in th
 	@hack/demo-loop.sh
 
 .PHONY: test
-test: install lint helm cluster-up images ## Lint, then run unit and integration tests on the local cluster
+test: install lint helm cluster-up images storage-up ## Lint, then run unit and integration tests on the local cluster
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-in-cluster
-test-in-cluster: install helm cluster-up images ## Integration tests against the operator the Helm chart installs (per test namespace)
+test-in-cluster: install helm cluster-up images storage-up ## Integration tests against the operator the Helm chart installs (per test namespace)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) CAIRN_TEST_OPERATOR=chart $(PYTHON) -m pytest -m integration $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -80,7 +84,7 @@ run: install install-crds ## Run the operator in the foreground against the KUBE
 	cairn-operator
 
 .PHONY: bench
-bench: bench-train bench-registry bench-ct bench-serve bench-rollout ## Every benchmark; each ends with a one-line summary
+bench: bench-train bench-registry bench-ct bench-serve bench-rollout bench-storage ## Every benchmark; each ends with a one-line summary
 
 .PHONY: bench-train
 bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
@@ -111,6 +115,14 @@ cluster-down: ## Stop the local cluster and remove its processes, mounts, bridge
 cluster-clean: ## cluster-down, then delete the cluster's state (PKI, etcd data, images)
 	$(LOCALKUBE)/down.sh --purge
 
+.PHONY: storage-up
+storage-up: cluster-up ## The local S3-compatible object store (SeaweedFS, built from its Go module) in the cluster
+	@hack/storage/up.sh >/dev/null
+
+.PHONY: storage-down
+storage-down: ## Remove the local object store (its data stays on the node for the next storage-up)
+	hack/storage/up.sh --delete
+
 .PHONY: cluster-status
 cluster-status: ## Report each component of the local cluster
 	@$(LOCALKUBE)/status.sh
@@ -126,6 +138,10 @@ images: ## Build cairn/{operator,trainer,server}:dev and load them into the loca
 .PHONY: bench-rollout
 bench-rollout: install cluster-up images ## Canary judgement with default analysis: rollback and promote times (~5 min)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.rollout.bench_rollout
+
+.PHONY: bench-storage
+bench-storage: install storage-up ## 200 MB model: download, verify and load through the model cache vs a plain boto3 download; cache-hit start
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.storage.bench_storage $(BENCH_ARGS)
 
 .PHONY: bench-serve
 bench-serve: install ## Benchmark cairn-serve (REST and gRPC) against MLServer, a bare Starlette app and its stack's ceiling (~25 min)

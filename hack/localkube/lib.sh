@@ -44,6 +44,9 @@ API_SERVICE_IP=${CAIRN_API_SERVICE_IP:-172.31.0.1}
 DNS_SERVICE_IP=${CAIRN_DNS_SERVICE_IP:-172.31.0.10}
 CLUSTER_DOMAIN=cluster.local
 COREDNS_IMAGE=docker.io/cairn/coredns:$COREDNS_VERSION
+# The node's model cache, where serving pods keep downloaded s3:// models by digest: the
+# operator's default (CAIRN_MODEL_CACHE_DIR), writable by the serving pods' uid 1000.
+MODEL_CACHE_DIR=/var/cache/cairn/models
 API_PORT=${CAIRN_API_PORT:-6443}
 ETCD_CLIENT_PORT=${CAIRN_ETCD_PORT:-12379}
 ETCD_PEER_PORT=$((ETCD_CLIENT_PORT + 1))

@@ -23,6 +23,9 @@ mount --make-rshared "$D"
 
 generate_pki
 write_configs
+# Node directories pods use: the model cache, shared by every serving pod of the node (sticky,
+# like /tmp: each pod's user may add entries, and remove only its own).
+install -d -m 1777 "$MODEL_CACHE_DIR"
 create_cgroups
 setup_network
 
