@@ -30,8 +30,8 @@ demo: install helm cluster-up images $(if $(filter s3,$(STORE)),storage-up) ## L
 	@hack/demo.sh --store $(STORE)
 
 .PHONY: demo-bad
-demo-bad: install helm cluster-up images ## As demo, but v2 fails on some inputs: the canary is rolled back
-	@hack/demo.sh --bad
+demo-bad: install helm cluster-up images $(if $(filter s3,$(STORE)),storage-up) ## As demo, but v2 fails on some inputs: the canary is rolled back
+	@hack/demo.sh --bad --store $(STORE)
 
 .PHONY: demo-loop
 demo-loop: install helm cluster-up images ## Continuous training: new rows in the CSV retrain, the better v2 is promoted by itself and canaried
