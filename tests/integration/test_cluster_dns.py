@@ -28,7 +28,18 @@ for name in ("example.com", "deb.debian.org"):
         outside[name] = socket.gethostbyname(name)
     except OSError as error:
         outside[name] = "refused: " + str(error)
-print(json.dumps({{"found": found, "answer": answer, "outside": outside}}))
+# The resolver's own answer to a name outside the cluster: its response code (5: REFUSED).
+nameserver = next(line.split()[1] for line in open("/etc/resolv.conf")
+                  if line.startswith("nameserver"))
+question = b"".join(bytes([len(p)]) + p.encode() for p in "example.com".split(".")) + b"\\0"
+query = b"\\x12\\x34\\x01\\0\\0\\x01\\0\\0\\0\\0\\0\\0" + question + b"\\0\\x01\\0\\x01"
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.settimeout(5)
+udp.sendto(query, (nameserver, 53))
+reply = udp.recv(512)
+rcode = {{"id": reply[:2].hex(), "rcode": reply[3] & 0x0F, "answers": reply[6] * 256 + reply[7]}}
+print(json.dumps({{"found": found, "answer": answer, "outside": outside,
+                  "nameserver": nameserver, "example.com": rcode}}))
 """
 
 
@@ -88,3 +99,7 @@ def test_pods_reach_services_by_name_and_nothing_else_resolves(k8s: Kube, namesp
     assert said["answer"] == "hello by name"
     # No upstream: names outside the cluster are refused, never looked up elsewhere.
     assert all(answer.startswith("refused") for answer in said["outside"].values()), said
+    # The pod's resolver is kube-dns, and it refuses the name itself (no forwarding).
+    dns_ip = k8s.core.read_namespaced_service("kube-dns", "kube-system").spec.cluster_ip
+    assert said["nameserver"] == dns_ip
+    assert said["example.com"] == {"id": "1234", "rcode": 5, "answers": 0}
