@@ -43,7 +43,7 @@ from tests.support.training import (
     wait_for_run,
 )
 from tests.support.wait import wait_for
-from tests.support.workloads import describe_pod, pod_logs
+from tests.support.workloads import TRAINER_IMAGE, describe_pod, pod_logs
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
@@ -106,7 +106,10 @@ def test_iris_trained_to_s3_is_served_from_it_and_a_second_pod_downloads_nothing
     k8s.core.create_namespaced_secret(namespace, object_store.credentials_secret("cairn-storage"))
     script_config_map(k8s, namespace, "train", TREE_TRAINER)
     output = f"s3://{bucket}/iris/iris-1"
-    create_run(k8s, namespace, "iris-1", model="iris", code="train", output={"uri": output})
+    create_run(
+        k8s, namespace, "iris-1", model="iris", code="train", image=TRAINER_IMAGE,
+        output={"uri": output},
+    )  # fmt: skip
 
     run = wait_for_run(
         k8s, namespace, "iris-1", "Succeeded", timeout=TRAIN_TIMEOUT, registered=True
@@ -287,7 +290,7 @@ def test_store_failures_fail_the_run_with_the_store_and_the_cause_and_no_secret(
     }
     for name, (uri, secret, _) in cases.items():
         create_run(
-            k8s, namespace, name, model="iris", code="train",
+            k8s, namespace, name, model="iris", code="train", image=TRAINER_IMAGE,
             output={"uri": uri}, storage={"secretName": secret},
         )  # fmt: skip
 
@@ -369,7 +372,7 @@ def test_csv_and_parquet_objects_of_the_same_rows_give_one_dataset_digest(
     script_config_map(k8s, namespace, "train", TREE_TRAINER)
     for kind in ("csv", "parquet"):
         create_run(
-            k8s, namespace, f"from-{kind}", model="iris", code="train",
+            k8s, namespace, f"from-{kind}", model="iris", code="train", image=TRAINER_IMAGE,
             dataset={"uri": f"s3://{bucket}/data/iris.{kind}"},
             output={"uri": f"s3://{bucket}/runs/{kind}"},
         )  # fmt: skip

@@ -90,13 +90,11 @@ def test_prune_removes_the_least_recently_used_but_never_the_one_in_use(tmp_path
 
 
 def client_error(code: str, message: str, status: int = 403) -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
-        "PutObject",
-    )
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "PutObject")
 
 
 @pytest.mark.parametrize(
