@@ -2,8 +2,10 @@
 secrets), the trainer's failure report, and what the operator gives pods that use a store.
 The store itself is exercised for real in tests/integration/test_object_storage.py."""
 
+import hashlib
 import json
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from cairn.controllers.trainingrun.observe import FailedContainer, describe_fail
 from cairn.serving.config import ConfigError, parse_config
 from cairn.storage import DigestCache, directory_digest, parse_artifact_uri
 from cairn.storage.s3 import REDACTED, failure, redact
+from cairn.storage.transfer import _HashingWriter
 from cairn.training.summary import encode_failure
 from tests.unit.test_deployment_logic import DIGEST, deployment, mdep, spec_of, version
 
@@ -84,6 +87,42 @@ def test_prune_removes_the_least_recently_used_but_never_the_one_in_use(tmp_path
 
     assert {path.name for path in removed} == {digests[1].replace(":", "-"), stale.name}
     assert cache.lookup(digests[0]) and cache.lookup(digests[2])
+
+
+# --- downloads hashed as they arrive --------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["in order", "reversed", "shuffled", "retried"])
+def test_parts_written_in_any_order_are_hashed_as_the_whole_file(
+    tmp_path: Path, order: str
+) -> None:
+    data = bytes(random.Random(0).randbytes(1000))
+    parts = [(offset, data[offset : offset + 64]) for offset in range(0, len(data), 64)]
+    if order == "reversed":
+        parts.reverse()
+    elif order == "shuffled":
+        random.Random(1).shuffle(parts)
+    elif order == "retried":  # a part sent again from its start, some of it already hashed
+        parts = [*parts[:5], (0, data[:100]), *parts[5:]]
+    with (tmp_path / "f").open("w+b") as file:
+        writer = _HashingWriter(file)
+        for offset, chunk in parts:
+            writer.seek(offset)
+            writer.write(chunk)
+        file.seek(0, 2)
+        writer.complete(file.tell())
+    assert writer.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert writer.size == len(data) and (tmp_path / "f").read_bytes() == data
+
+
+def test_a_download_with_a_gap_is_refused(tmp_path: Path) -> None:
+    with (tmp_path / "f").open("w+b") as file:
+        writer = _HashingWriter(file)
+        writer.seek(10)
+        writer.write(b"later")
+        file.seek(0, 2)
+        with pytest.raises(OSError, match="gap: 0 of 15 bytes"):
+            writer.complete(file.tell())
 
 
 # --- telling what the store said, never a secret ----------------------------------------------

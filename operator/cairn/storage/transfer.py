@@ -5,7 +5,8 @@ manifest (cairn.storage.digest) of the bytes it sent, so the digest a run record
 what the store has; a download hashes what it receives, so a directory is known to match its
 digest the moment it is written, without reading it again.
 
-Large files go in parts (multipart upload, ranged downloads), several at a time.
+Large files go in parts (multipart upload, ranged downloads), several at a time; downloaded
+parts are written at their offsets as they arrive.
 """
 
 import hashlib
@@ -55,24 +56,83 @@ class _HashingReader:
 
 
 class _HashingWriter:
-    """A file written front to back, hashed on the way (not seekable: s3transfer then writes
-    ranged parts in order)."""
+    """A file that s3transfer writes ranged parts into, at their offsets and in any order (it is
+    seekable, so parts go straight to the file, several downloading at once), hashed front to
+    back as the written prefix grows: bytes written at the front are hashed as they come, and a
+    part that arrived early is read back (from the page cache) once the front reaches it.
+
+    (A non-seekable writer would make s3transfer hold early parts in memory and, with s3transfer
+    0.17, can deadlock once more parts wait than its in-memory limit allows.)"""
 
     def __init__(self, file: BinaryIO) -> None:
         self._file = file
         self.sha256 = hashlib.sha256()
-        self.size = 0
+        self._position = 0
+        self._hashed = 0  # every byte before this offset is written and hashed
+        self._ahead: dict[int, int] = {}  # written beyond the front: start -> end
 
-    def write(self, data: bytes) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        return self._file.write(data)
+    @property
+    def size(self) -> int:
+        return self._hashed
+
+    def seekable(self) -> bool:
+        return True
 
     def writable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
+    def readable(self) -> bool:
         return False
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise OSError("only absolute seeks are supported")
+        self._position = offset
+        return offset
+
+    def write(self, data: bytes) -> int:
+        start = self._position
+        self._file.seek(start)
+        written = self._file.write(data)
+        end = start + written
+        self._position = end
+        if start <= self._hashed < end:
+            self.sha256.update(memoryview(data)[self._hashed - start : written])
+            self._hashed = end
+            self._catch_up()
+        elif start > self._hashed:
+            self._ahead[start] = max(end, self._ahead.get(start, end))
+        return written
+
+    def _catch_up(self) -> None:
+        """Hash the parts written ahead that the front now reaches."""
+        while True:
+            reached = [start for start in self._ahead if start <= self._hashed]
+            if not reached:
+                return
+            end = max(self._ahead.pop(start) for start in reached)
+            if end <= self._hashed:
+                continue
+            self._file.flush()
+            self._file.seek(self._hashed)
+            remaining = end - self._hashed
+            while remaining:
+                chunk = self._file.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise OSError(f"{self._hashed}: written bytes cannot be read back")
+                self.sha256.update(chunk)
+                self._hashed += len(chunk)
+                remaining -= len(chunk)
+
+    def complete(self, expected_size: int) -> None:
+        """Checks that the whole file, and nothing else, was written."""
+        if self._ahead or self._hashed != expected_size:
+            raise OSError(
+                f"the download left a gap: {self._hashed} of {expected_size} bytes contiguous"
+            )
 
 
 @dataclass(frozen=True)
@@ -143,7 +203,8 @@ def download_files(
             raise ArtifactError(f"{path!r} is not a path inside the artifact")
         target = directory.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as file:
+        # w+b: the writer reads back parts that arrived ahead of the front, to hash them.
+        with target.open("w+b") as file:
             writer = _HashingWriter(file)
             try:
                 s3.download_fileobj(
@@ -155,6 +216,8 @@ def download_files(
                 )
             except STORE_ERRORS as error:
                 raise failure(error, "downloading", f"{prefix}/{path}", environ) from None
+            file.seek(0, 2)
+            writer.complete(file.tell())
         entries.append(FileEntry(path, writer.sha256.hexdigest(), writer.size))
     return Transferred(Manifest(tuple(entries)))
 
