@@ -136,7 +136,7 @@ images: ## Build cairn/{operator,trainer,server}:dev and load them into the loca
 	else echo "local cluster not running: images will be loaded by 'make cluster-up'"; fi
 
 .PHONY: bench-rollout
-bench-rollout: install cluster-up images ## Canary judgement with default analysis: rollback and promote times (~5 min)
+bench-rollout: install cluster-up images ## Canary judgement at 5 s intervals: rollback time, 50 healthy rollouts (~25 min)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.rollout.bench_rollout
 
 .PHONY: bench-storage

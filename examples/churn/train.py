@@ -2,8 +2,10 @@
 held-out rows (cairn.training.evaluate), so that automatic promotion compares like with like.
 
 The dataset comes from the run (a CSV on the artifacts claim, data.py makes it); run locally it
-reads ./churn.csv.
+reads churn.csv in the current directory.
 """
+
+from pathlib import Path
 
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score
@@ -17,7 +19,8 @@ def f1_macro(truth: object, predicted: object) -> float:
 
 
 def main() -> None:
-    data = training.load_dataset(training.dataset_uri(default="file://./churn.csv"))
+    local = Path("churn.csv").absolute().as_uri()  # file:///.../churn.csv
+    data = training.load_dataset(training.dataset_uri(default=local))
     X_train, X_test, y_train, y_test = train_test_split(
         data.X, data.y, test_size=0.3, random_state=0, stratify=data.y
     )

@@ -59,9 +59,7 @@ def version_body(number: int, metrics: Body, params: Body) -> Body:
         "params": params,
         "dataset": {"uri": "sklearn://iris", "digest": DIGEST},
     }
-    return version_manifest(
-        "iris", number, artifact, source=source, metrics=metrics, approval={"state": "Pending"}
-    )
+    return version_manifest("iris", number, artifact, source=source, metrics=metrics)
 
 
 @pytest.fixture

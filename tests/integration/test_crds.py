@@ -69,6 +69,11 @@ def model(name: str = "iris", **spec: Any) -> Manifest:
     }
 
 
+def fair_model(*gates: Any, features: list[str] | None = None) -> Manifest:
+    """A Model whose policy has these fairness gates, over the sensitive feature sex."""
+    return model(sensitiveFeatures=features or ["sex"], policy={"fairness": list(gates)})
+
+
 def model_version(name: str = "iris-v1", version: int = 1, **spec: Any) -> Manifest:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -302,6 +307,78 @@ BAD_MANIFESTS = {
         model_version(approval={"state": "Maybe"}),
         ["spec.approval.state", "Unsupported value", "Approved"],
     ),
+    "approval without a state": (
+        model_version(approval={"by": "alice", "reason": "fine"}),
+        ["spec.approval.state", "Required value"],
+    ),
+    "approval that does not say who": (
+        model_version(approval={"state": "Approved", "reason": "reviewed"}),
+        ["spec.approval.by", "spec.approval.by is required", "cairn approve"],
+    ),
+    "approval with an empty who": (
+        model_version(approval={"state": "Rejected", "by": "", "reason": "drift"}),
+        ["spec.approval.by", "spec.approval.by is required"],
+    ),
+    "approval that does not say why": (
+        model_version(approval={"state": "Approved", "by": "alice"}),
+        ["spec.approval.reason", "spec.approval.reason is required", "audit trail"],
+    ),
+    "rejection with an empty reason": (
+        model_version(approval={"state": "Rejected", "by": "alice", "reason": ""}),
+        ["spec.approval.reason", "spec.approval.reason is required"],
+    ),
+    "fairness gate on an unknown measure": (
+        fair_model({"metric": "demographicParity", "sensitiveFeature": "sex", "max": 0.1}),
+        ["spec.policy.fairness[0].metric", "Unsupported value", '"demographicParityDifference"'],
+    ),
+    "fairness gate without its sensitive feature": (
+        fair_model({"metric": "demographicParityDifference", "max": 0.1}),
+        ["spec.policy.fairness[0].sensitiveFeature", "Required value"],
+    ),
+    "fairness gate on a feature that is not a name": (
+        fair_model(
+            {"metric": "demographicParityDifference", "sensitiveFeature": "sex?", "max": 0.1},
+            features=["sex?"],
+        ),
+        ["spec.policy.fairness[0].sensitiveFeature", "must be a feature name"],
+    ),
+    "fairness gate on a difference without max": (
+        fair_model({"metric": "equalizedOddsDifference", "sensitiveFeature": "sex"}),
+        ["spec.policy.fairness[0]", "is gated with max and no min, for example max: 0.1"],
+    ),
+    "fairness gate on a difference with a min": (
+        fair_model({"metric": "accuracyDifference", "sensitiveFeature": "sex", "min": 0.1}),
+        ["spec.policy.fairness[0]", "is gated with max and no min"],
+    ),
+    "fairness gate on the disparate impact ratio with a max": (
+        fair_model({"metric": "disparateImpactRatio", "sensitiveFeature": "sex", "max": 0.8}),
+        ["spec.policy.fairness[0]", "disparateImpactRatio", "gated with min and no max"],
+    ),
+    "fairness gate above 1": (
+        fair_model({"metric": "demographicParityDifference", "sensitiveFeature": "sex", "max": 5}),
+        ["spec.policy.fairness[0].max", "less than or equal to 1"],
+    ),
+    "fairness gate below 0": (
+        fair_model({"metric": "disparateImpactRatio", "sensitiveFeature": "sex", "min": -0.8}),
+        ["spec.policy.fairness[0].min", "greater than or equal to 0"],
+    ),
+    "the same fairness gate twice": (
+        fair_model(
+            {"metric": "demographicParityDifference", "sensitiveFeature": "sex", "max": 0.1},
+            {"metric": "demographicParityDifference", "sensitiveFeature": "sex", "max": 0.2},
+        ),
+        ["spec.policy.fairness[1]", "Duplicate value"],
+    ),
+    "fairness gate on a feature not listed as sensitive": (
+        fair_model(
+            {"metric": "demographicParityDifference", "sensitiveFeature": "race", "max": 0.1}
+        ),
+        ["spec.policy.fairness", "must be listed in spec.sensitiveFeatures"],
+    ),
+    "a sensitive feature listed twice": (
+        model(sensitiveFeatures=["sex", "sex"]),
+        ["spec.sensitiveFeatures[1]", "Duplicate value"],
+    ),
 }
 
 
@@ -360,7 +437,8 @@ def test_model_and_version_defaults(k8s: Kube, namespace: str) -> None:
     bare_model = {key: value for key, value in model().items() if key != "spec"}
     assert create(k8s, namespace, bare_model)["spec"] == {"policy": {"requireApproval": False}}
 
-    assert create(k8s, namespace, model_version())["spec"]["approval"] == {"state": "Pending"}
+    # Nobody has decided: a new version carries no approval.
+    assert "approval" not in create(k8s, namespace, model_version())["spec"]
 
 
 def test_training_run_spec_cannot_be_edited_except_suspend(k8s: Kube, namespace: str) -> None:
@@ -399,6 +477,12 @@ def test_model_version_is_immutable_except_its_approval(k8s: Kube, namespace: st
     approval = {"state": "Approved", "by": "alice", "reason": "reviewed"}
     approved = replace(k8s, namespace, edited(version, approval=approval))
     assert approved["spec"]["approval"] == approval
+    # An edit of the decision is held to the same rules as a new one.
+    unexplained = refusal(
+        replace, k8s, namespace, edited(approved, approval={"state": "Rejected", "by": "bob"})
+    )
+    assert "spec.approval.reason: Invalid value" in unexplained
+    assert "spec.approval.reason is required" in unexplained
 
 
 def test_model_policy_and_aliases_can_be_edited(k8s: Kube, namespace: str) -> None:
@@ -513,4 +597,6 @@ def test_kubectl_explain_shows_the_field_descriptions() -> None:
     assert "Name of the Model this run trains" in spec
     assert "The one field that may change after creation." in spec
     assert approval is not None
-    assert "Pending, Approved or Rejected." in approval
+    assert "Approved or Rejected" in approval
+    fairness = explain("model.spec.policy.fairness.metric")
+    assert fairness is not None and "demographicParityDifference, disparateImpactRatio" in fairness

@@ -17,6 +17,7 @@ from tests.support.operator import RunningOperator
 from tests.support.training import (
     GROUP,
     VERSION,
+    approve,
     condition,
     create_model,
     event_reasons,
@@ -277,14 +278,7 @@ def test_a_version_that_is_not_ready_is_never_served(
     assert "VersionNotReady" in event_reasons(k8s, namespace, "pending")
 
     # Approving the version is noticed without touching the ModelDeployment.
-    k8s.custom.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "modelversions",
-        "iris-v1",
-        {"spec": {"approval": {"state": "Approved", "by": "tests"}}},
-    )
+    approve(k8s, namespace, "iris-v1")
     wait_serving(k8s, namespace, "pending", 1)
 
 

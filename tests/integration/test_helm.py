@@ -133,6 +133,9 @@ def test_install_train_upgrade_uninstall(
             "--set", "image.pullPolicy=Never",
             # The CRDs are already installed (by the tests' fixture): the release adopts them.
             "--take-ownership",
+            # Cluster-scoped names of this test's own: no other installation is disturbed.
+            "--set", f"approvals.policyName=cairn-approvals-{watched}",
+            "--set", f"approvals.approverRole.name=cairn-approver-{watched}",
             "--wait", "--timeout", HELM_TIMEOUT,
         )  # fmt: skip
         # The operator runs with the chart's RBAC alone and is Ready.
@@ -150,6 +153,8 @@ def test_install_train_upgrade_uninstall(
         assert not can_i("list", "namespaces", None, service_account)
         assert not can_i("list", "customresourcedefinitions", None, service_account)
         assert not can_i("get", "secrets", watched, service_account)
+        # The operator records what people decide; it never approves a version itself.
+        assert not can_i("approve", "modelversions", watched, service_account)
 
         # A real training run in the watched namespace succeeds under the in-cluster operator.
         apply_example(watched, REPO_ROOT / "examples/iris")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import requests
 from kubernetes.client import DiscoveryV1Api
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 from cairn import training
 from cairn.cli.main import main
@@ -278,3 +279,52 @@ def test_the_prometheus_provider_judges_from_a_real_prometheus(
     mdep = get(k8s, namespace, "modeldeployments", "prom") or {}
     assert condition(mdep, "Degraded")["reason"] == "AnalysisFailed"
     assert "RolledBack" in event_reasons(k8s, namespace, "prom")
+
+
+def test_a_canary_that_swaps_two_classes_is_rolled_back_on_prediction_shift(
+    k8s: Kube, namespace: str, artifacts: Path, operator: RunningOperator
+) -> None:
+    """v2 was trained with versicolor and virginica swapped: it answers every request with a
+    200, so errors and latency see nothing, but its predictions differ from the stable's on the
+    same traffic (mostly versicolor rows), which predictionShift catches."""
+    create_model(k8s, namespace, "iris", {})
+    digest1, _ = save_version(artifacts, "iris-a", 1.0)
+    create_version(k8s, namespace, 1, "iris-a", digest1)
+    swapped = np.choose(Y, [0, 2, 1])
+    model = LogisticRegression(max_iter=500).fit(X, swapped)
+    saved = training.save_model(model, path=artifacts / "iris" / "swapped", sample_input=X[:1])
+    create_version(k8s, namespace, 2, "swapped", saved.digest)
+    wait_version_phase(k8s, namespace, "iris-v2", "Approved")
+    analysis = {
+        "interval": "3s",
+        "minRequests": 10,
+        "metrics": [
+            {"name": "errorRate", "max": 0.05},
+            {"name": "predictionShift", "max": 0.2},
+        ],
+    }
+    steps: list[Body] = [{"setWeight": 50}, {"pause": {"duration": "2m"}}]
+    create_deployment(
+        k8s, namespace, "shift", version=1, replicas=2, strategy=canary_spec(steps, analysis)
+    )
+    wait_serving(k8s, namespace, "shift", 1)
+    base = service_base(k8s, namespace, "shift")
+    rows = [X[60].tolist(), X[70].tolist(), X[80].tolist(), X[0].tolist()]  # 3 of 4 versicolor
+    with traffic(base, rows) as sent:
+        set_version(k8s, namespace, "shift", 2)
+
+        def rolled_back() -> Body | None:
+            status = status_of(k8s, namespace, "shift")
+            rollback = status.get("rollback") or {}
+            return status if rollback.get("version") == 2 else None
+
+        status: Body = wait_for(
+            rolled_back,
+            timeout=ROLLOUT_TIMEOUT,
+            message="the swapped canary to be rolled back",
+            describe=lambda: describe(k8s, namespace, "shift") + f"; traffic {sent.answers}",
+        )
+    assert status["rollback"]["reason"] == "AnalysisFailed"
+    assert "predictionShift" in status["rollback"]["message"]
+    assert sent.failures() == 0  # it never answered an error
+    assert "RolledBack" in event_reasons(k8s, namespace, "shift")

@@ -67,9 +67,23 @@ status:
   keyMetric: accuracy=0.97
   artifact: {{uri: "pvc://cairn-artifacts/ml/iris/iris-1", digest: "{DIGEST}", size: 2048,
              format: joblib}}
-  dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}"}}
+  dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}", rows: 150, featureCount: 4,
+            features: [sepal_length, sepal_width, petal_length, petal_width]}}
   image: docker.io/cairn/trainer:dev
   imageId: "docker.io/cairn/trainer@{DIGEST}"
+  fairness:
+  - sensitiveFeature: sex
+    positiveLabel: "1"
+    demographicParityDifference: 0.04
+    disparateImpactRatio: 0.93
+    equalizedOddsDifference: 0.05
+    equalOpportunityDifference: 0.03
+    accuracyDifference: 0.01
+    groups:
+    - {{group: female, count: 20, selectionRate: 0.5, accuracy: 0.95, truePositiveRate: 0.9,
+       falsePositiveRate: 0.1}}
+    - {{group: male, count: 18, selectionRate: 0.54, accuracy: 0.94, truePositiveRate: 0.93,
+       falsePositiveRate: 0.12}}
   champion: {{version: 2, uri: "pvc://cairn-artifacts/ml/iris/iris-2", digest: "{DIGEST}"}}
   evaluation: {{championVersion: 2, championMetrics: {{accuracy: 0.95}}}}
   modelVersion: iris-v1
@@ -84,10 +98,17 @@ metadata:
 spec:
   description: Classifies iris flowers.
   owner: ml-platform
+  intendedUse: Teaching; not for botanical research.
+  limitations: Three species only.
+  ethicalConsiderations: None known.
+  sensitiveFeatures: [sex, age_band]
   policy:
     gates: [{metric: accuracy, op: ">=", threshold: 0.9}]
     requireApproval: true
     promotion: {alias: production, metric: f1_macro, direction: maximize, minImprovement: 0.01}
+    fairness:
+    - {metric: demographicParityDifference, sensitiveFeature: sex, max: 0.1}
+    - {metric: disparateImpactRatio, sensitiveFeature: age_band, min: 0.8}
   aliases: {production: 3, staging: 4}
   retention: {keepVersions: 10}
 status:
@@ -101,6 +122,8 @@ status:
      toVersion: 3, by: policy, reason: "f1_macro 0.95 against 0.91"}
   - {time: "2026-01-02T04:00:00Z", action: VersionRetired, fromVersion: 1, by: retention,
      reason: spec.retention.keepVersions}
+  - {time: "2026-01-02T05:00:00Z", action: VersionApproved, version: 3, by: alice,
+     reason: reviewed}
 """
 
 MODEL_VERSION = f"""
@@ -120,11 +143,19 @@ spec:
     imageId: "docker.io/cairn/trainer@{DIGEST}"
     codeRevision: 3f2a9c1
     params: {{max_depth: 3}}
-    dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}"}}
+    dataset: {{uri: "pvc://datasets/iris.csv", digest: "{DIGEST}", rows: 150, featureCount: 4,
+              features: [sepal_length, sepal_width, petal_length, petal_width]}}
     trigger: {{type: dataset, reason: "dataset digest changed", time: "2026-01-02T03:00:00Z",
               continuousTraining: iris-ct}}
   metrics: {{accuracy: 0.97}}
   evaluation: {{championVersion: 2, championMetrics: {{accuracy: 0.95}}}}
+  fairness:
+  - sensitiveFeature: sex
+    positiveLabel: "1"
+    demographicParityDifference: 0.04
+    disparateImpactRatio: 0.93
+    groups: [{{group: female, count: 20, selectionRate: 0.5}},
+             {{group: male, count: 18, selectionRate: 0.54}}]
   signature:
     inputs: [{{name: features, dtype: float64, shape: [-1, 4]}}]
   approval: {{state: Approved, by: alice, reason: reviewed}}
@@ -133,7 +164,17 @@ status:
   gates:
   - {{metric: accuracy, op: ">=", threshold: 0.9, value: 0.97, passed: true,
      message: accuracy 0.97 >= 0.9}}
+  fairnessGates:
+  - {{metric: demographicParityDifference, sensitiveFeature: sex, max: 0.1, value: 0.04,
+     passed: true, message: demographicParityDifference for sex = 0.04 passes <= 0.1}}
   deployments: [iris-prod]
+  history:
+  - {{time: "2026-01-02T03:05:00Z", action: GatesPassed, to: PendingApproval, by: policy,
+     reason: 2 gate(s) passed}}
+  - {{time: "2026-01-02T05:00:00Z", action: Approved, from: PendingApproval, to: Approved,
+     by: alice, reason: reviewed}}
+  - {{time: "2026-01-02T06:00:00Z", action: Serving, to: stable, by: ModelDeployment/iris-prod,
+     reason: ModelDeployment/iris-prod serves it on its stable track}}
 """
 
 MODEL_DEPLOYMENT = """

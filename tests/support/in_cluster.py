@@ -42,6 +42,10 @@ def installed(k8s: Kube, namespace: str) -> Iterator[str]:
         "--set", f"watchNamespaces={{{namespace}}}",
         "--set", "crds.install=false",  # the tests' fixture installed them
         "--set", "image.pullPolicy=Never",  # only in the node's containerd
+        # Cluster-scoped: named after the namespace, so that tests installing at once never
+        # collide; the policy is bound to this namespace alone.
+        "--set", f"approvals.policyName=cairn-approvals-{namespace}",
+        "--set", f"approvals.approverRole.name=cairn-approver-{namespace}",
         "--wait", "--timeout", "180s",
     )  # fmt: skip
     try:

@@ -2,6 +2,7 @@
 latency quantiles from the histogram, and the judge — no traffic is Inconclusive, never a pass."""
 
 import datetime
+from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
@@ -60,7 +61,7 @@ def slow(requests: float) -> Counters:
 
 def judged(
     given: dict[str, object], canary: Counters, stable: Counters
-) -> tuple[str, list[dict[str, object]]]:
+) -> tuple[str, list[dict[str, Any]]]:
     analysis = Analysis.model_validate(given)
     verdict, results = judge.judge(analysis, judge.measure_counters(analysis, canary, stable))
     return verdict, [r.to_dict() for r in results]
@@ -116,7 +117,9 @@ def test_record_keeps_a_baseline_then_counts_intervals() -> None:
         {"c": ("canary", fast(5)), "s": ("stable", fast(5))},
         T0,
     )
-    assert first.verdict is None and first.last_analysis_at == T0
+    # The stable's first reading is a baseline; the new canary pod's counts are all this
+    # rollout's: 5 requests, too few to judge.
+    assert first.verdict == "Inconclusive" and first.last_analysis_at == T0
     assert [c.pod for c in first.counters or []] == ["c", "s"]
     later = T0 + datetime.timedelta(seconds=3)
     assert not judge.due(first, Analysis(interval="5s"), later)
@@ -133,6 +136,53 @@ def test_record_keeps_a_baseline_then_counts_intervals() -> None:
     idle = judge.record(failed, ANALYSIS, {"c": ("canary", fast(85, 20))}, later)
     assert idle.verdict == "Inconclusive"
     assert idle.failed_intervals == 1 and idle.passed_intervals == 1
+
+
+def test_a_canary_failing_hard_fails_its_first_interval_beyond_doubt() -> None:
+    """30% of answers 500 from a new canary: the first reading judges it, and it is certain
+    enough to roll back without waiting for failureLimit."""
+    first = judge.record(
+        CanaryStatus(version=2),
+        ANALYSIS,
+        {"c": ("canary", fast(60, errors=18)), "s": ("stable", fast(500))},
+        T0,
+    )
+    assert first.verdict == "Fail" and first.failed_intervals == 1
+    assert first.certain_failure
+    (error_rate, _) = first.analysis or []
+    assert error_rate.p_value is not None and error_rate.p_value < 1e-6
+
+
+def test_a_breach_that_could_be_chance_is_inconclusive_not_a_failure() -> None:
+    # 2 errors in 25 requests is 8 %, over max 5 %, but well within chance for a 5 % rate.
+    verdict, results = judged(SPEC, fast(25, errors=2), fast(100))
+    assert verdict != "Fail" and results[0]["verdict"] == "Inconclusive"
+    assert "could be chance" in results[0]["message"]
+    assert results[0]["pValue"] > 0.05
+    # With a confidence of 0.5 the same breach (p about 0.36) counts.
+    loose, results = judged({**SPEC, "confidence": 0.5}, fast(25, errors=2), fast(100))
+    assert loose == "Fail" and results[0]["pValue"] == pytest.approx(0.358, abs=0.001)
+
+
+def test_a_canary_predicting_differently_fails_prediction_shift() -> None:
+    spec = {"minRequests": 20, "metrics": [{"name": "predictionShift", "max": 0.2}]}
+    stable = Counters(300, 0, {}, {"class:0": 100, "class:1": 100, "class:2": 100})
+    same = Counters(150, 0, {}, {"class:0": 48, "class:1": 52, "class:2": 50})
+    swapped = Counters(150, 0, {}, {"class:0": 50, "class:1": 0, "class:2": 100})
+    assert judged(spec, same, stable)[0] == "Pass"
+    verdict, results = judged(spec, swapped, stable)
+    assert verdict == "Fail" and results[0]["value"] > 0.2 and results[0]["pValue"] < 1e-6
+
+
+def test_accuracy_from_feedback_fails_below_its_minimum() -> None:
+    spec = {"minRequests": 20, "metrics": [{"name": "accuracy", "min": 0.9}]}
+    good = Counters(100, feedback_rows=100, feedback_correct=97)
+    bad = Counters(100, feedback_rows=100, feedback_correct=70)
+    assert judged(spec, good, fast(100))[0] == "Pass"
+    verdict, results = judged(spec, bad, fast(100))
+    assert verdict == "Fail" and results[0]["value"] == 0.7
+    unlabelled = Counters(100)
+    assert judged(spec, unlabelled, fast(100))[0] == "Inconclusive"
 
 
 def test_durations() -> None:

@@ -8,7 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 from cairn.api import (
-    ApprovalState,
     Condition,
     ConditionStatus,
     ContinuousTraining,
@@ -100,7 +99,8 @@ def test_model_and_version_defaults() -> None:
             }
         }
     )
-    assert version.spec.approval.state is ApprovalState.PENDING
+    # Nobody has decided: a new version carries no approval at all.
+    assert version.spec.approval is None
 
 
 def test_params_keep_their_types() -> None:

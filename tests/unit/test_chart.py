@@ -1,8 +1,8 @@
 """The Helm chart charts/cairn, rendered by the real helm binary (`make helm` builds it).
 
 What a platform team gets from `helm install`: the kinds, the RBAC (least privilege, no
-wildcards, nothing cluster-scoped in namespaced mode), the operator's hardening, and values that
-are refused with a message naming the field.
+wildcards, nothing cluster-scoped in namespaced mode but the approval policy), the approval
+policy, the operator's hardening, and values that are refused with a message naming the field.
 """
 
 import json
@@ -20,6 +20,8 @@ from tests.support.helm import CHART, helm
 Manifest = dict[str, Any]
 RELEASE, NAMESPACE = "cairn", "cairn-system"
 NAMESPACED = {"watchNamespaces": ["team-a", "team-b"]}
+APPROVER = "cairn-approver"
+NO_APPROVALS = {"approvals": {"enforce": False, "approverRole": {"create": False}}}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 # Every permission the operator holds in a namespace it watches, and the code that needs it.
@@ -72,7 +74,12 @@ def render_error(tmp_path: Path, values: dict[str, Any]) -> str:
 
 
 def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
-    return [m for m in manifests if m["kind"] == kind]
+    # The approver ClusterRole is for people, not the operator: see the approval tests.
+    return [
+        m
+        for m in manifests
+        if m["kind"] == kind and not (kind == "ClusterRole" and m["metadata"]["name"] == APPROVER)
+    ]
 
 
 def the(manifests: list[Manifest], kind: str) -> Manifest:
@@ -119,6 +126,7 @@ def test_default_is_cluster_wide(tmp_path: Path) -> None:
 
     assert sorted(m["kind"] for m in manifests) == sorted(
         ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"]
+        + ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ClusterRole"]
         + ["CustomResourceDefinition"] * 5
     )
     assert container(manifests)["args"] == ["--all-namespaces"]
@@ -134,8 +142,17 @@ def test_namespaced_mode_has_a_role_per_namespace_and_nothing_cluster_scoped(
     tmp_path: Path,
 ) -> None:
     manifests = render(tmp_path, NAMESPACED)
+    bare = render(tmp_path, {**NAMESPACED, **NO_APPROVALS})
 
     assert not of_kind(manifests, "ClusterRole") and not of_kind(manifests, "ClusterRoleBinding")
+    # Only the approval policy (bound to the watched namespaces) and the approver role, which a
+    # namespace administrator without cluster rights turns off.
+    cluster_scoped = {
+        "ClusterRole",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
+    assert {m["kind"] for m in bare} & cluster_scoped == set()
     roles = {m["metadata"]["namespace"]: m for m in of_kind(manifests, "Role")}
     bindings = {m["metadata"]["namespace"]: m for m in of_kind(manifests, "RoleBinding")}
     assert set(roles) == set(bindings) == {"team-a", "team-b"}
@@ -174,6 +191,51 @@ def test_rules_are_exactly_what_the_controllers_use(tmp_path: Path) -> None:
     # Cluster-scoped grants are read-only.
     for verbs in EXPECTED_CLUSTER_ONLY_RULES.values():
         assert not verbs & WRITE_VERBS
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
+def test_only_approvers_may_approve_and_only_as_themselves(
+    values: dict[str, Any], tmp_path: Path
+) -> None:
+    manifests = render(tmp_path, values)
+    policy = the(manifests, "ValidatingAdmissionPolicy")
+    binding = the(manifests, "ValidatingAdmissionPolicyBinding")
+    (approver,) = [m for m in manifests if m["metadata"]["name"] == APPROVER]
+
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["resources"], rule["operations"]) == (["modelversions"], ["CREATE", "UPDATE"])
+    checks = " ".join(v["expression"] for v in policy["spec"]["validations"])
+    assert ".resource('modelversions')" in checks and ".check('approve').allowed()" in checks
+    assert "object.spec.approval.by == request.userInfo.username" in checks
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+        **(
+            {
+                "matchResources": {
+                    "namespaceSelector": {
+                        "matchExpressions": [
+                            {
+                                "key": "kubernetes.io/metadata.name",
+                                "operator": "In",
+                                "values": ["team-a", "team-b"],
+                            }
+                        ]
+                    }
+                }
+            }
+            if values
+            else {}
+        ),
+    }
+    assert granted(approver)[("cairn.dev", "modelversions")] >= {"patch", "approve"}
+    # The operator itself is never an approver.
+    for role in of_kind(manifests, "ClusterRole") + of_kind(manifests, "Role"):
+        assert "approve" not in {v for r in role["rules"] for v in r["verbs"]}, role
+    assert not {"ValidatingAdmissionPolicy", "ClusterRole"} & {
+        m["kind"] for m in render(tmp_path, NO_APPROVALS) if m["metadata"]["name"] != "cairn"
+    }
 
 
 def test_crds_are_the_generated_ones_and_kept_on_uninstall(tmp_path: Path) -> None:
@@ -325,6 +387,8 @@ def test_artifact_claims_in_each_watched_namespace(tmp_path: Path) -> None:
         ({"crds": {"install": "yes"}}, "/crds/install"),
         ({"artifacts": {"persistence": {"size": "ten gigs"}}}, "/artifacts/persistence/size"),
         ({"logformat": "json"}, "'logformat' not allowed"),
+        ({"approvals": {"policyName": "Approvals!"}}, "/approvals/policyName"),
+        ({"approvals": {"approverRole": {"name": ""}}}, "/approvals/approverRole/name"),
     ],
 )
 def test_bad_values_fail_naming_the_field(

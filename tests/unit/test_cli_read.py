@@ -140,6 +140,14 @@ def test_lineage_of_a_version_with_its_run_and_previous_version() -> None:
     # The image the pod ran, and its digest: a tag can move, a digest cannot.
     assert "Image:            docker.io/cairn/trainer:dev" in text
     assert f"Image digest:     {v3['spec']['source']['imageId']}" in text
+    # A run a ContinuousTraining started says so, with what fired.
+    assert (
+        "Trigger:          ContinuousTraining iris-ct: dataset at 2026-01-02T03:00:00Z: dataset "
+        "digest changed"
+    ) in text
+    del v3["spec"]["source"]["trigger"]
+    text = lineage.lineage_text(lineage.lineage(v3, run, v2, ["production"], NOW))
+    assert "Trigger:          none recorded (created directly)" in text
     rebuilt = version(4, {"accuracy": 0.97})
     rebuilt["spec"]["source"]["imageId"] = "docker.io/cairn/trainer@sha256:" + "9" * 64
     assert lineage.lineage(rebuilt, None, v3, [], NOW)["previous"]["imageChanged"]
@@ -176,8 +184,8 @@ def test_status_of_a_canary_rollout() -> None:
     assert "Stable:    v3, 2/2 ready" in text
     assert "Analysis:  judged every 15s: last verdict Pass 15s ago, failed intervals 0/3" in text
     assert "Rollback:  v2 AnalysisFailed 124m ago: 2 analysis intervals failed" in text
-    assert "errorRate    0.01     0        max 0.05    Pass" in text
-    assert "latencyP99   <none>   <none>   <none>      Inconclusive" in text
+    assert "errorRate    0.01     0        max 0.05    <none>   Pass" in text
+    assert "latencyP99   <none>   <none>   <none>      <none>   Inconclusive" in text
     assert "Progressing   True     CanaryStep   60m   step 1 of 4, canary weight 20" in text
     # JSON and YAML carry the same summary.
     assert json.loads(output.render(summary, "json", "")) == summary

@@ -211,3 +211,49 @@ def test_history_of_a_missing_model_is_a_clear_error(
 ) -> None:
     assert main(["history", "nope", "-n", NS]) == 1
     assert "Model nope not found in namespace ml" in capsys.readouterr().err
+
+
+def recorded(time: int, action: str, **fields: Any) -> Body:
+    return {"time": at(time), "action": action, **fields}
+
+
+def test_history_tells_what_the_versions_and_the_model_recorded_once_events_are_gone() -> None:
+    model = manifest(MODEL)
+    model["status"]["history"] = [
+        recorded(5, "VersionApproved", version=1, by="alice", reason="first review"),
+        recorded(60, "VersionRejected", version=2, by="bob", reason="unfair"),
+    ]
+    v2 = {
+        "metadata": {"name": "iris-v2", "creationTimestamp": at(50)},
+        "spec": {"version": 2},
+        "status": {
+            "history": [
+                recorded(51, "GatesFailed", by="policy", reason="demographicParityDifference"),
+                recorded(60, "Rejected", by="bob", reason="unfair"),
+                recorded(70, "Serving", to="canary", by="ModelDeployment/iris-prod"),
+                recorded(
+                    80,
+                    "CanaryRolledBack",
+                    by="ModelDeployment/iris-prod",
+                    reason="AnalysisFailed: errorRate",
+                ),
+                recorded(80, "Serving", **{"from": "canary"}, by="ModelDeployment/iris-prod"),
+            ]
+        },
+    }
+    mdep = manifest(MODEL_DEPLOYMENT)
+    mdep["status"] = {"rollback": {"version": 2, "reason": "AnalysisFailed", "at": at(80)}}
+
+    entries = retraining.timeline(model, [v2], [], [(mdep, [])])
+
+    assert [(e["what"], e["subject"], e["detail"]) for e in entries] == [
+        # iris-v1 is gone: its approval survives in the Model's history.
+        ("approved", "iris-v1", "Approved by alice: first review"),
+        ("version registered", "iris-v2", ""),
+        ("validated", "iris-v2", "not validated: GatesFailed: demographicParityDifference"),
+        ("approved", "iris-v2", "not approved: Rejected by bob: unfair"),
+        ("serving", "iris-v2", "ModelDeployment/iris-prod: - → canary"),
+        ("serving", "iris-v2", "ModelDeployment/iris-prod: canary → -"),
+        # Told once: the version's history, not again from the ModelDeployment's status.
+        ("rolled back", "iris-v2", "ModelDeployment/iris-prod: AnalysisFailed: errorRate"),
+    ]

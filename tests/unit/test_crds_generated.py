@@ -199,7 +199,11 @@ def test_every_rule_has_a_message_and_a_valid_field_path(resource: type[Resource
             assert entry["rule"] and entry["message"], f"{path}: {entry}"
             field_path = entry.get("fieldPath")
             if field_path:
-                assert field_path.removeprefix(".") in node["properties"], f"{path}: {entry}"
+                # A path such as .policy.fairness names a field below the node's own.
+                target = node
+                for part in field_path.removeprefix(".").split("."):
+                    assert part in target.get("properties", {}), f"{path}: {entry}"
+                    target = target["properties"][part]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The pure parts of the ModelDeployment controller: which version to serve, the manifests of
 its Deployment and Service, the rollout plan and the status."""
 
+import dataclasses
 from typing import Any
 
 from cairn.api import Model, ModelDeployment, ModelDeploymentSpec, ModelVersion
@@ -146,6 +147,33 @@ def test_the_stable_deployment_runs_cairn_serve_locked_down_with_the_artifact_re
         }
     ]
     assert manifests.served_target(built) == V1
+
+
+def test_a_prediction_log_mounts_its_claim_and_leaves_sensitive_features_out() -> None:
+    watched = mdep(monitoring={"log": {"sampleRate": 0.05}})
+    target = dataclasses.replace(V1, sensitive_features=("age", "sex"))
+    built = manifests.build_deployment(watched, "stable", target, 1)
+    pod = built["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    args = server["args"]
+    assert args[args.index("--log-sample-rate") + 1] == "0.05"
+    # The claim's root, writable; the log under predictions/<model> in it.
+    assert args[args.index("--log-dir") + 1] == "/cairn/predictions/predictions/iris"
+    assert args[args.index("--sensitive-features") + 1] == "age,sex"
+    assert {"name": "predictions", "mountPath": "/cairn/predictions"} in server["volumeMounts"]
+    assert {
+        "name": "predictions",
+        "persistentVolumeClaim": {"claimName": "cairn-artifacts", "readOnly": False},
+    } in pod["volumes"]
+    assert server["env"][0]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # Which version runs is unchanged by them.
+    assert manifests.served_target(built) == V1
+    elsewhere = mdep(monitoring={"log": {"sampleRate": 1, "uri": "pvc://logs/team-a/iris"}})
+    args = manifests.build_deployment(elsewhere, "stable", V1, 1)["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert args[args.index("--log-dir") + 1] == "/cairn/predictions/team-a/iris"
+    assert "--sensitive-features" not in args
 
 
 def test_the_service_selects_every_track_on_the_port() -> None:

@@ -15,7 +15,7 @@ def test_manifests_name_no_namespace(path: Path) -> None:
         assert "namespace" not in doc["metadata"], f"{path}: `kubectl apply -n` must choose it"
 
 
-@pytest.mark.parametrize("folder", ["iris", "iris/broken", "churn"])
+@pytest.mark.parametrize("folder", ["iris", "iris/broken", "churn", "credit"])
 def test_config_maps_carry_their_train_py(folder: str) -> None:
     config_map = yaml.safe_load((EXAMPLES / folder / "configmap.yaml").read_text())
     assert config_map["data"]["train.py"] == (EXAMPLES / folder / "train.py").read_text(), (

@@ -4,9 +4,6 @@ running cairn-serve: REST with the binary tensor extension, and gRPC."""
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,46 +18,15 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 from tritonclient.utils import InferenceServerException  # type: ignore[import-untyped]
 
 from cairn import training
+from tests.support.servers import Server, free_port
 
 X, Y = load_iris(return_X_y=True)
 CLIENTS = {"http": triton_http, "grpc": triton_grpc}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, model_dir: Path) -> None:
-        self.http, self.grpc = _free_port(), _free_port()
-        command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(model_dir)]
-        command += ["--name", "iris", "--version", "2", "--host", "127.0.0.1"]
-        command += ["--port", str(self.http), "--grpc-port", str(self.grpc)]
-        command += ["--expected-digest", training.load_model(model_dir).digest]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while not self._ready():
-            assert self.process.poll() is None, self.process.communicate()[0].decode()
-            assert time.monotonic() < deadline, "cairn-serve did not become ready"
-            time.sleep(0.1)
-
-    def _ready(self) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.http}/v2/health/ready"
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def client(self, kind: str) -> Any:
-        port = self.http if kind == "http" else self.grpc
-        return CLIENTS[kind].InferenceServerClient(f"127.0.0.1:{port}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+def client_of(server: Server, kind: str) -> Any:
+    port = server.http if kind == "http" else server.grpc
+    return CLIENTS[kind].InferenceServerClient(f"127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +54,7 @@ def forest(models: dict[str, tuple[Path, Any]]) -> Iterator[tuple[Server, Any]]:
 
 @pytest.mark.parametrize("kind", ["http", "grpc"])
 def test_health_and_metadata(forest: tuple[Server, Any], kind: str) -> None:
-    client = forest[0].client(kind)
+    client = client_of(forest[0], kind)
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready("iris") and client.is_model_ready("iris", "2")
     server = client.get_server_metadata()
@@ -108,7 +74,7 @@ def test_infer_with_the_clients_defaults(forest: tuple[Server, Any], kind: str, 
     """set_data_from_numpy's default on REST is binary_data=True; no outputs asked: all come
     back, in binary on REST (binary_data_output)."""
     server, model = forest
-    client = server.client(kind)
+    client = client_of(server, kind)
     data = X[np.arange(rows) * 7 % len(X)]
     tensor = CLIENTS[kind].InferInput("input-0", list(data.shape), "FP64")
     tensor.set_data_from_numpy(data)
@@ -124,7 +90,7 @@ def test_infer_with_the_clients_defaults(forest: tuple[Server, Any], kind: str, 
 @pytest.mark.parametrize("binary", [False, True])
 def test_rest_json_or_binary_per_tensor(forest: tuple[Server, Any], binary: bool) -> None:
     server, model = forest
-    client = server.client("http")
+    client = client_of(server, "http")
     data = X[:5].astype(np.float32)
     tensor = triton_http.InferInput("input-0", [5, 4], "FP32")
     tensor.set_data_from_numpy(data, binary_data=binary)
@@ -146,7 +112,7 @@ def test_bytes_outputs(models: dict[str, tuple[Path, Any]], kind: str) -> None:
     try:
         tensor = CLIENTS[kind].InferInput("input-0", [2, 4], "FP64")
         tensor.set_data_from_numpy(X[[0, 149]])
-        result = server.client(kind).infer("iris", [tensor])
+        result = client_of(server, kind).infer("iris", [tensor])
         assert result.as_numpy("predict").tolist() == [b"setosa", b"virginica"]
     finally:
         server.stop()
@@ -156,7 +122,7 @@ def test_bytes_outputs(models: dict[str, tuple[Path, Any]], kind: str) -> None:
 def test_errors_reach_the_client_with_the_servers_message(
     forest: tuple[Server, Any], kind: str
 ) -> None:
-    client = forest[0].client(kind)
+    client = client_of(forest[0], kind)
     tensor = CLIENTS[kind].InferInput("input-0", [1, 3], "FP64")
     tensor.set_data_from_numpy(X[:1, :3])
     with pytest.raises(InferenceServerException) as bad:
@@ -181,7 +147,7 @@ def test_a_taken_grpc_port_stops_the_server_with_a_reason(
         taken.listen()
         port = taken.getsockname()[1]
         command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(path)]
-        command += ["--name", "iris", "--host", "127.0.0.1", "--port", str(_free_port())]
+        command += ["--name", "iris", "--host", "127.0.0.1", "--port", str(free_port())]
         command += ["--grpc-port", str(port)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1

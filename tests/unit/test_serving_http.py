@@ -241,7 +241,9 @@ def test_v2_infer_flat_data_versions_url_and_output_selection(forest_app: Servin
     assert response.status_code == 200, response.text
     outputs = response.json()["outputs"]
     assert [output["name"] for output in outputs] == ["predict_proba"]
-    assert "id" not in response.json()
+    # No id asked for: the server gives one (for feedback), in the body and a header.
+    assert len(response.json()["id"]) == 32
+    assert response.headers["inference-id"] == response.json()["id"]
     body["outputs"] = [{"name": "predict"}]
     outputs = request(forest_app, "POST", "/v2/models/iris/infer", json=body).json()["outputs"]
     assert outputs == [{"name": "predict", "datatype": "INT64", "shape": [2], "data": [0, 2]}]
@@ -673,7 +675,9 @@ def test_openapi_matches_the_implementation(forest_app: ServingApp) -> None:
     jsonschema_rs.validate(metadata_schema, metadata)
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            body = v2(X[:1]) if path.endswith("infer") else {"instances": [X[0].tolist()]}
+            body: Any = v2(X[:1]) if path.endswith("infer") else {"instances": [X[0].tolist()]}
+            if path.endswith("feedback"):
+                body = [{"id": "never-answered", "label": 0}]
             ok = request(forest_app, method.upper(), _example(path), json=body)
             assert ok.status_code == 200, (path, ok.text)
             assert str(ok.status_code) in operation["responses"]

@@ -58,7 +58,13 @@ def test_the_iris_example_trains_saves_and_reports(tmp_path: Path) -> None:
     assert set(summary["metrics"]) == {"accuracy", "f1_macro"}
     assert summary["metrics"]["accuracy"] >= 0.9
     iris = load_dataset("sklearn://iris")
-    assert summary["dataset"] == {"uri": "sklearn://iris", "digest": iris.digest}
+    assert summary["dataset"] == {
+        "uri": "sklearn://iris",
+        "digest": iris.digest,
+        "rows": 150,
+        "featureCount": 4,
+        "features": list(iris.feature_names),
+    }
     artifact = summary["artifact"]
     assert (artifact["uri"], artifact["format"]) == (OUTPUT_URI, "sklearn-joblib")
     assert verify_digest(output, artifact["digest"]).size == artifact["size"]

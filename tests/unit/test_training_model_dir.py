@@ -48,13 +48,16 @@ def test_save_writes_the_model_and_its_metadata(session: TrainingSession, output
 
     saved = session.save_model(model)
 
-    assert sorted(path.name for path in output.iterdir()) == [METADATA_FILE, MODEL_FILE]
+    # The profile of the dataset the run loaded comes along (what monitoring compares with).
+    files = sorted(path.name for path in output.iterdir())
+    assert files == ["baseline.json", METADATA_FILE, MODEL_FILE]
     metadata = json.loads((output / METADATA_FILE).read_text())
     assert metadata["format"] == "sklearn-joblib"
     assert metadata["model_file"] == MODEL_FILE
     assert metadata["model_class"] == "sklearn.linear_model._logistic.LogisticRegression"
     assert set(metadata["frameworks"]) == {"python", "scikit-learn", "numpy", "joblib"}
-    assert metadata["files"] == {MODEL_FILE: saved.manifest.sha256_by_path()[MODEL_FILE]}
+    shas = saved.manifest.sha256_by_path()
+    assert metadata["files"] == {name: shas[name] for name in (MODEL_FILE, "baseline.json")}
     assert metadata["metrics"] == {"accuracy": 0.97}
     assert metadata["dataset"] == {"uri": "sklearn://iris", "digest": session.load_dataset().digest}
     assert (metadata["run"], metadata["model"]) == ("iris-1", "iris")
@@ -141,7 +144,11 @@ def test_saving_again_replaces_the_model_and_leftovers(
 
     saved = session.save_model(_fitted(session))
 
-    assert sorted(path.name for path in output.iterdir()) == [METADATA_FILE, MODEL_FILE]
+    assert sorted(path.name for path in output.iterdir()) == [
+        "baseline.json",
+        METADATA_FILE,
+        MODEL_FILE,
+    ]
     assert load_model(output).digest == saved.digest
 
 

@@ -10,11 +10,14 @@ import datetime
 import re
 from collections.abc import Mapping, Sequence
 
-from cairn.analysis.metrics import Counters, increase, quantile, total
+from cairn.analysis import significance
+from cairn.analysis.metrics import Counters, increase, prediction_counts, quantile, total
 from cairn.api.modeldeployment import (
     BUILTIN_METRICS,
+    CERTAIN,
     DEFAULT_ANALYSIS_INTERVAL,
     DEFAULT_ANALYSIS_METRICS,
+    DEFAULT_CONFIDENCE,
     DEFAULT_MIN_REQUESTS,
     Analysis,
     AnalysisMetric,
@@ -22,6 +25,7 @@ from cairn.api.modeldeployment import (
     MetricResult,
     Verdict,
 )
+from cairn.monitoring.drift import psi
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -42,19 +46,69 @@ class Measured:
     canary_requests: float
     values: Mapping[str, tuple[float | None, float | None]]
     problems: Mapping[str, str] = dataclasses.field(default_factory=dict)  # metric → why unmeasured
+    # metric → p of the breach of its thresholds (significance), where a test applies
+    p_values: Mapping[str, float | None] = dataclasses.field(default_factory=dict)
 
 
-def measure(name: str, counters: Counters) -> float | None:
-    """A built-in metric of an interval's increases; None when nothing was served."""
+QUANTILES = {"latencyP50": 0.5, "latencyP99": 0.99}
+
+
+def measure(name: str, counters: Counters, other: Counters | None = None) -> float | None:
+    """A built-in metric of an interval's increases (`other`: the stable's, for
+    predictionShift); None when nothing was served."""
+    if name == "accuracy":
+        rows = counters.feedback_rows
+        return counters.feedback_correct / rows if rows > 0 else None
     if counters.requests <= 0:
         return None
     if name == "errorRate":
         return counters.errors / counters.requests
-    if name == "latencyP50":
-        return quantile(0.5, counters.buckets)
-    if name == "latencyP99":
-        return quantile(0.99, counters.buckets)
+    if name in QUANTILES:
+        return quantile(QUANTILES[name], counters.buckets)
+    if name == "predictionShift":
+        canary = prediction_counts(counters.predictions)
+        stable = prediction_counts(other.predictions) if other is not None else {}
+        if not sum(canary.values()) or not sum(stable.values()):
+            return None
+        keys = sorted(set(canary) | set(stable))
+        return psi([stable.get(k, 0.0) for k in keys], [canary.get(k, 0.0) for k in keys])
     raise ValueError(f"{name} is not a built-in metric ({', '.join(BUILTIN_METRICS)})")
+
+
+def breach_p_value(
+    metric: AnalysisMetric,
+    canary: Counters,
+    stable: Counters,
+    value: float,
+    stable_value: float | None,
+) -> float | None:
+    """How likely the thresholds `value` breaks are broken by chance (the smallest p of them);
+    None when no test applies."""
+    name, found = metric.name, []
+    if metric.max_ is not None and value > metric.max_:
+        if name == "errorRate":
+            found.append(significance.rate_above(canary.errors, canary.requests, metric.max_))
+        elif name in QUANTILES:
+            found.append(significance.over_latency(canary.buckets, metric.max_, QUANTILES[name]))
+        elif name == "predictionShift":
+            canary_counts = prediction_counts(canary.predictions)
+            found.append(significance.shifted(canary_counts, prediction_counts(stable.predictions)))
+    if metric.min_ is not None and value < metric.min_ and name == "accuracy":
+        found.append(
+            significance.rate_below(canary.feedback_correct, canary.feedback_rows, metric.min_)
+        )
+    ratio = metric.max_ratio_to_stable
+    if ratio is not None and stable_value is not None and value > ratio * stable_value:
+        if name == "errorRate":
+            found.append(
+                significance.rate_above_ratio(
+                    canary.errors, canary.requests, stable.errors, stable.requests, ratio
+                )
+            )
+        elif name in QUANTILES:
+            found.append(significance.slower(canary.buckets, stable.buckets))
+    known = [p for p in found if p is not None]
+    return min(known) if known else None
 
 
 def metrics_of(analysis: Analysis) -> list[AnalysisMetric]:
@@ -75,15 +129,21 @@ def measure_counters(analysis: Analysis, canary: Counters, stable: Counters) -> 
     floor = min_requests_of(analysis)
     values: dict[str, tuple[float | None, float | None]] = {}
     problems: dict[str, str] = {}
+    p_values: dict[str, float | None] = {}
     for metric in metrics_of(analysis):
         if metric.query or metric.name not in BUILTIN_METRICS:
             problems[metric.name] = "a query needs provider prometheus"
             continue
-        values[metric.name] = (
-            measure(metric.name, canary) if canary.requests >= floor else None,
-            measure(metric.name, stable) if stable.requests >= floor else None,
+        value = measure(metric.name, canary, stable) if canary.requests >= floor else None
+        stable_value = (
+            measure(metric.name, stable)
+            if stable.requests >= floor and metric.name != "predictionShift"
+            else None
         )
-    return Measured(canary.requests, values, problems)
+        values[metric.name] = (value, stable_value)
+        if value is not None:
+            p_values[metric.name] = breach_p_value(metric, canary, stable, value, stable_value)
+    return Measured(canary.requests, values, problems, p_values)
 
 
 def _fmt(value: float) -> str:
@@ -95,8 +155,12 @@ def judge_metric(
     value: float | None,
     stable_value: float | None,
     problem: str | None = None,
+    p_value: float | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> MetricResult:
-    """One metric's result: value, stableValue, threshold (in words) and verdict."""
+    """One metric's result: value, stableValue, threshold (in words) and verdict. A threshold
+    broken with `p_value` (how likely by chance) at or above 1 - `confidence` is Inconclusive,
+    not a failure."""
     words, failed, decided = [], False, False
     if metric.max_ is not None:
         words.append(f"max {_fmt(metric.max_)}")
@@ -112,12 +176,19 @@ def judge_metric(
         if value is not None and stable_value is not None:
             decided, failed = True, failed or value > ratio * stable_value
     verdict = Verdict.FAIL if failed else Verdict.PASS if decided else Verdict.INCONCLUSIVE
+    if failed and p_value is not None and p_value >= 1 - confidence:
+        verdict = Verdict.INCONCLUSIVE
+        problem = problem or (
+            f"breaks {', '.join(words)}, but it could be chance (p={p_value:.2g}; a failure "
+            f"needs p < {1 - confidence:.2g}, confidence {confidence:g})"
+        )
     return MetricResult(
         name=metric.name,
         value=value,
         stable_value=stable_value,
         threshold=", ".join(words),
         verdict=verdict,
+        p_value=None if p_value is None else float(f"{p_value:.3g}"),
         message=problem,
     )
 
@@ -127,10 +198,18 @@ def judge(analysis: Analysis, measured: Measured) -> tuple[Verdict, list[MetricR
     fails and at least one was decided; Inconclusive otherwise, and always when the canary
     answered fewer than minRequests requests."""
     results = []
+    confidence = analysis.confidence or DEFAULT_CONFIDENCE
     for metric in metrics_of(analysis):
         value, stable_value = measured.values.get(metric.name, (None, None))
         results.append(
-            judge_metric(metric, value, stable_value, measured.problems.get(metric.name))
+            judge_metric(
+                metric,
+                value,
+                stable_value,
+                measured.problems.get(metric.name),
+                measured.p_values.get(metric.name),
+                confidence,
+            )
         )
     verdicts = {r.verdict for r in results}
     if measured.canary_requests < min_requests_of(analysis):
@@ -170,6 +249,10 @@ def record_verdict(canary: CanaryStatus, analysis: Analysis, measured: Measured)
     update: dict[str, object] = {"analysis": results, "verdict": verdict}
     if verdict == Verdict.FAIL:
         update["failed_intervals"] = (canary.failed_intervals or 0) + 1
+        update["certain_failure"] = any(
+            r.verdict == Verdict.FAIL and r.p_value is not None and r.p_value < 1 - CERTAIN
+            for r in results
+        )
     elif verdict == Verdict.PASS:
         update["passed_intervals"] = (canary.passed_intervals or 0) + 1
     return canary.model_copy(update=update)
@@ -191,10 +274,14 @@ def record(
             "last_analysis_at": now,
         }
     )
-    if canary.last_analysis_at is None:
-        return updated
     increases: dict[str, list[Counters]] = {"stable": [], "canary": []}
     for pod, (track, counters) in readings.items():
-        increases.setdefault(track, []).append(increase(counters, before.get(pod)))
+        if pod not in before and track == "canary":
+            # A canary pod is new with the rollout: all it counted is this rollout's.
+            increases["canary"].append(counters)
+        else:
+            increases.setdefault(track, []).append(increase(counters, before.get(pod)))
+    if canary.last_analysis_at is None and not increases["canary"]:
+        return updated  # the stable's first reading is only a baseline
     measured = measure_counters(analysis, total(increases["canary"]), total(increases["stable"]))
     return record_verdict(updated, analysis, measured)

@@ -38,7 +38,13 @@ BUILTIN_QUERIES = {
     "errorRate": f"({_ERRORS} or vector(0)) / {_REQUESTS}",
     "latencyP50": _LATENCY.replace("{q}", "0.5"),
     "latencyP99": _LATENCY.replace("{q}", "0.99"),
+    "accuracy": (
+        f"sum(increase(cairn_serving_feedback_correct_rows_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
+        f" / sum(increase(cairn_serving_feedback_rows_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
+    ),
 }
+# Built-in metrics no single query can measure: they compare the two tracks' distributions.
+BUILTIN_ONLY = {"predictionShift": "predictionShift needs provider builtin"}
 
 
 def pods_regex(deployment: str, track: str) -> str:
@@ -63,7 +69,8 @@ def queries(analysis: Analysis, namespace: str, deployment: str) -> dict[tuple[s
     interval = interval_of(analysis)
     wanted = {REQUESTS: BUILTIN_QUERIES[REQUESTS]}
     for metric in metrics_of(analysis):
-        wanted[metric.name] = metric.query or BUILTIN_QUERIES[metric.name]
+        if metric.query or metric.name in BUILTIN_QUERIES:
+            wanted[metric.name] = metric.query or BUILTIN_QUERIES[metric.name]
     return {
         (name, track): render(template, namespace, deployment, track, interval)
         for name, template in wanted.items()
@@ -110,4 +117,9 @@ def measured(
     for metric in metrics_of(analysis):
         canary, stable = (answers.get((metric.name, t)) if counted[t] else None for t in TRACKS)
         values[metric.name] = (canary, stable)
-    return Measured(answers.get((REQUESTS, CANARY)) or 0.0, values, dict(problems))
+    unmeasured = {
+        m.name: BUILTIN_ONLY[m.name]
+        for m in metrics_of(analysis)
+        if not m.query and m.name in BUILTIN_ONLY
+    }
+    return Measured(answers.get((REQUESTS, CANARY)) or 0.0, values, {**unmeasured, **problems})

@@ -222,6 +222,29 @@ class DatasetRef(ApiModel):
     )
 
 
+FEATURE_NAMES_MAX = 256
+
+
+class TrainedDataset(DatasetRef):
+    """The dataset a run trained on, as the trainer measured it."""
+
+    rows: int | None = Field(default=None, ge=0, description="Rows (examples) in the dataset.")
+    features: (
+        Annotated[
+            list[Annotated[str, Field(max_length=METRIC_NAME_MAX)]],
+            Field(max_length=FEATURE_NAMES_MAX),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Names of the model's input features, in order; left out when they did not "
+        "fit in the trainer's summary.",
+    )
+    feature_count: int | None = Field(
+        default=None, ge=0, description="How many input features the dataset has."
+    )
+
+
 class Evaluation(ApiModel):
     """The version that held the Model's promotion alias when the run trained, scored by the run
     on its own evaluation data beside the new model: the only fair comparison."""

@@ -24,13 +24,20 @@ def is_true(conditions: Sequence[Condition] | None, type_: str) -> bool:
 def set_condition(
     conditions: Sequence[Condition] | None,
     type_: str,
-    status: bool,
+    status: bool | None,
     reason: str,
     message: str,
     generation: int | None,
 ) -> list[Condition]:
-    """A new list with condition `type_` set; the whole list is what a status write carries."""
-    value = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    """A new list with condition `type_` set (`status` None: Unknown); the whole list is what a
+    status write carries."""
+    value = (
+        ConditionStatus.UNKNOWN
+        if status is None
+        else ConditionStatus.TRUE
+        if status
+        else ConditionStatus.FALSE
+    )
     previous = find(conditions, type_)
     unchanged = previous if previous is not None and previous.status == value else None
     updated = Condition(

@@ -4,10 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from cairn.api.base import AGE_COLUMN, ApiModel, Crd, PrinterColumn, Resource
-from cairn.api.cel import KeysMatch, Matches, rule
+from cairn.api.cel import KeysMatch, Matches, object_rules, rule
 from cairn.api.common import (
     DNS_LABEL,
     DNS_LABEL_MESSAGE,
@@ -16,6 +16,7 @@ from cairn.api.common import (
     Conditions,
     MetricName,
 )
+from cairn.api.fairness import SENSITIVE_FEATURES_MAX, FairnessGates, SensitiveFeature
 
 GATES_MAX = 32
 HISTORY_MAX = 50
@@ -53,6 +54,9 @@ class ModelReason(StrEnum):
     PROMOTED = "Promoted"
     ROLLED_BACK = "RolledBack"
     VERSION_RETIRED = "VersionRetired"
+    # History entries copied from a version's own history, so they outlive the version.
+    VERSION_APPROVED = "VersionApproved"
+    VERSION_REJECTED = "VersionRejected"
 
 
 class Direction(StrEnum):
@@ -123,6 +127,13 @@ class Policy(ApiModel):
         "beats the holder on the metric, measured on the same data; a version whose canary was "
         "rolled back is never chosen again.",
     )
+    fairness: FairnessGates | None = Field(
+        default=None,
+        description="Group fairness bounds, for example [{metric: demographicParityDifference, "
+        "sensitiveFeature: sex, max: 0.1}]. A version is Validated only when its training run "
+        "recorded fairness for each gate's sensitive feature (cairn.training.log_fairness) "
+        "within the bound.",
+    )
 
 
 class Retention(ApiModel):
@@ -150,6 +161,18 @@ Aliases = Annotated[
 class ModelSpec(ApiModel):
     """How the model's versions are judged, and which version each alias names."""
 
+    model_config = ConfigDict(
+        json_schema_extra=object_rules(
+            rule(
+                "!has(self.policy) || !has(self.policy.fairness) || self.policy.fairness.all(g, "
+                "has(self.sensitiveFeatures) && g.sensitiveFeature in self.sensitiveFeatures)",
+                "every spec.policy.fairness[].sensitiveFeature must be listed in "
+                "spec.sensitiveFeatures, the Model's sensitive attributes: add it there",
+                field_path=".policy.fairness",
+            ),
+        )
+    )
+
     description: str | None = Field(
         default=None, max_length=DESCRIPTION_MAX, description="What the model does, for people."
     )
@@ -170,21 +193,58 @@ class ModelSpec(ApiModel):
         "resolved targets are in status.aliases.",
     )
     retention: Retention | None = Field(default=None, description="How many versions are kept.")
+    # Model card facts (Mitchell et al., "Model Cards for Model Reporting"): for people.
+    intended_use: str | None = Field(
+        default=None,
+        max_length=DESCRIPTION_MAX,
+        description="What the model is for and who should use it, and uses it is not meant for "
+        "(the model card's Intended use).",
+    )
+    limitations: str | None = Field(
+        default=None,
+        max_length=DESCRIPTION_MAX,
+        description="Known limitations, caveats and recommendations (the model card's Caveats).",
+    )
+    ethical_considerations: str | None = Field(
+        default=None,
+        max_length=DESCRIPTION_MAX,
+        description="Risks to people, sensitive data used, mitigations (the model card's Ethical "
+        "considerations).",
+    )
+    sensitive_features: (
+        Annotated[
+            list[SensitiveFeature],
+            Field(
+                max_length=SENSITIVE_FEATURES_MAX,
+                json_schema_extra={"x-kubernetes-list-type": "set"},
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Attributes of protected groups in the data (for example sex or age_band): "
+        "marked in the model card, the only features fairness gates may name, and never to be "
+        "logged with predictions.",
+    )
 
 
 class HistoryEntry(ApiModel):
-    """One thing that happened to the Model's aliases."""
+    """One thing that happened to the Model's aliases or versions."""
 
     time: datetime = Field(description="When.")
-    action: ModelReason = Field(description="AliasMoved, Promoted, RolledBack, VersionRetired.")
+    action: ModelReason = Field(
+        description="AliasMoved, Promoted, RolledBack, VersionRetired, VersionApproved or "
+        "VersionRejected."
+    )
+    version: int | None = Field(default=None, ge=1, description="The version approved or rejected.")
     alias: str | None = Field(default=None, max_length=63, description="The alias.")
     from_version: int | None = Field(default=None, ge=1, description="The version it named before.")
     to_version: int | None = Field(default=None, ge=1, description="The version it names now.")
     by: str | None = Field(
         default=None,
         max_length=TEXT_MAX,
-        description="Who: spec (a person or Git editing spec.aliases) or policy (the promotion "
-        "policy).",
+        description="Who: spec (a person or Git editing spec.aliases), policy (the promotion "
+        "policy), retention, or the user who approved or rejected a version.",
     )
     reason: str | None = Field(default=None, max_length=TEXT_MAX, description="Why.")
 
@@ -224,8 +284,8 @@ class ModelStatus(ApiModel):
     )
     history: Annotated[list[HistoryEntry], Field(max_length=HISTORY_MAX)] | None = Field(
         default=None,
-        description=f"The last {HISTORY_MAX} alias moves, promotions and rollbacks, oldest first: "
-        "they outlive Events.",
+        description=f"The last {HISTORY_MAX} alias moves, promotions, rollbacks, retirements, "
+        "approvals and rejections, oldest first: they outlive Events and the versions.",
     )
 
 

@@ -20,6 +20,7 @@ from cairn.api.common import (
     ObjectStorage,
 )
 from cairn.api.model import AliasName
+from cairn.api.monitoring import Monitoring, MonitoringStatus
 from cairn.api.trainingrun import EnvVars, ImagePullPolicy, ResourceRequirements
 
 DEFAULT_SERVER_IMAGE = "docker.io/cairn/server:dev"
@@ -38,7 +39,10 @@ ANALYSIS_METRICS_MAX = 16
 QUERY_MAX = 4096
 # The Deployments are named <name>-stable and <name>-canary, and <name> is also a label value.
 NAME_MAX = 56
-BUILTIN_METRICS = ("errorRate", "latencyP50", "latencyP99")
+BUILTIN_METRICS = ("errorRate", "latencyP50", "latencyP99", "predictionShift", "accuracy")
+DEFAULT_CONFIDENCE = 0.95
+# A failure at least this certain (its p-value below 1 - this) rolls the canary back at once.
+CERTAIN = 0.999
 PODS_MAX = 64
 STABLE, CANARY = "stable", "canary"
 TRACKS = (STABLE, CANARY)
@@ -55,6 +59,9 @@ class ModelDeploymentConditionType(StrEnum):
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
+    # With spec.monitoring
+    DRIFTED = "Drifted"
+    PERFORMANCE_DEGRADED = "PerformanceDegraded"
 
 
 class ModelDeploymentReason(StrEnum):
@@ -86,6 +93,17 @@ class ModelDeploymentReason(StrEnum):
     UNSUPPORTED_ARTIFACT = "UnsupportedArtifact"
     # The serving pods cannot download the version's s3:// artifact, or it does not match.
     ARTIFACT_UNAVAILABLE = "ArtifactUnavailable"
+    # Drifted and PerformanceDegraded
+    DRIFT_DETECTED = "DriftDetected"
+    NO_DRIFT = "NoDrift"
+    NOT_ENOUGH_DATA = "NotEnoughData"
+    NO_BASELINE = "NoBaseline"
+    MONITORING_UNAVAILABLE = "MonitoringUnavailable"
+    COLLECTING = "Collecting"
+    BELOW_MINIMUM = "BelowMinimum"
+    ABOVE_MAXIMUM = "AboveMaximum"
+    WITHIN_LIMITS = "WithinLimits"
+    NOT_ENOUGH_FEEDBACK = "NotEnoughFeedback"
     # Events only
     SERVING = "Serving"
     VERSION_CHANGED = "VersionChanged"
@@ -155,8 +173,8 @@ class AnalysisMetric(ApiModel):
         json_schema_extra=object_rules(
             rule(
                 "has(self.query) || self.name in " + str(list(BUILTIN_METRICS)).replace('"', "'"),
-                "name must be errorRate, latencyP50 or latencyP99, unless query gives a "
-                "PromQL query (provider prometheus)",
+                "name must be errorRate, latencyP50, latencyP99, predictionShift or accuracy, "
+                "unless query gives a PromQL query (provider prometheus)",
             ),
             rule(
                 "has(self.max) || has(self.min) || has(self.maxRatioToStable)",
@@ -173,8 +191,12 @@ class AnalysisMetric(ApiModel):
             "must be a metric name: letters, digits and '_', starting with a letter",
         ),
     ] = Field(
-        description="errorRate (the fraction of requests answered 5xx), latencyP50 or latencyP99 "
-        "(seconds), measured from the serving pods; or a name of your own with query."
+        description="Built in, from the serving pods' counters: errorRate (the fraction of "
+        "requests answered 5xx), latencyP50 or latencyP99 (seconds), predictionShift (the "
+        "population stability index of the canary's predictions against the stable's in the "
+        "same interval: a canary that answers but predicts differently) and accuracy (of the "
+        "canary's answers that got a label by POST .../feedback). Or a name of your own with "
+        "query."
     )
     query: str | None = Field(
         default=None,
@@ -275,6 +297,17 @@ class Analysis(ApiModel):
     )
     prometheus: PrometheusProvider | None = Field(
         default=None, description="The Prometheus server, for provider prometheus."
+    )
+    confidence: float | None = Field(
+        default=None,
+        ge=0.5,
+        le=0.9999,
+        description="How sure a breach of a threshold must be to fail an interval (built-in "
+        "provider): errorRate by a binomial test against max (a two-proportion test against "
+        "maxRatioToStable), latency by a binomial test against max and Mann-Whitney U against "
+        "the stable's, predictionShift by a chi-squared test, accuracy by a binomial test. A "
+        "breach less sure than this is Inconclusive; one sure beyond 99.9% rolls the canary back "
+        f"at once, without waiting for failureLimit. Unset: {DEFAULT_CONFIDENCE}.",
     )
 
 
@@ -445,6 +478,12 @@ class ModelDeploymentSpec(ApiModel):
         "identity that may read the artifacts' bucket; the namespace's default if unset. The "
         "pods get no API token either way.",
     )
+    monitoring: Monitoring | None = Field(
+        default=None,
+        description="Watch the stable version in production: drift from its training data "
+        "(condition Drifted, which a ContinuousTraining can retrain on), live performance from "
+        "feedback (PerformanceDegraded) and a sampled prediction log.",
+    )
 
 
 class TrackStatus(ApiModel):
@@ -471,6 +510,11 @@ class MetricResult(ApiModel):
         description="The threshold applied, in words, for example max 0.05 or <= 1.5x stable.",
     )
     verdict: Verdict = Field(description="Pass, Fail or Inconclusive (too few requests).")
+    p_value: float | None = Field(
+        default=None,
+        description="How likely the breach is to be chance (the test named in analysis.confidence)"
+        ": a Fail needs it below 1 - confidence.",
+    )
     message: str | None = Field(
         default=None,
         max_length=MESSAGE_MAX,
@@ -488,6 +532,17 @@ class PodCounters(ApiModel):
     errors: float = Field(ge=0, description="Of those, answered with a 5xx status.")
     buckets: Annotated[dict[str, float], Field(max_length=64)] = Field(
         description="Latency histogram: cumulative request count by upper bound (le), seconds."
+    )
+    predictions: Annotated[dict[str, float], Field(max_length=64)] | None = Field(
+        default=None,
+        description="Predictions so far: by class (class:<label>), or a regressor's histogram "
+        "(le:<bound>, cumulative).",
+    )
+    feedback_rows: float | None = Field(
+        default=None, ge=0, description="Answered rows given a label by POST .../feedback."
+    )
+    feedback_correct: float | None = Field(
+        default=None, ge=0, description="Of those, the rows predicted right."
     )
 
 
@@ -521,6 +576,11 @@ class CanaryStatus(ApiModel):
     )
     failed_intervals: int | None = Field(
         default=None, ge=0, description="Analysis intervals failed so far in this rollout."
+    )
+    certain_failure: bool | None = Field(
+        default=None,
+        description="The last interval failed beyond doubt (p < 0.001): the canary is rolled "
+        "back without waiting for failureLimit.",
     )
     analysis_settings: AnalysisSettings | None = Field(
         default=None,
@@ -581,7 +641,8 @@ class ModelDeploymentStatus(ApiModel):
     conditions: Conditions | None = Field(
         default=None,
         description="Available (ready pods answer requests), Progressing (a version or replica "
-        "change is under way) and Degraded (something needs a person; the reason says what).",
+        "change is under way), Degraded (something needs a person; the reason says what) and, "
+        "with spec.monitoring, Drifted and PerformanceDegraded.",
     )
     stable: TrackStatus | None = Field(default=None, description="The stable track.")
     canary: CanaryStatus | None = Field(
@@ -611,6 +672,9 @@ class ModelDeploymentStatus(ApiModel):
     )
     message: str | None = Field(
         default=None, max_length=MESSAGE_MAX, description="What happened last, for a person."
+    )
+    monitoring: MonitoringStatus | None = Field(
+        default=None, description="The last monitoring window (with spec.monitoring)."
     )
 
 

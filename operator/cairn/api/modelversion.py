@@ -1,33 +1,37 @@
 """ModelVersion: the immutable record of one trained model, and its approval."""
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, WithJsonSchema
 
 from cairn.api.base import AGE_COLUMN, ApiModel, Crd, PrinterColumn, Resource
-from cairn.api.cel import immutable_except, rule
+from cairn.api.cel import immutable_except, object_rules, rule
 from cairn.api.common import (
     DNS_LABEL_MAX,
     TEXT_MAX,
     ArtifactRef,
     Conditions,
-    DatasetRef,
     Evaluation,
     Metrics,
     ModelName,
     Params,
+    TrainedDataset,
     Trigger,
 )
+from cairn.api.fairness import Fairness, FairnessGateResult
 from cairn.api.model import GateOp
 
 VERSION_MAX = 2**31 - 1
+HISTORY_MAX = 32
 
 
 class ApprovalState(StrEnum):
-    PENDING = "Pending"
     APPROVED = "Approved"
     REJECTED = "Rejected"
+    # What Cairn once wrote by default on every new version: the same as no approval.
+    PENDING = "Pending"
 
 
 class ModelVersionPhase(StrEnum):
@@ -65,6 +69,10 @@ class ModelVersionReason(StrEnum):
     SUPERSEDED = "Superseded"
     NOT_READY = "NotReady"
     OVERRIDDEN = "PromotionOverridden"
+    # History entries only
+    APPROVAL_WITHDRAWN = "ApprovalWithdrawn"
+    SERVING = "Serving"
+    CANARY_ROLLED_BACK = "CanaryRolledBack"
 
 
 class Source(ApiModel):
@@ -92,8 +100,8 @@ class Source(ApiModel):
         default=None, max_length=TEXT_MAX, description="Version of the training code."
     )
     params: Params | None = Field(default=None, description="Hyperparameters of the run.")
-    dataset: DatasetRef | None = Field(
-        default=None, description="The dataset trained on, with its digest."
+    dataset: TrainedDataset | None = Field(
+        default=None, description="The dataset trained on: its digest, rows and features."
     )
     trigger: Trigger | None = Field(
         default=None, description="What started the run: a ContinuousTraining's trigger."
@@ -101,14 +109,39 @@ class Source(ApiModel):
 
 
 class Approval(ApiModel):
-    """A person's decision on the version: the one part of a ModelVersion that may change."""
+    """A person's decision on the version: the one part of a ModelVersion that may change.
+
+    Where the chart's ValidatingAdmissionPolicy runs, only a user allowed the verb `approve` on
+    modelversions may set or change it, and `by` must be that user's own name."""
+
+    model_config = ConfigDict(
+        json_schema_extra=object_rules(
+            rule(
+                "self.state == 'Pending' || (has(self.by) && size(self.by) > 0)",
+                "spec.approval.by is required: the user who decided (cairn approve and cairn "
+                "reject fill in your user name)",
+                field_path=".by",
+            ),
+            rule(
+                "self.state == 'Pending' || (has(self.reason) && size(self.reason) > 0)",
+                "spec.approval.reason is required: why the version was approved or rejected, for "
+                "the audit trail (cairn approve --reason ...)",
+                field_path=".reason",
+            ),
+        )
+    )
 
     state: ApprovalState = Field(
-        default=ApprovalState.PENDING,
-        description="Pending, Approved or Rejected. With a policy that does not require "
-        "approval, the operator treats validated versions as approved.",
+        description="Approved or Rejected (Pending, which older versions of Cairn wrote on every "
+        "new version, means no decision, as does no spec.approval). Without an approval, a "
+        "Model whose policy does not require one approves validated versions automatically."
     )
-    by: str | None = Field(default=None, max_length=TEXT_MAX, description="Who decided.")
+    by: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="Who decided: the Kubernetes user name of the person, as the API server "
+        "knows it (request.userInfo.username).",
+    )
     reason: str | None = Field(default=None, max_length=TEXT_MAX, description="Why.")
 
 
@@ -140,6 +173,12 @@ class ModelVersionSpec(ApiModel):
         description="The promotion alias's holder when the run trained, scored on the same "
         "evaluation data: what automatic promotion compares.",
     )
+    fairness: Fairness | None = Field(
+        default=None,
+        description="Group fairness per sensitive feature, measured by the run on its "
+        "evaluation data with fairlearn (cairn.training.log_fairness): what fairness gates "
+        "judge.",
+    )
     signature: (
         Annotated[
             dict[str, Any],
@@ -151,11 +190,11 @@ class ModelVersionSpec(ApiModel):
         description="The model's inputs and outputs (names, types, shapes), as the trainer "
         "described them.",
     )
-    approval: Approval = Field(
-        default_factory=Approval,
-        json_schema_extra={"default": {}},
-        description="Whether a person approved the version. Set it with `cairn approve` or "
-        "`cairn reject`, or by editing this field.",
+    approval: Approval | None = Field(
+        default=None,
+        description="A person's decision, absent until someone decides: set it with `cairn "
+        "approve` or `cairn reject` (or by editing this field, as yourself, with the verb "
+        "approve on modelversions).",
     )
 
 
@@ -172,6 +211,38 @@ class GateResult(ApiModel):
     )
     passed: bool = Field(description="Whether the metric meets the threshold.")
     message: str | None = Field(default=None, description="The comparison, in words.")
+
+
+class HistoryEntry(ApiModel):
+    """One thing that happened to the version: a gate verdict, a decision, a promotion, a change
+    in who serves it."""
+
+    time: datetime = Field(description="When the operator saw it happen.")
+    action: ModelVersionReason = Field(
+        description="GatesPassed, GatesFailed, ModelNotFound, Approved, AutoApproved, "
+        "PendingApproval, Rejected, ApprovalWithdrawn, Promoted, NotBetter, Superseded, "
+        "RolledBack, Serving (a ModelDeployment's track changed) or CanaryRolledBack."
+    )
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=TEXT_MAX,
+        description="The state before: a phase, or a serving track (stable, canary).",
+    )
+    to: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="The state after: a phase, an alias, or a serving track.",
+    )
+    by: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="Who, where known: the user who approved or rejected, policy (the Model's "
+        "policy), or ModelDeployment/<name>.",
+    )
+    reason: str | None = Field(
+        default=None, max_length=TEXT_MAX, description="Why, with the numbers of a verdict."
+    )
 
 
 class ModelVersionStatus(ApiModel):
@@ -194,6 +265,11 @@ class ModelVersionStatus(ApiModel):
     gates: list[GateResult] | None = Field(
         default=None, description="Each gate of the Model's policy and its result."
     )
+    fairness_gates: list[FairnessGateResult] | None = Field(
+        default=None,
+        description="Each fairness gate of the Model's policy and its result, with the groups' "
+        "numbers.",
+    )
     key_metric: str | None = Field(
         default=None,
         description="The version's headline metric as name=value, for example accuracy=0.97, "
@@ -201,6 +277,12 @@ class ModelVersionStatus(ApiModel):
     )
     deployments: list[str] | None = Field(
         default=None, description="ModelDeployments serving this version."
+    )
+    history: Annotated[list[HistoryEntry], Field(max_length=HISTORY_MAX)] | None = Field(
+        default=None,
+        description=f"The last {HISTORY_MAX} gate verdicts, approvals and rejections, promotion "
+        "verdicts, changes of who serves it and canary rollbacks, oldest first: they outlive "
+        "Events.",
     )
 
 

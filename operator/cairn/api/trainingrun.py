@@ -25,7 +25,9 @@ from cairn.api.common import (
     ObjectStorage,
     Params,
     Quantity,
+    TrainedDataset,
 )
+from cairn.api.fairness import Fairness
 
 DEFAULT_IMAGE = "docker.io/cairn/trainer:dev"
 DEFAULT_CODE_MOUNT_PATH = "/opt/cairn/code"
@@ -395,12 +397,19 @@ class TrainingRunStatus(ApiModel):
     artifact: ArtifactRef | None = Field(
         default=None, description="The trained model's files, as the trainer reported them."
     )
-    dataset: DatasetRef | None = Field(
-        default=None, description="The dataset trained on, with the digest the trainer measured."
+    dataset: TrainedDataset | None = Field(
+        default=None,
+        description="The dataset trained on, with the digest, rows and features the trainer "
+        "measured.",
     )
     evaluation: Evaluation | None = Field(
         default=None,
         description="The promotion alias's holder, scored by the run beside its own model.",
+    )
+    fairness: Fairness | None = Field(
+        default=None,
+        description="Group fairness per sensitive feature on the run's evaluation data, as the "
+        "trainer measured it (cairn.training.log_fairness).",
     )
     champion: ChampionRef | None = Field(
         default=None,

@@ -1,10 +1,10 @@
 """`cairn lineage MODEL VERSION`: where a version came from.
 
-The ModelVersion's spec is the record (artifact, source: run, image, code revision, params,
-dataset) and stays after the run is deleted; the TrainingRun, when it still exists and is the same
-run (its uid matches source.runUid), adds what only it knows: the code's ConfigMap and how the run
-went. The previous version of the model is shown with what changed since, so a regression can be
-traced to a parameter or a dataset.
+The ModelVersion's spec is the record (artifact, source: run, the trigger that started it, image,
+code revision, params, dataset) and stays after the run is deleted; the TrainingRun, when it still
+exists and is the same run (its uid matches source.runUid), adds what only it knows: the code's
+ConfigMap and how the run went. The previous version of the model is shown with what changed
+since, so a regression can be traced to a parameter or a dataset.
 """
 
 import argparse
@@ -103,11 +103,12 @@ def lineage(
         "version": spec["version"],
         "phase": status.get("phase"),
         "approval": spec.get("approval") or {},
-        # Pending in the spec yet approved: the Model's policy needs no approval.
+        # No decision in the spec, yet approved: the Model's policy needs no approval.
         "autoApproved": output.condition(version, "Approved").get("reason") == "AutoApproved",
         "aliases": aliases,
         "artifact": spec["artifact"],
         "run": run_part(source, run, at),
+        "trigger": source.get("trigger"),
         "image": source.get("image"),
         "imageId": source.get("imageId"),
         "code": code_part(source, run),
@@ -138,6 +139,17 @@ def _run_text(run: Body) -> str:
     if run.get("attempts") and run["attempts"] > 1:
         said.append(f"{run['attempts']} attempts")
     return f"{run['name']} ({', '.join(said)})"
+
+
+def _trigger_text(trigger: Body | None) -> str:
+    if not trigger:
+        return "none recorded (created directly)"
+    by = (
+        f"ContinuousTraining {trigger['continuousTraining']}: "
+        if trigger.get("continuousTraining")
+        else ""
+    )
+    return f"{by}{trigger.get('type')} at {trigger.get('time')}: {trigger.get('reason')}"
 
 
 def _code_text(code: Body) -> str | None:
@@ -198,6 +210,7 @@ def lineage_text(found: Body) -> str:
             ("Artifact digest", artifact.get("digest")),
             ("Artifact size", ", ".join(filter(None, [size, artifact.get("format")]))),
             ("Run", _run_text(found["run"])),
+            ("Trigger", _trigger_text(found["trigger"])),
             ("Image", found["image"]),
             ("Image digest", found["imageId"]),
             ("Code", _code_text(found["code"])),

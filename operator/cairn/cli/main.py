@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from cairn import __version__
-from cairn.cli import approval, lineage, listing, retraining, rollout, status
+from cairn.cli import approval, card, lineage, listing, retraining, rollout, status
 from cairn.kube import client
 
 PLUGIN_NAME = "kubectl-cairn"
@@ -31,6 +31,7 @@ def build_parser(prog: str = "cairn") -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND")
     listing.add_commands(subcommands)
     lineage.add_commands(subcommands)
+    card.add_commands(subcommands)
     status.add_commands(subcommands)
     approval.add_commands(subcommands)
     rollout.add_commands(subcommands)

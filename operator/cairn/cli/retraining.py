@@ -166,10 +166,51 @@ def _run_entries(run: Body) -> list[Body]:
     return entries
 
 
+# A version's own history (status.history): what each action is in the timeline.
+GATE_VERDICTS = {"GatesPassed", "GatesFailed", "ModelNotFound"}
+DECISIONS = {"Approved", "AutoApproved", "PendingApproval", "Rejected", "ApprovalWithdrawn"}
+NOT_DECIDED = {"PendingApproval", "Rejected", "ApprovalWithdrawn"}
+# The Promoted and Superseded verdicts are the Model's alias moves (its status.history).
+REFUSED_PROMOTIONS = {"NotBetter", "RolledBack"}
+
+
+def _said(action: str, by: str | None, reason: str | None) -> str:
+    who = f" by {by}" if by and by != "policy" else ""
+    return f"{action}{who}: {reason or ''}"
+
+
+def _recorded_entry(name: str, entry: Body) -> Body | None:
+    """A timeline entry from one entry of a version's status.history."""
+    action, time = str(entry.get("action")), entry.get("time")
+    said = _said(action, entry.get("by"), entry.get("reason"))
+    if action in GATE_VERDICTS:
+        return _entry(
+            time, "validated", name, said if action == "GatesPassed" else f"not validated: {said}"
+        )
+    if action in DECISIONS:
+        return _entry(
+            time, "approved", name, f"not approved: {said}" if action in NOT_DECIDED else said
+        )
+    if action in REFUSED_PROMOTIONS:
+        return _entry(time, "promoted", name, f"not promoted: {said}")
+    if action == "Serving":
+        track = f"{entry.get('from') or '-'} → {entry.get('to') or '-'}"
+        return _entry(time, "serving", name, f"{entry.get('by')}: {track}")
+    if action == "CanaryRolledBack":
+        return _entry(time, "rolled back", name, f"{entry.get('by')}: {entry.get('reason')}")
+    return None
+
+
 def _version_entries(version: Body) -> list[Body]:
     meta, status = version["metadata"], version.get("status") or {}
     metric = status.get("keyMetric") or ""
     entries = [_entry(meta.get("creationTimestamp"), "version registered", meta["name"], metric)]
+    recorded = status.get("history")
+    if recorded:
+        # The version's durable history: every verdict and decision, not only the latest.
+        found = (_recorded_entry(meta["name"], e) for e in recorded)
+        return entries + [e for e in found if e is not None]
+    # A version judged by an operator without histories: its conditions say the latest.
     for kind in ("Validated", "Approved", "Promoted"):
         condition = output.condition(version, kind)
         # A promotion is the Model's alias move (its status.history); a refusal is the version's.
@@ -186,21 +227,35 @@ def _version_entries(version: Body) -> list[Body]:
     return entries
 
 
-def _alias_entries(model: Body | None) -> list[Body]:
+def _alias_entries(model: Body | None, versions: list[Body]) -> list[Body]:
+    """The Model's history: alias moves, and the approvals and rejections of versions that no
+    longer exist (an existing version tells its own)."""
+    name = ((model or {}).get("metadata") or {}).get("name")
+    existing = {v["metadata"]["name"] for v in versions}
     entries = []
     for entry in ((model or {}).get("status") or {}).get("history") or []:
+        action = entry.get("action")
+        if action in (ModelReason.VERSION_APPROVED, ModelReason.VERSION_REJECTED):
+            subject = f"{name}-v{entry.get('version')}"
+            if subject in existing:
+                continue
+            state = "Approved" if action == ModelReason.VERSION_APPROVED else "Rejected"
+            said = _said(state, entry.get("by"), entry.get("reason"))
+            detail = said if state == "Approved" else f"not approved: {said}"
+            entries.append(_entry(entry.get("time"), "approved", subject, detail))
+            continue
         versions_moved = f"{entry.get('fromVersion') or '-'} → {entry.get('toVersion') or '-'}"
         moved = f"{entry.get('alias') or ''} {versions_moved}".strip()
         detail = f"by {entry.get('by')}: {entry.get('reason') or ''}"
-        action = entry.get("action")
         what = ALIAS_ACTIONS.get(ModelReason(action), f"alias {action}") if action else "alias"
         entries.append(_entry(entry.get("time"), what, moved, detail))
     return entries
 
 
-def _rollout_entries(mdep: Body, posted: list[Body]) -> list[Body]:
+def _rollout_entries(mdep: Body, posted: list[Body], recorded: set[str]) -> list[Body]:
     """The rollout's Events while the API server keeps them; the status's canary and rollback
-    (which outlive them) when it no longer does."""
+    (which outlive them) when it no longer does. `recorded`: rollbacks a version's history
+    already tells, by time."""
     name, status = mdep["metadata"]["name"], mdep.get("status") or {}
     entries = [
         _entry(
@@ -217,7 +272,7 @@ def _rollout_entries(mdep: Body, posted: list[Body]) -> list[Body]:
     if canary.get("version") and "canary started" not in said:
         detail = f"v{canary['version']} at weight {canary.get('weight', 0)}%"
         entries.append(_entry(canary.get("startedAt"), "canary started", name, detail))
-    if rollback.get("version") and "rolled back" not in said:
+    if rollback.get("version") and "rolled back" not in said and rollback.get("at") not in recorded:
         detail = f"v{rollback['version']}: {rollback.get('reason')}: {rollback.get('message')}"
         entries.append(_entry(rollback.get("at"), "rolled back", name, detail))
     return entries
@@ -233,8 +288,9 @@ def timeline(
     ModelDeployments, given with each) still remember, oldest first."""
     entries = [e for run in runs for e in _run_entries(run)]
     entries += [e for version in versions for e in _version_entries(version)]
-    entries += _alias_entries(model)
-    entries += [e for mdep, posted in rollouts for e in _rollout_entries(mdep, posted)]
+    entries += _alias_entries(model, versions)
+    recorded = {e["time"] for e in entries if e["what"] == "rolled back"}
+    entries += [e for mdep, posted in rollouts for e in _rollout_entries(mdep, posted, recorded)]
     return sorted(entries, key=_rank)
 
 

@@ -160,9 +160,16 @@ def status_text(s: Body, at: datetime.datetime) -> str:
     if s["analysis"]:
         blocks.append(
             output.table(
-                ("METRIC", "CANARY", "STABLE", "THRESHOLD", "VERDICT"),
+                ("METRIC", "CANARY", "STABLE", "THRESHOLD", "P", "VERDICT"),
                 (
-                    (m["name"], m["value"], m["stableValue"], m["threshold"], m["verdict"])
+                    (
+                        m["name"],
+                        m["value"],
+                        m["stableValue"],
+                        m["threshold"],
+                        m.get("pValue"),
+                        m["verdict"],
+                    )
                     for m in s["analysis"]
                 ),
             )

@@ -183,11 +183,16 @@ SCRAPE_TIMEOUT_SECONDS = 5
 def read_pod_path(namespace: str, pod: str, port: int, path: str) -> str | None:
     """GET http://<pod>:<port>/<path> through the API server; None when the pod does not answer."""
     try:
-        text = client.core().connect_get_namespaced_pod_proxy_with_path(
-            f"{pod}:{port}", namespace, path, _request_timeout=SCRAPE_TIMEOUT_SECONDS
+        # Raw: the client would parse a JSON answer into Python objects (and print them).
+        response = client.core().connect_get_namespaced_pod_proxy_with_path(
+            f"{pod}:{port}",
+            namespace,
+            path,
+            _request_timeout=SCRAPE_TIMEOUT_SECONDS,
+            _preload_content=False,
         )
+        return bytes(response.data).decode("utf-8", "replace")
     except ApiException:
         return None
     except (HTTPError, OSError):  # urllib3's timeouts and connection errors
         return None
-    return str(text)

@@ -6,6 +6,8 @@ bounded however many runs, versions and deployments there are. Label sets known 
 created at import, so their series exist at 0 and rate() works from the first scrape.
 """
 
+import dataclasses
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal, get_args
 
@@ -196,3 +198,75 @@ def trigger_fired(trigger: TriggerType, outcome: TriggerOutcome) -> None:
 
 def schedule_lag(seconds: float) -> None:
     SCHEDULE_LAG.observe(seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftReading:
+    """A monitored ModelDeployment's last judged window, as metrics show it."""
+
+    model: str
+    version: int
+    feature_scores: tuple[tuple[str, float], ...]  # 1 at the feature's threshold
+    drifted: bool | None  # None: not enough data
+    drifted_share: float | None
+    performance: tuple[str, float] | None  # (metric, value)
+
+
+class DriftGauges(Collector):
+    """Drift and live performance of monitored ModelDeployments. Unlike the other metrics these
+    name models and features: one series per feature the status shows (at most 20) for each
+    monitored ModelDeployment, removed with it."""
+
+    def __init__(self) -> None:
+        self._readings: dict[tuple[str, str], DriftReading] = {}
+        self._lock = threading.Lock()
+
+    def set(self, namespace: str, name: str, reading: DriftReading | None) -> None:
+        with self._lock:
+            if reading is None:
+                self._readings.pop((namespace, name), None)
+            else:
+                self._readings[(namespace, name)] = reading
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            readings = sorted(self._readings.items())
+        labels = ["namespace", "deployment", "model", "version"]
+        features = GaugeMetricFamily(
+            "cairn_feature_drift",
+            "Drift score of a feature in the last window: the statistic over its threshold (for "
+            "chi-squared, log p over log of the corrected significance level); >= 1: drifted",
+            labels=[*labels, "feature"],
+        )
+        dataset = GaugeMetricFamily(
+            "cairn_data_drift",
+            "1 when the last window drifted (spec.monitoring.drift.driftShare of the features), "
+            "0 when it did not; absent when it had too few rows",
+            labels=labels,
+        )
+        share = GaugeMetricFamily(
+            "cairn_drifted_features_share", "Share of features that drifted", labels=labels
+        )
+        live = GaugeMetricFamily(
+            "cairn_live_performance",
+            "Accuracy or mean absolute error from feedback in the last window",
+            labels=[*labels, "metric"],
+        )
+        for (namespace, name), reading in readings:
+            values = [namespace, name, reading.model, str(reading.version)]
+            for feature, score in reading.feature_scores:
+                features.add_metric([*values, feature], score)
+            if reading.drifted is not None:
+                dataset.add_metric(values, 1.0 if reading.drifted else 0.0)
+            if reading.drifted_share is not None:
+                share.add_metric(values, reading.drifted_share)
+            if reading.performance is not None:
+                live.add_metric([*values, reading.performance[0]], reading.performance[1])
+        yield from (features, dataset, share, live)
+
+
+DRIFT = DriftGauges()
+REGISTRY.register(DRIFT)

@@ -11,7 +11,7 @@ import datetime
 from collections.abc import Iterable
 
 from cairn.api import ModelVersion, ModelVersionSpec, Source, TrainingRun
-from cairn.api.common import DatasetRef, Trigger
+from cairn.api.common import TrainedDataset, Trigger
 from cairn.api.labels import (
     CONTINUOUS_TRAINING_LABEL,
     MODEL_LABEL,
@@ -87,11 +87,11 @@ def version_for(run: TrainingRun, number: int) -> ModelVersion:
     dataset_uri = (spec.dataset.uri if spec.dataset else None) or (
         status.dataset.uri if status.dataset else None
     )
-    dataset = (
-        DatasetRef(uri=dataset_uri, digest=status.dataset.digest if status.dataset else None)
-        if dataset_uri
-        else None
-    )
+    # The URI the run was given; what the trainer measured of it (digest, rows, features).
+    dataset = None
+    if dataset_uri:
+        measured = status.dataset or TrainedDataset(uri=dataset_uri)
+        dataset = measured.model_copy(update={"uri": dataset_uri})
     source = Source(
         run=run.name,
         run_uid=run.uid,
@@ -115,5 +115,6 @@ def version_for(run: TrainingRun, number: int) -> ModelVersion:
             source=source,
             metrics=status.metrics or {},
             evaluation=status.evaluation,
+            fairness=status.fairness,
         ),
     )

@@ -7,20 +7,28 @@ decides throughput for cheap models, and every route is known in advance.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
+from numpy.typing import NDArray
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from cairn.serving.batching import Batcher, ModelError
 from cairn.serving.config import ServeConfig
 from cairn.serving.deadlines import BodyTimeout, Deadlines
-from cairn.serving.metrics import ServingMetrics
+from cairn.serving.feedback import OUTCOMES, FeedbackError, PredictionStore
+from cairn.serving.metrics import ServingMetrics, predicted
 from cairn.serving.model import LoadedModel
+from cairn.serving.monitoring import Monitor, read_baseline
 from cairn.serving.openapi import openapi_document
+from cairn.serving.predictionlog import PredictionLog
 from cairn.serving.protocol import (
+    Decoded,
     ModelSpec,
     ProtocolError,
     decode_v1,
@@ -28,6 +36,7 @@ from cairn.serving.protocol import (
     dumps,
     encode_v1,
     encode_v2,
+    parse_json,
 )
 from cairn.serving.server_info import server_metadata
 
@@ -45,6 +54,8 @@ _JSON = b"application/json"
 _OCTETS = b"application/octet-stream"
 # The binary tensor extension: the size of the JSON that precedes a body's raw tensors.
 _JSON_LENGTH = b"inference-header-content-length"
+# Every answer's id (also in a V2 body's "id"), for POST .../feedback.
+_INFERENCE_ID = b"inference-id"
 
 
 class _Answer(NamedTuple):
@@ -58,7 +69,7 @@ class _Answer(NamedTuple):
 
 @dataclass
 class _Route:
-    kind: str  # infer, v1-predict, model-metadata, model-ready, v1-model
+    kind: str  # infer, v1-predict, model-metadata, model-ready, v1-model, monitoring, feedback
     model: str
     version: str | None
 
@@ -78,12 +89,32 @@ class ServingApp:
         self.load_error = load_error
         self.shutting_down = False
         spec = model.spec if model else None
+        self.monitor: Monitor | None = None
+        self.feedback: PredictionStore | None = None
+        self.prediction_log: PredictionLog | None = None
+        if model is not None and spec is not None:
+            if config.monitoring:
+                self.monitor = Monitor(*read_baseline(model.saved.path, spec.columns))
+            if config.feedback_size:
+                self.feedback = PredictionStore(
+                    config.feedback_size, config.feedback_ttl_s, spec.classes is not None
+                )
+            if config.log_sample_rate > 0 and config.log_dir is not None:
+                self.prediction_log = PredictionLog(
+                    config.log_dir,
+                    config.log_sample_rate,
+                    spec.columns,
+                    config.sensitive_features,
+                    config.pod_name,
+                )
         self.metrics = ServingMetrics(
             config.name,
             config.version,
             spec.columns if spec else (),
             spec.classes if spec else None,
+            sinks=[self.monitor.observe] if self.monitor else (),
         )
+        self.metrics.registry.register(MonitoringCollector(self))
         self.batcher: Batcher | None = None
         if model is not None:
             self.metrics.info.labels(
@@ -120,6 +151,35 @@ class ServingApp:
     def close(self) -> None:
         if self.batcher is not None:
             self.batcher.close()
+        if self.prediction_log is not None:
+            self.prediction_log.close()
+
+    def answered(self, decoded: Decoded, results: dict[str, NDArray[Any]]) -> str:
+        """The answer's id (the request's, or a new one), with its predictions kept for
+        feedback and offered to the prediction log."""
+        answer_id = decoded.request_id or uuid.uuid4().hex
+        if self.feedback is None and self.prediction_log is None:
+            return answer_id
+        spec = self.model.spec if self.model else None
+        labels = predicted(results, spec.classes if spec else None)
+        if labels is None:
+            return answer_id
+        values = labels.reshape(len(labels), -1)[:, 0].tolist()
+        if self.feedback is not None:
+            self.feedback.remember(answer_id, values)
+        if self.prediction_log is not None:
+            self.prediction_log.offer(answer_id, decoded.rows, values)
+        return answer_id
+
+    def monitoring(self) -> dict[str, Any]:
+        """What GET .../monitoring answers: the counters of inputs, predictions and feedback."""
+        self.metrics.data.flush()
+        found: dict[str, Any] = {"model": self.config.name, "version": self.config.version}
+        if self.monitor is not None:
+            found |= self.monitor.snapshot()
+        if self.feedback is not None:
+            found["feedback"] = self.feedback.snapshot()
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -208,8 +268,8 @@ class ServingApp:
         self, route: _Route, method: str, scope: Scope, receive: Receive
     ) -> _Answer:
         protocol = "v1" if route.kind.startswith("v1") else "v2"
-        is_inference = route.kind in ("infer", "v1-predict")
-        _only(method, "POST" if is_inference else "GET")
+        posted = route.kind in ("infer", "v1-predict", "feedback")
+        _only(method, "POST" if posted else "GET")
         if route.model != self.config.name:
             raise ProtocolError(
                 404, f"unknown model {route.model!r}: this server serves {self.config.name!r}"
@@ -229,7 +289,24 @@ class ServingApp:
         spec = self.model.spec
         if route.kind == "model-metadata":
             return _Answer(200, dumps(spec.metadata()))
+        if route.kind == "monitoring":
+            if self.monitor is None and self.feedback is None:
+                raise ProtocolError(404, "monitoring is off on this server (--monitoring false)")
+            return _Answer(200, dumps(self.monitoring()))
+        if route.kind == "feedback":
+            return await self._feedback(scope, receive)
         return await self._infer(spec, self.batcher, scope, receive, protocol)
+
+    async def _feedback(self, scope: Scope, receive: Receive) -> _Answer:
+        if self.feedback is None:
+            raise ProtocolError(404, "feedback is off on this server (--feedback-size 0)")
+        length, _ = _body_headers(scope, "v2")
+        body = await _read_body(length, receive, self.config.max_body_bytes, self._deadlines)
+        try:
+            outcome = self.feedback.score(parse_json(body))
+        except FeedbackError as error:
+            raise ProtocolError(400, str(error)) from None
+        return _Answer(200, dumps(outcome))
 
     async def _infer(
         self,
@@ -266,19 +343,26 @@ class ServingApp:
                 return _Answer(
                     400, _error(message), protocol=protocol, request_id=decoded.request_id
                 )
+            answer_id = self.answered(decoded, results)
+            id_header = ((_INFERENCE_ID, answer_id.encode()),)
             if protocol == "v1":
-                return _Answer(200, dumps(encode_v1(results)), protocol=protocol)
-            payload, blobs = encode_v2(spec, decoded, results)
+                body = dumps(encode_v1(results))
+                return _Answer(
+                    200, body, protocol=protocol, request_id=answer_id, headers=id_header
+                )
+            payload, blobs = encode_v2(spec, replace(decoded, request_id=answer_id), results)
             header = dumps(payload)
             if not blobs:
-                return _Answer(200, header, protocol=protocol, request_id=decoded.request_id)
+                return _Answer(
+                    200, header, protocol=protocol, request_id=answer_id, headers=id_header
+                )
             return _Answer(
                 200,
                 b"".join([header, *blobs]),
                 _OCTETS,
                 protocol,
-                decoded.request_id,
-                ((_JSON_LENGTH, b"%d" % len(header)),),
+                answer_id,
+                ((_JSON_LENGTH, b"%d" % len(header)), *id_header),
             )
         finally:
             metrics.inflight -= 1
@@ -357,7 +441,8 @@ def _inference_protocol(route: "_Route | None") -> str:
 
 
 def _route(path: str) -> _Route | None:
-    """Model routes: /v2/models/{m}[/versions/{v}][/ready|/infer], /v1/models/{m}[:predict]."""
+    """Model routes: /v2/models/{m}[/versions/{v}][/ready|/infer|/monitoring|/feedback],
+    /v1/models/{m}[:predict]."""
     if path.startswith("/v2/models/"):
         parts = path[len("/v2/models/") :].split("/")
         if not parts[0]:
@@ -372,6 +457,10 @@ def _route(path: str) -> _Route | None:
             return _Route("infer", name, version)
         if rest == ["ready"]:
             return _Route("model-ready", name, version)
+        if rest == ["monitoring"]:
+            return _Route("monitoring", name, version)
+        if rest == ["feedback"]:
+            return _Route("feedback", name, version)
         return None
     if path.startswith("/v1/models/"):
         tail = path[len("/v1/models/") :]
@@ -413,3 +502,52 @@ async def _read_body(
     finally:
         deadlines.stop(task)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class MonitoringCollector(Collector):
+    """Feedback and the prediction log, as Prometheus counters: canary analysis reads a track's
+    accuracy from them, operators the log's dropped lines."""
+
+    def __init__(self, app: ServingApp) -> None:
+        self._app = app
+
+    def collect(self) -> Iterator[Metric]:
+        app = self._app
+        labels = {"model": app.config.name, "version": app.config.version or ""}
+        names, values = list(labels), list(labels.values())
+        if app.feedback is not None:
+            scores = app.feedback.snapshot()
+            items = CounterMetricFamily(
+                "cairn_serving_feedback_items",
+                "Feedback items by outcome (matched, unknown, expired, duplicate, invalid)",
+                labels=[*names, "outcome"],
+            )
+            for outcome in OUTCOMES:
+                items.add_metric([*values, outcome], scores["items"][outcome])
+            yield items
+            for name, text, key in (
+                ("cairn_serving_feedback_rows", "Answered rows given a label", "matchedRows"),
+                (
+                    "cairn_serving_feedback_correct_rows",
+                    "Answered rows whose label was the predicted class",
+                    "correctRows",
+                ),
+                (
+                    "cairn_serving_feedback_absolute_error",
+                    "Sum of |prediction - label| over the labelled rows (a regressor)",
+                    "absoluteError",
+                ),
+            ):
+                family = CounterMetricFamily(name, text, labels=names)
+                family.add_metric(values, scores[key])
+                yield family
+        log = app.prediction_log
+        if log is not None:
+            lines = CounterMetricFamily(
+                "cairn_serving_prediction_log_lines",
+                "Rows of the prediction log, written or dropped",
+                labels=[*names, "outcome"],
+            )
+            lines.add_metric([*values, "written"], log.written)
+            lines.add_metric([*values, "dropped"], log.dropped)
+            yield lines

@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,13 @@ class ServeConfig:
     model_uri: str | None = None  # s3://: downloaded (through cache_dir) before loading
     cache_dir: Path | None = None
     cache_max_bytes: int = 20 << 30
+    monitoring: bool = True
+    feedback_size: int = 50_000  # answers kept for feedback; 0: no feedback
+    feedback_ttl_s: float = 3600.0
+    log_sample_rate: float = 0.0
+    log_dir: Path | None = None
+    sensitive_features: tuple[str, ...] = ()
+    pod_name: str = ""
 
 
 # flag → (environment variable, help)
@@ -85,6 +93,29 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--drain-timeout": ("CAIRN_DRAIN_TIMEOUT", "seconds to finish in-flight requests (default 30)"),
     "--access-log": ("CAIRN_ACCESS_LOG", "one JSON line per request on stdout (default off)"),
     "--log-level": ("CAIRN_LOG_LEVEL", "debug, info, warning, error (default info)"),
+    "--monitoring": (
+        "CAIRN_MONITORING",
+        "count inputs and predictions into the baseline's bins, at /v2/models/{name}/monitoring "
+        "(default on)",
+    ),
+    "--feedback-size": (
+        "CAIRN_FEEDBACK_SIZE",
+        "answers kept by id for POST /v2/models/{name}/feedback (default 50000; 0: no feedback)",
+    ),
+    "--feedback-ttl": (
+        "CAIRN_FEEDBACK_TTL",
+        "seconds an answer is kept for feedback (default 3600)",
+    ),
+    "--log-sample-rate": (
+        "CAIRN_LOG_SAMPLE_RATE",
+        "share of requests written to the prediction log, 0 to 1 (default 0: none)",
+    ),
+    "--log-dir": ("CAIRN_LOG_DIR", "directory of the prediction log (JSON Lines per pod and hour)"),
+    "--sensitive-features": (
+        "CAIRN_SENSITIVE_FEATURES",
+        "comma-separated features never written to the prediction log",
+    ),
+    "--pod-name": ("CAIRN_POD_NAME", "this pod's name, for the prediction log (default: hostname)"),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -121,6 +152,21 @@ def _non_negative(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
     return value
+
+
+def _share(text: str) -> float:
+    value = _non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _port(text: str) -> int:
@@ -176,6 +222,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--drain-timeout", type=_non_negative, default=30.0)
     add("--access-log", type=_bool, nargs="?", const=True, default=False)
     add("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    add("--monitoring", type=_bool, nargs="?", const=True, default=True)
+    add("--feedback-size", type=_non_negative_int, default=50_000)
+    add("--feedback-ttl", type=_non_negative, default=3600.0)
+    add("--log-sample-rate", type=_share, default=0.0)
+    add("--log-dir", type=Path, default=None)
+    add("--sensitive-features", type=_names, default=())
+    add("--pod-name", default=socket.gethostname())
     return parser
 
 
@@ -192,6 +245,8 @@ def parse_config(
         raise ConfigError(f"--model-uri {args.model_uri!r}: only s3://<bucket>/<prefix> is read")
     if args.model_uri and not args.expected_digest:
         raise ConfigError("--model-uri needs --expected-digest: a download is verified by it")
+    if args.log_sample_rate > 0 and args.log_dir is None:
+        raise ConfigError("--log-sample-rate needs --log-dir: where the prediction log goes")
     if args.grpc_port == args.port:
         raise ConfigError(f"--grpc-port and --port are both {args.port}: give gRPC its own port")
     return ServeConfig(
@@ -216,4 +271,11 @@ def parse_config(
         model_uri=args.model_uri or None,
         cache_dir=args.cache_dir,
         cache_max_bytes=args.cache_max_bytes,
+        monitoring=args.monitoring,
+        feedback_size=args.feedback_size,
+        feedback_ttl_s=args.feedback_ttl,
+        log_sample_rate=args.log_sample_rate,
+        log_dir=args.log_dir,
+        sensitive_features=tuple(args.sensitive_features),
+        pod_name=args.pod_name,
     )

@@ -11,7 +11,7 @@ buffered and folded in with numpy a few hundred rows at a time.
 
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from cairn.training.signature import PREDICT
+from cairn.training.signature import PREDICT, PREDICT_PROBA
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
@@ -35,6 +35,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 VALUE_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0)
 # Rows of input data buffered before they are folded into the per-feature statistics.
 FOLD_ROWS = 512
+# Also given each folded batch: rows, and predicted labels or values (None when unknown).
+Sink = Callable[[NDArray[Any], NDArray[Any] | None], None]
 
 
 class _Histogram:
@@ -71,6 +73,7 @@ class ServingMetrics:
         version: str | None,
         features: Sequence[str],
         classes: Sequence[Any] | None,
+        sinks: Sequence[Sink] = (),
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.model, self.version = model, version or ""
@@ -108,7 +111,8 @@ class ServingMetrics:
             ["model", "version", "digest", "runtime"],
             registry=self.registry,
         )
-        self.data = DataCollector(labels, features, classes)
+        self._classes = tuple(classes) if classes is not None else None
+        self.data = DataCollector(labels, features, classes, sinks)
         self.registry.register(self.data)
         # The model's files, at start, from an object store: found in the node's cache, or
         # downloaded (and how much). Absent for a model read from a directory.
@@ -155,7 +159,22 @@ class ServingMetrics:
         self.batch_requests.observe(requests)
         self.batch_rows.observe(len(rows))
         self.model_seconds.observe(took)
-        self.data.observe(rows, results.get(PREDICT))
+        self.data.observe(rows, predicted(results, self._classes))
+
+
+def predicted(
+    results: dict[str, NDArray[Any]], classes: Sequence[Any] | None
+) -> NDArray[Any] | None:
+    """The predicted labels or values of a model call: its predict output, else (when only
+    probabilities were asked for) the most probable class."""
+    found = results.get(PREDICT)
+    if found is not None:
+        return found
+    proba = results.get(PREDICT_PROBA)
+    if proba is None or classes is None or proba.ndim != 2 or proba.shape[1] != len(classes):
+        return None
+    labels: NDArray[Any] = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+    return labels
 
 
 class _RequestCollector(Collector):
@@ -208,9 +227,14 @@ class DataCollector(Collector):
     compare means and variances between intervals."""
 
     def __init__(
-        self, labels: dict[str, str], features: Sequence[str], classes: Sequence[Any] | None
+        self,
+        labels: dict[str, str],
+        features: Sequence[str],
+        classes: Sequence[Any] | None,
+        sinks: Sequence[Sink] = (),
     ) -> None:
         self._labels = labels
+        self._sinks = tuple(sinks)
         self._features = list(features)
         self._classes = list(classes) if classes is not None else None
         self._lock = threading.Lock()
@@ -236,6 +260,12 @@ class DataCollector(Collector):
             pending = self._take_pending()
         self._fold(pending)
 
+    def flush(self) -> None:
+        """Fold what is buffered now (before the sinks are read)."""
+        with self._lock:
+            pending = self._take_pending()
+        self._fold(pending)
+
     def _take_pending(self) -> list[tuple[NDArray[Any], NDArray[Any] | None]]:
         pending, self._pending, self._pending_rows = self._pending, [], 0
         return pending
@@ -248,6 +278,8 @@ class DataCollector(Collector):
         predictions = np.concatenate([p.reshape(len(p), -1) for p in known]) if known else None
         if predictions is not None and predictions.shape[1] == 1:
             predictions = predictions.reshape(-1)
+        for sink in self._sinks:
+            sink(rows, predictions)
         numeric = rows.dtype.kind in "biuf" and rows.ndim == 2 and rows.shape[1] == len(self._sum)
         with self._lock:
             if numeric:

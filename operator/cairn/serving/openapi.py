@@ -110,6 +110,85 @@ def _model_ready(parameters: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+_COUNT_PROPERTIES: dict[str, Any] = {
+    "counts": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+    "missing": {"type": "integer", "minimum": 0},
+}
+_COUNTS = {"type": "object", "properties": _COUNT_PROPERTIES}
+
+
+def _monitoring(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    feature = {"type": "object", "properties": {"name": {"type": "string"}, **_COUNT_PROPERTIES}}
+    counters = {
+        "type": "object",
+        "description": "Counters since the server started (instance, startedAt): take the "
+        "difference of two reads; a new instance counts from zero again",
+        "properties": {
+            "model": {"type": "string"},
+            "version": {"type": ["string", "null"]},
+            "instance": {"type": "string"},
+            "startedAt": {"type": "string", "format": "date-time"},
+            "baseline": {
+                "type": ["object", "null"],
+                "description": "The training data's profile (bins and their counts); null: "
+                "none, and reason says why",
+            },
+            "reason": {"type": ["string", "null"]},
+            "rows": {"type": "integer", "minimum": 0},
+            "features": {"type": "array", "items": feature},
+            "prediction": {"oneOf": [_COUNTS, {"type": "null"}]},
+            "feedback": {"type": "object"},
+        },
+    }
+    return {
+        "get": {
+            "summary": "Inputs and predictions counted into the baseline's bins, and feedback "
+            "scores (not part of the Open Inference Protocol)",
+            "parameters": parameters,
+            "responses": {"200": _json(counters, "The counters"), **_errors(404, 503)},
+        }
+    }
+
+
+def _feedback(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    item = {
+        "type": "object",
+        "required": ["id", "label"],
+        "properties": {
+            "id": {"type": "string", "description": "An answer's id (its Inference-Id)"},
+            "label": {
+                "description": "The true label or value; a list for an answer of "
+                "several rows, one per row"
+            },
+        },
+    }
+    outcome = {
+        "type": "object",
+        "properties": {
+            **{
+                name: {"type": "integer", "minimum": 0}
+                for name in ("matched", "unknown", "expired", "duplicate", "invalid")
+            },
+            "errors": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    return {
+        "post": {
+            "summary": "Ground truth for earlier answers, by their id (not part of the Open "
+            "Inference Protocol); each item is scored or counted apart",
+            "parameters": parameters,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "array", "items": item}}},
+            },
+            "responses": {
+                "200": _json(outcome, "What became of each item"),
+                **_errors(400, 404, 408, 413, 415, 503),
+            },
+        }
+    }
+
+
 def _tensor(data_required: bool, any_size: bool = False) -> dict[str, Any]:
     """`any_size`: model metadata, where -1 is a dimension of any size (the batch)."""
     schema: dict[str, Any] = {
@@ -183,6 +262,12 @@ def openapi_document() -> dict[str, Any]:
             "/v2/models/{model_name}/ready": _model_ready(model_params),
             "/v2/models/{model_name}/versions/{model_version}/ready": _model_ready(version_params),
             "/v2/models/{model_name}/infer": _infer(model_params),
+            "/v2/models/{model_name}/monitoring": _monitoring(model_params),
+            "/v2/models/{model_name}/versions/{model_version}/monitoring": _monitoring(
+                version_params
+            ),
+            "/v2/models/{model_name}/feedback": _feedback(model_params),
+            "/v2/models/{model_name}/versions/{model_version}/feedback": _feedback(version_params),
             "/v2/models/{model_name}/versions/{model_version}/infer": _infer(version_params),
             "/v1/models/{model_name}": {
                 "get": {

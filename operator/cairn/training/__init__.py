@@ -15,12 +15,17 @@ held-out data, so that promotion compares like with like:
     training.evaluate(model, X_test, y_test, {"f1_macro": macro_f1})
     training.champion()                                 # the champion itself, or None
 
+Under a Model with fairness gates, measure group fairness on the same rows (fairlearn):
+
+    training.log_fairness(y_test, model.predict(X_test), {"sex": sex_of_test_rows})
+
 At a successful exit the run summary (metrics, artifact digest and size, dataset digest) is
 written to the container's termination message, where the operator reads it; `finish()` does
 it earlier. Environment variables: see cairn.training.env.
 """
 
 from cairn.training.datasets import Dataset, DatasetError, data_digest
+from cairn.training.fairness import FairnessError
 from cairn.training.metrics import MetricError
 from cairn.training.model_dir import (
     FORMAT,
@@ -45,6 +50,7 @@ log_metrics = default_session.log_metrics
 champion = default_session.champion
 evaluate = default_session.evaluate
 log_champion_metrics = default_session.log_champion_metrics
+log_fairness = default_session.log_fairness
 save_model = default_session.save_model
 finish = default_session.finish
 
@@ -56,6 +62,7 @@ __all__ = [
     "ArtifactUploadFailed",
     "Dataset",
     "DatasetError",
+    "FairnessError",
     "MetricError",
     "ModelMetadata",
     "ParamError",
@@ -76,6 +83,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "log_champion_metrics",
+    "log_fairness",
     "log_metric",
     "log_metrics",
     "param",

@@ -4,6 +4,8 @@
                        scikit-learn wrappers)
     cairn-model.json   metadata: format, frameworks (with the xgboost or lightgbm version of such
                        a model), signature, sha256 of every other file, metrics
+    baseline.json      the profile of the training data and of the model's predictions on it
+                       (cairn.monitoring.profile), what monitoring compares production with
 
 The artifact digest (cairn.storage) covers every file, this metadata included: a digest cannot
 be written into a file it covers, so it travels in the termination message and the ModelVersion,
@@ -27,6 +29,8 @@ import sklearn  # type: ignore[import-untyped]
 from sklearn.base import BaseEstimator  # type: ignore[import-untyped]
 from sklearn.utils.validation import check_is_fitted  # type: ignore[import-untyped]
 
+from cairn.monitoring.profile import FILE as BASELINE_FILE
+from cairn.monitoring.profile import Profile
 from cairn.storage import (
     ArtifactError,
     DigestMismatch,
@@ -116,14 +120,20 @@ def write_model_dir(
     dataset: dict[str, str] | None,
     run: str | None,
     model: str | None,
+    baseline: Profile | None = None,
 ) -> SavedModel:
-    """Write a fitted estimator (see check_estimator) and its metadata into `directory`."""
+    """Write a fitted estimator (see check_estimator) and its metadata into `directory`, with
+    the profile of its training data (`baseline`) when there is one."""
     directory.mkdir(parents=True, exist_ok=True)
     for partial in directory.glob(f"*{_PARTIAL_SUFFIX}"):
         partial.unlink()
     # The metadata goes last, so a directory with metadata always has the files it lists.
     (directory / METADATA_FILE).unlink(missing_ok=True)
+    (directory / BASELINE_FILE).unlink(missing_ok=True)
     _write_atomically(directory / MODEL_FILE, lambda path: joblib.dump(estimator, path))
+    if baseline is not None:
+        text = baseline.to_json()
+        _write_atomically(directory / BASELINE_FILE, lambda path: path.write_text(text, "utf-8"))
 
     metadata = ModelMetadata(
         format=FORMAT,

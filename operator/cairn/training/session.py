@@ -13,11 +13,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, SupportsFloat, TypeVar, overload
 
+import numpy as np
 from numpy.typing import ArrayLike
 
+from cairn.monitoring.profile import Profile, ProfileError, sample_rows
+from cairn.monitoring.profile import build as build_profile
 from cairn.storage import ArtifactError, file_uri
 from cairn.training import env as contract
 from cairn.training.datasets import Dataset, load_dataset
+from cairn.training.fairness import FairnessError, measure
 from cairn.training.metrics import checked_metric
 from cairn.training.model_dir import (
     FORMAT,
@@ -28,7 +32,7 @@ from cairn.training.model_dir import (
 )
 from cairn.training.params import convert_param, parse_params
 from cairn.training.signature import Signature, checked_signature, infer_signature
-from cairn.training.summary import encode_failure, encode_summary
+from cairn.training.summary import SummaryTooLarge, encode_failure, encode_summary
 
 T = TypeVar("T")
 OBJECT_STORE_SCHEMES = ("s3://",)
@@ -50,6 +54,7 @@ class TrainingSession:
         self._dataset: Dataset | None = None
         self._artifact: dict[str, Any] | None = None
         self._evaluation: dict[str, Any] | None = None
+        self._fairness: dict[str, dict[str, Any]] = {}  # by sensitive feature
         self._written: bytes | None = None
         self._champion_dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -118,13 +123,20 @@ class TrainingSession:
         X: ArrayLike,
         y: ArrayLike,
         metrics: Mapping[str, Callable[[Any, Any], SupportsFloat]],
+        *,
+        sensitive_features: Any = None,
+        positive_label: Any = None,
     ) -> dict[str, float]:
         """Score `model` and the champion on the same evaluation data (X, y) with each of
         `metrics` (name → scorer(y_true, y_pred), such as sklearn's f1_score), and log both:
         the model's scores as the run's metrics, the champion's beside them. Automatic promotion
-        compares exactly these two. Returns the model's scores."""
-        scores = {name: float(score(y, model.predict(X))) for name, score in metrics.items()}
+        compares exactly these two. With `sensitive_features`, also the model's group fairness
+        on those rows (see log_fairness). Returns the model's scores."""
+        predicted = model.predict(X)
+        scores = {name: float(score(y, predicted)) for name, score in metrics.items()}
         self.log_metrics(scores)
+        if sensitive_features is not None:
+            self.log_fairness(y, predicted, sensitive_features, positive_label=positive_label)
         champion = self.champion()
         if champion is not None:
             held = {name: float(score(y, champion.predict(X))) for name, score in metrics.items()}
@@ -143,6 +155,47 @@ class TrainingSession:
         self._register_exit_hook()
         checked = dict(checked_metric(name, value) for name, value in metrics.items())
         self._evaluation = {"championVersion": found.version, "championMetrics": checked}
+
+    def log_fairness(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sensitive_features: Any,
+        *,
+        positive_label: Any = None,
+    ) -> list[dict[str, Any]]:
+        """Measure and record the group fairness of the predictions `y_pred` on the evaluation
+        rows `y_true`, for each sensitive feature named in `sensitive_features` ({'sex': values
+        of those rows}, or a DataFrame): per-group metrics, demographic parity difference,
+        disparate impact ratio, equalized odds and equal opportunity differences, computed by
+        fairlearn. `positive_label`: the favourable outcome (default 1 for 0/1 labels). The
+        ModelVersion records it; the Model's fairness gates judge it. Logging a feature again
+        replaces it. Returns what was recorded."""
+        self._register_exit_hook()
+        measured = {
+            m.sensitive_feature: m.to_dict()
+            for m in measure(y_true, y_pred, sensitive_features, positive_label)
+        }
+        recorded = {**self._fairness, **measured}
+        try:
+            encode_summary(
+                {},
+                self._artifact,
+                self._dataset_summary(),
+                self._evaluation,
+                list(recorded.values()),
+            )
+        except SummaryTooLarge:
+            raise FairnessError(
+                "the fairness of these sensitive features does not fit in the run summary (4096 "
+                "bytes): name fewer features, or bin those with many groups"
+            ) from None
+        self._fairness = recorded
+        return list(measured.values())
+
+    @property
+    def fairness(self) -> list[dict[str, Any]]:
+        return list(self._fairness.values())
 
     def log_metric(self, name: str, value: SupportsFloat) -> None:
         """Record a metric; logging a name again replaces its value."""
@@ -167,25 +220,33 @@ class TrainingSession:
         *,
         signature: Mapping[str, Any] | None = None,
         sample_input: ArrayLike | None = None,
+        training_data: Any | None = None,
     ) -> SavedModel:
         """Save a fitted scikit-learn estimator into `path`, by default the run's output directory.
 
         The signature is inferred from `sample_input` (rows of model input) when not given, else
         from the dataset this run loaded when the model takes its features, else from the model.
         Metrics logged so far are recorded in the metadata too.
+
+        The profile of the training data and of the model's predictions on it goes along
+        (`baseline.json`): monitoring compares what the model is asked in production with it.
+        `training_data`: the rows the model was trained on (an array or DataFrame of model
+        input); by default the dataset this run loaded, when the model takes its features.
         """
         self._register_exit_hook()
         check_estimator(model)
         env = self.env
         directory = Path(path).absolute() if path is not None else env.output_dir
+        chosen = self._signature(model, signature, sample_input)
         saved = write_model_dir(
             model,
             directory,
-            signature=self._signature(model, signature, sample_input),
+            signature=chosen,
             metrics=self._metrics,
             dataset=self._dataset_reference(),
             run=env.run,
             model=env.model,
+            baseline=self._baseline(model, chosen, training_data),
         )
         uri = env.output_uri if directory == env.output_dir else file_uri(directory)
         digest, size = saved.digest, saved.manifest.size
@@ -225,15 +286,57 @@ class TrainingSession:
                 return infer_signature(model, training.X[:1], training.feature_names)
         return infer_signature(model, sample)
 
+    def _baseline(self, model: Any, signature: Signature, given: Any | None) -> Profile | None:
+        """The profile of the training data, or None when there is no data to profile (a
+        model saved without data, or data that is not the model's input)."""
+        model_input = signature["inputs"][0]
+        width = model_input["shape"][-1] if model_input["shape"] else 0
+        data = given
+        if data is None and self._dataset is not None and self._dataset.X.shape[1] == width:
+            data = self._dataset.X
+        if data is None or width <= 0:
+            return None
+        rows = (
+            data.iloc[sample_rows(len(data))]
+            if hasattr(data, "iloc")
+            else (np.asarray(data)[sample_rows(len(data))])
+        )
+        names = model_input.get("feature_names") or [f"x{i}" for i in range(width)]
+        try:
+            return build_profile(
+                rows,
+                names,
+                predictions=model.predict(rows),
+                classes=getattr(model, "classes_", None),
+            )
+        except ProfileError as error:
+            raise ValueError(f"save_model(training_data=...): {error}") from None
+
     def _dataset_reference(self) -> dict[str, str] | None:
         if self._dataset is None:
             return None
         return {"uri": self._dataset.uri, "digest": self._dataset.digest}
 
+    def _dataset_summary(self) -> dict[str, Any] | None:
+        """The reference, with the rows and features the model card shows."""
+        if self._dataset is None:
+            return None
+        X = self._dataset.X
+        return {
+            **(self._dataset_reference() or {}),
+            "rows": int(X.shape[0]),
+            "featureCount": int(X.shape[1]) if X.ndim > 1 else 1,
+            "features": list(self._dataset.feature_names),
+        }
+
     def summary(self) -> bytes:
         """The termination message: compact JSON within the kubelet's 4096-byte limit."""
         return encode_summary(
-            self._metrics, self._artifact, self._dataset_reference(), self._evaluation
+            self._metrics,
+            self._artifact,
+            self._dataset_summary(),
+            self._evaluation,
+            self.fairness or None,
         )
 
     def finish(self) -> dict[str, Any]:

@@ -3,8 +3,11 @@
     {"metrics": {"accuracy": 0.97, ...},
      "artifact": {"uri": "pvc://...", "digest": "sha256:...", "size": 123,
                   "format": "sklearn-joblib"},
-     "dataset": {"uri": "sklearn://iris", "digest": "sha256:..."},
+     "dataset": {"uri": "sklearn://iris", "digest": "sha256:...", "rows": 150,
+                 "featureCount": 4, "features": ["sepal length (cm)", ...]},
      "evaluation": {"championVersion": 3, "championMetrics": {"accuracy": 0.95}},
+     "fairness": [{"sensitiveFeature": "sex", "demographicParityDifference": 0.04, ...,
+                   "groups": [{"group": "female", "count": 612, "selectionRate": 0.51, ...}]}],
      "truncated": true}
 
 A run that fails for a reason the SDK knows (its model could not be uploaded) leaves
@@ -13,12 +16,13 @@ reports as the run's failure reason.
 
 Compact JSON; "artifact" and "dataset" appear once a model was saved and a dataset loaded,
 "evaluation" when the run scored the champion (the promotion alias's holder) on its own
-evaluation data, and "truncated" only when metrics had to be left out: beyond the first 256, or
-to fit in 4096 bytes.
+evaluation data, "fairness" when it measured group fairness, and "truncated" only when metrics
+had to be left out: beyond the first 256, or to fit in 4096 bytes. The dataset's feature names
+are left out before any metric is.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # The kubelet keeps at most this many bytes of a termination message.
@@ -34,8 +38,9 @@ class SummaryTooLarge(ValueError):
 def encode_summary(
     metrics: Mapping[str, float],
     artifact: Mapping[str, Any] | None,
-    dataset: Mapping[str, str] | None,
+    dataset: Mapping[str, Any] | None,
     evaluation: Mapping[str, Any] | None = None,
+    fairness: Sequence[Mapping[str, Any]] | None = None,
     *,
     limit: int = TERMINATION_MESSAGE_LIMIT,
 ) -> bytes:
@@ -50,6 +55,8 @@ def encode_summary(
             summary["dataset"] = dict(dataset)
         if evaluation is not None:
             summary["evaluation"] = dict(evaluation)
+        if fairness:
+            summary["fairness"] = [dict(feature) for feature in fairness]
         if count < len(items):
             summary["truncated"] = True
         return json.dumps(summary, separators=(",", ":"), allow_nan=False).encode()
@@ -57,10 +64,20 @@ def encode_summary(
     most = min(len(items), MAX_METRICS)
     if len(candidate := encoded(most)) <= limit:
         return candidate
+    if dataset is not None and "features" in dataset:
+        # The feature names go first: every metric is worth more than them.
+        return encode_summary(
+            metrics,
+            artifact,
+            {k: v for k, v in dataset.items() if k != "features"},
+            evaluation,
+            fairness,
+            limit=limit,
+        )
     if len(encoded(0)) > limit:
         raise SummaryTooLarge(
             f"the run summary exceeds {limit} bytes without any metric: shorten the artifact "
-            "and dataset URIs"
+            "and dataset URIs, or record the fairness of fewer sensitive features"
         )
     # The size grows with the number of metrics kept: find the most that fit.
     fits, too_many = 0, most

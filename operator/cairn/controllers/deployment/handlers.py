@@ -9,8 +9,10 @@ from typing import Any
 
 import kopf
 
+from cairn.analysis.judge import duration_seconds
 from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion
 from cairn.api.labels import DEPLOYMENT_LABEL
+from cairn.api.monitoring import DEFAULT_WINDOW
 from cairn.controllers import resync
 from cairn.controllers.deployment.reconcile import needs_reconcile, reconcile, rolling_out
 from cairn.kube import cache
@@ -36,8 +38,17 @@ def on_deployment(namespace: str | None, name: str, **_: Any) -> None:
 def resync_modeldeployments(
     body: kopf.Body, namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str | None, str], float]:
-    """Every ModelDeployment is revisited (see controllers.resync): often while a rollout runs."""
-    interval = ROLLOUT_TICK_SECONDS if rolling_out(dict(body)) else RESYNC_SECONDS
+    """Every ModelDeployment is revisited (see controllers.resync): often while a rollout runs,
+    and a few times per monitoring window."""
+    interval: float = ROLLOUT_TICK_SECONDS if rolling_out(dict(body)) else RESYNC_SECONDS
+    watched = (body.get("spec") or {}).get("monitoring")
+    if watched is not None:
+        window = (watched.get("window") or {}).get("duration") or DEFAULT_WINDOW
+        try:
+            sixth = duration_seconds(window) / 6
+        except ValueError:
+            sixth = RESYNC_SECONDS  # an invalid duration is the reconcile's to report
+        interval = min(interval, max(ROLLOUT_TICK_SECONDS, sixth))
     return {(namespace, name): interval}
 
 

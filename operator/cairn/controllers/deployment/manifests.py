@@ -12,6 +12,7 @@ selects the pods of every track, so traffic splits by replica ratio.
 
 import hashlib
 import json
+import posixpath
 from typing import Any
 
 from cairn.api import ModelDeployment
@@ -25,6 +26,7 @@ from cairn.api.labels import (
     VERSION_LABEL,
 )
 from cairn.api.modeldeployment import STABLE
+from cairn.api.trainingrun import DEFAULT_ARTIFACTS_CLAIM
 from cairn.controllers import defaults
 from cairn.controllers.deployment.target import Target
 from cairn.storage import parse_artifact_uri, pvc_mount
@@ -38,6 +40,8 @@ MODEL_VOLUME = "model"
 CACHE_MOUNT = "/cairn/cache"
 CACHE_VOLUME = "model-cache"
 TMP_VOLUME = "tmp"
+LOG_MOUNT = "/cairn/predictions"
+LOG_VOLUME = "predictions"
 SERVER_USER = 1000
 # Seconds between SIGTERM (readiness turns false) and the listener closing: time for the
 # endpoints to drop the pod, so that a rollout loses no request.
@@ -152,6 +156,18 @@ def _model_volumes(target: Target) -> tuple[list[Body], list[Body]]:
     )
 
 
+def prediction_log_place(mdep: ModelDeployment) -> tuple[str, str]:
+    """The claim and the directory in it of the prediction log (spec.monitoring.log.uri, or
+    pvc://cairn-artifacts/predictions/<model>): beside the models, not in a
+    directory of theirs, which the trainer owns."""
+    log = mdep.spec.monitoring.log if mdep.spec.monitoring else None
+    uri = (
+        log.uri if log else None
+    ) or f"pvc://{DEFAULT_ARTIFACTS_CLAIM}/predictions/{mdep.spec.model}"
+    parsed = parse_artifact_uri(uri)
+    return parsed.claim or DEFAULT_ARTIFACTS_CLAIM, parsed.path
+
+
 def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas: int) -> Body:
     spec, name = mdep.spec, mdep.name
     port = spec.port
@@ -191,8 +207,28 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    if spec.env:
-        container["env"] = [variable.to_dict() for variable in spec.env]
+    # The pod's own name, for the prediction log's file per pod.
+    env: list[Body] = [
+        {"name": "CAIRN_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    ]
+    log = spec.monitoring.log if spec.monitoring else None
+    if log is not None:
+        claim, directory = prediction_log_place(mdep)
+        # The claim's root, writable, as a training pod's: a subPath the kubelet made would be
+        # root's, not the server's to write.
+        volumes.append(
+            {"name": LOG_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": False}}
+        )
+        container["volumeMounts"].append({"name": LOG_VOLUME, "mountPath": LOG_MOUNT})
+        container["args"] += [
+            "--log-sample-rate",
+            repr(log.sample_rate),
+            "--log-dir",
+            posixpath.join(LOG_MOUNT, directory),
+        ]
+        if target.sensitive_features:
+            container["args"] += ["--sensitive-features", ",".join(target.sensitive_features)]
+    container["env"] = [*env, *(variable.to_dict() for variable in spec.env or [])]
     if uses_object_store(target.artifact_uri):
         given = spec.storage.secret_name if spec.storage else None
         container["envFrom"] = credentials_env_from(given, defaults.storage_secret())
@@ -212,6 +248,9 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
             "runAsNonRoot": True,
             "runAsUser": SERVER_USER,
             "runAsGroup": SERVER_USER,
+            # Volumes that support it (not hostPath) are made writable for the server's group:
+            # the prediction log's claim.
+            "fsGroup": SERVER_USER,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }

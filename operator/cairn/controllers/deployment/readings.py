@@ -21,24 +21,30 @@ Body = dict[str, Any]
 QUERY_TIMEOUT_S = 5.0
 
 
-def read_pods(mdep: ModelDeployment) -> dict[str, tuple[str, serving_metrics.Counters]]:
-    """Every ready serving pod's counters (pod → (track, counters)), read from its /metrics
-    through the API server; a pod that does not answer is left out of this interval."""
-    namespace, port = mdep.namespace, mdep.spec.port
-    readings = {}
-    for pod in workloads.list_pods(namespace, manifests.pod_labels(mdep.name)):
+def ready_pods(mdep: ModelDeployment) -> list[tuple[str, str]]:
+    """The ModelDeployment's serving pods that are ready and not leaving: (pod, track)."""
+    found = []
+    for pod in workloads.list_pods(mdep.namespace, manifests.pod_labels(mdep.name)):
         pod_meta, status = pod["metadata"], pod.get("status") or {}
         track = (pod_meta.get("labels") or {}).get(TRACK_LABEL)
         ready = any(
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions") or []
         )
-        if not ready or pod_meta.get("deletionTimestamp") or track is None:
-            continue
-        text = workloads.read_pod_path(namespace, pod_meta["name"], port, "metrics")
+        if ready and not pod_meta.get("deletionTimestamp") and track is not None:
+            found.append((pod_meta["name"], track))
+    return found
+
+
+def read_pods(mdep: ModelDeployment) -> dict[str, tuple[str, serving_metrics.Counters]]:
+    """Every ready serving pod's counters (pod → (track, counters)), read from its /metrics
+    through the API server; a pod that does not answer is left out of this interval."""
+    readings = {}
+    for pod, track in ready_pods(mdep):
+        text = workloads.read_pod_path(mdep.namespace, pod, mdep.spec.port, "metrics")
         if text is not None:
             try:
-                readings[pod_meta["name"]] = (track, serving_metrics.parse(text))
+                readings[pod] = (track, serving_metrics.parse(text))
             except ValueError:
                 continue
     return readings

@@ -3,6 +3,7 @@ and events of its Deployments, its Model and the Model's versions) calls it. It 
 version to serve, applies the Deployments and the Service that version needs, and writes status.
 """
 
+import dataclasses
 import datetime
 import threading
 from typing import Any
@@ -14,7 +15,7 @@ from cairn.api.labels import VERSION_LABEL
 from cairn.api.modeldeployment import CANARY, STABLE, TRACKS, CanaryStatus
 from cairn.api.modeldeployment import ModelDeploymentReason as Reason
 from cairn.controllers import defaults
-from cairn.controllers.deployment import manifests, readings, routing
+from cairn.controllers.deployment import manifests, monitor, readings, routing
 from cairn.controllers.deployment.rollout import Note, Plan, Progress, canary_strategy, plan
 from cairn.controllers.deployment.status import (
     Observed,
@@ -42,12 +43,16 @@ _targets_lock = threading.Lock()
 def find_target(mdep: ModelDeployment) -> Target | Refusal:
     """What the ModelDeployment should serve, from its Model and versions as last watched."""
     spec = mdep.spec
-    number = wanted_version(spec, cached(Model, cache.get(Model, mdep.namespace, spec.model)))
+    model = cached(Model, cache.get(Model, mdep.namespace, spec.model))
+    number = wanted_version(spec, model)
     if isinstance(number, Refusal):
         return number
     name = version_name(spec.model, number)
     version = cached(ModelVersion, cache.get(ModelVersion, mdep.namespace, name))
-    return resolve(spec, number, version)
+    found = resolve(spec, number, version)
+    if isinstance(found, Target) and model is not None and model.spec.sensitive_features:
+        return dataclasses.replace(found, sensitive_features=tuple(model.spec.sensitive_features))
+    return found
 
 
 def needs_reconcile(body: Body) -> bool:
@@ -236,6 +241,7 @@ def reconcile(namespace: str, name: str) -> None:
         if body is None or body["metadata"].get("deletionTimestamp"):
             # Garbage collection removes its children; recreating them would fight it.
             forget(namespace, name)
+            monitor.forget(namespace, name)
             return
         found = parse(ModelDeployment, body)
         if found is not None:
@@ -274,6 +280,13 @@ def _reconcile(found: ModelDeployment) -> None:
     )
     new = compute_status(mdep, seen)
     old = mdep.status or ModelDeploymentStatus()
+    watched = monitor.observe(mdep, new.stable.version if new.stable else None, _now())
+    new = new.model_copy(
+        update={
+            "monitoring": watched,
+            "conditions": monitor.conditions(mdep, watched, new.conditions),
+        }
+    )
     status.write(mdep, mdep.status, new)
     _remember(mdep, target)
     for note in chosen.notes:
@@ -282,6 +295,11 @@ def _reconcile(found: ModelDeployment) -> None:
         )
         count_outcome(note, old, chosen)
     post_events(mdep, old, new, running, manifests.served_target(stable))
+    monitor.announce(mdep, old.conditions, new.conditions)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def count_outcome(note: Note, old: ModelDeploymentStatus, chosen: Plan) -> None:

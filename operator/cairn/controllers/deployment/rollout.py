@@ -198,6 +198,11 @@ def _advance(spec: ModelDeploymentSpec, stable: Target, target: Target, progress
     analysis = strategy.analysis if strategy else None
     if analysis is not None and not status.promoting:
         limit = analysis.failure_limit or DEFAULT_FAILURE_LIMIT
+        if status.certain_failure:
+            message = "an analysis interval failed beyond doubt (p < 0.001): " + (
+                failure_message(status.analysis or [])
+            )
+            return _rollback(spec, stable, target, Reason.ANALYSIS_FAILED, message, now)
         if (status.failed_intervals or 0) >= limit:
             message = f"{status.failed_intervals} analysis intervals failed: " + (
                 failure_message(status.analysis or [])

@@ -22,6 +22,9 @@ class Target:
     version: int
     artifact_uri: str
     digest: str
+    # The Model's spec.sensitiveFeatures, never written to the prediction log. Not part of
+    # which version this is: a change of them updates the pods, it is no new rollout.
+    sensitive_features: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property
     def name(self) -> str:

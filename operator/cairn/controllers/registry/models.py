@@ -14,6 +14,7 @@ from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import cached, parse
 from cairn.kube import cache, events, objects, status
 from cairn.observability.reconciles import reconciling
+from cairn.registry import history
 from cairn.registry.aliases import resolve
 from cairn.registry.promotion import Candidate, holder_after
 from cairn.registry.retention import versions_to_delete
@@ -210,6 +211,14 @@ def status_for(
         )
         for number in retired or []
     ]
+    # Approvals and rejections are the versions' own history; the Model keeps a copy, which
+    # outlives a version that retention deletes.
+    decided = history.for_model(
+        {v.spec.version: (v.status.history if v.status else None) or [] for v in versions}
+    )
+    recorded = history.merged(
+        [*(old.history or []), *happened][-HISTORY_MAX:], decided, HISTORY_MAX
+    )
     # The latest version never goes down: a deleted version's number is not given again.
     latest = max([old.latest_version or 0, *phases]) or None
     return ModelStatus(
@@ -219,7 +228,7 @@ def status_for(
         conditions=conditions,
         promoted=promotion.holder,
         rolled_back=promotion.rolled_back or None,
-        history=[*(old.history or []), *happened][-HISTORY_MAX:] or None,
+        history=recorded or None,
     )
 
 
@@ -284,8 +293,12 @@ def reconcile_model(namespace: str, name: str) -> None:
         if ready and ready.status == "False" and old.conditions != new.conditions:
             events.warn(model, reason=ready.reason, message=ready.message)
         for entry in new.history or []:
-            if entry not in (old.history or []) and entry.action != ModelReason.VERSION_RETIRED:
+            if entry not in (old.history or []) and entry.action in ANNOUNCED:
                 announce(model, entry)
+
+
+# Retirements have their own Event; approvals and rejections are announced by their versions.
+ANNOUNCED = frozenset({ModelReason.ALIAS_MOVED, ModelReason.PROMOTED, ModelReason.ROLLED_BACK})
 
 
 def announce(model: Model, entry: HistoryEntry) -> None:

@@ -1,6 +1,8 @@
-"""Reconciling a ModelVersion: judge its gates against its Model's policy, decide its approval, and
-list the ModelDeployments serving it; the version's status is written here and nowhere else."""
+"""Reconciling a ModelVersion: judge its gates (metrics and fairness) against its Model's policy,
+decide its approval, list the ModelDeployments serving it, and keep its history; the version's
+status is written here and nowhere else."""
 
+import datetime
 import logging
 from typing import Any
 
@@ -15,12 +17,14 @@ from cairn.api import (
     ModelVersionStatus,
 )
 from cairn.api.conditions import find, set_condition
+from cairn.api.conditions import now as conditions_now
 from cairn.api.model import ModelReason
-from cairn.api.modelversion import ModelVersionReason
+from cairn.api.modelversion import HISTORY_MAX, ModelVersionReason
 from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import cached, parse
 from cairn.kube import cache, events, objects, status
 from cairn.observability.reconciles import reconciling
+from cairn.registry import fairness, history
 from cairn.registry.approval import decide
 from cairn.registry.gates import judge_all, key_metric
 from cairn.registry.promotion import Candidate, verdict
@@ -33,15 +37,7 @@ logger = logging.getLogger(__name__)
 
 def served_by(version: ModelVersion, deployments: list[Body]) -> list[str]:
     """The ModelDeployments whose stable or canary track runs this version, by their status."""
-    names = []
-    for mdep in deployments:
-        if mdep["metadata"].get("deletionTimestamp"):
-            continue
-        mdep_status = mdep.get("status") or {}
-        tracks = (mdep_status.get("stable") or {}, mdep_status.get("canary") or {})
-        if any(track.get("version") == version.spec.version for track in tracks):
-            names.append(str(mdep["metadata"]["name"]))
-    return sorted(names)
+    return sorted(history.roles(version.spec.version, deployments))
 
 
 def model_of(version: ModelVersion) -> Model | None:
@@ -51,12 +47,30 @@ def model_of(version: ModelVersion) -> Model | None:
 
 
 def status_for(
-    version: ModelVersion, model: Model | None, deployments: list[str]
+    version: ModelVersion,
+    model: Model | None,
+    deployments: list[Body],
+    now: datetime.datetime | None = None,
 ) -> ModelVersionStatus:
-    """The version's status: pure, from its spec, its Model and who serves it."""
+    """The version's status: pure, from its spec, its Model, the ModelDeployments of the Model
+    (who serves it, and its canary rollbacks) and its status so far (the history grows)."""
+    new = judged(version, model, deployments)
+    old = version.status or ModelVersionStatus()
+    now = now or conditions_now()
+    happened = history.decisions(old, new, version.spec.approval, now)
+    happened += history.serving(old.history or [], version.spec.version, deployments, now)
+    kept = history.merged(old.history or [], happened, HISTORY_MAX)
+    return new.model_copy(update={"history": kept or None})
+
+
+def judged(
+    version: ModelVersion, model: Model | None, deployments: list[Body]
+) -> ModelVersionStatus:
+    """The version's status but its history."""
     spec, old = version.spec, version.status or ModelVersionStatus()
     generation = version.generation
     conditions = old.conditions
+    served = served_by(version, deployments) or None
     if model is None:
         message = f"Model {spec.model} does not exist or cannot be read; create it (kubectl "
         message += "apply a Model) or see its Ready condition"
@@ -68,12 +82,16 @@ def status_for(
             observed_generation=generation,
             phase=ModelVersionPhase.INVALID,
             conditions=conditions,
-            deployments=deployments or None,
+            deployments=served,
         )
     policy = model.spec.policy
-    validated, results = judge_all(policy.gates or [], spec.metrics or {})
+    passed, results = judge_all(policy.gates or [], spec.metrics or {})
+    fair, fairness_results = fairness.judge_all(policy.fairness or [], spec.fairness or [])
+    validated = passed and fair
     failed = [r.message or "" for r in results if not r.passed]
-    gate_message = "; ".join(failed) if failed else f"{len(results)} gate(s) passed"
+    failed += [r.message or "" for r in fairness_results if not r.passed]
+    count = len(results) + len(fairness_results)
+    gate_message = "; ".join(failed) if failed else f"{count} gate(s) passed"
     decision = decide(
         validated=validated,
         require_approval=policy.require_approval,
@@ -112,8 +130,9 @@ def status_for(
         phase=decision.phase,
         conditions=conditions,
         gates=results,
+        fairness_gates=fairness_results or None,
         key_metric=key_metric(spec.metrics or {}, [r.metric for r in results]),
-        deployments=deployments or None,
+        deployments=served,
     )
 
 
@@ -149,7 +168,7 @@ def with_promotion(
 
 def desired_status(version: ModelVersion) -> ModelVersionStatus:
     deployments = cache.of_model(ModelDeployment, version.namespace, version.spec.model)
-    return status_for(version, model_of(version), served_by(version, deployments))
+    return status_for(version, model_of(version), deployments)
 
 
 def transition_event(new: ModelVersionStatus) -> tuple[str, str]:

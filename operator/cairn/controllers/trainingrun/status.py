@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cairn.api import TrainingRun, TrainingRunConditionType, TrainingRunPhase, TrainingRunStatus
-from cairn.api.common import ArtifactRef, DatasetRef, Evaluation
+from cairn.api.common import ArtifactRef, Evaluation, TrainedDataset
 from cairn.api.conditions import find, set_condition
 from cairn.api.trainingrun import RegistrationReason, TrainingRunReason
 from cairn.controllers.parsing import describe
@@ -64,9 +64,13 @@ def summary_fields(summary: Body) -> dict[str, Any]:
     if summary.get("artifact"):
         fields["artifact"] = ArtifactRef.model_validate(summary["artifact"])
     if summary.get("dataset"):
-        fields["dataset"] = DatasetRef.model_validate(summary["dataset"])
+        fields["dataset"] = TrainedDataset.model_validate(summary["dataset"])
     if summary.get("evaluation"):
         fields["evaluation"] = Evaluation.model_validate(summary["evaluation"])
+    if summary.get("fairness"):
+        fields["fairness"] = TrainingRunStatus.model_validate(
+            {"fairness": summary["fairness"]}
+        ).fairness
     return fields
 
 

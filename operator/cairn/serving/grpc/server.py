@@ -10,6 +10,7 @@ failures, read gRPC answers exactly as REST ones.
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -154,7 +155,8 @@ class InferenceService:
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"the model cannot predict these inputs: {error}",
                 ) from None
-            return encode_response(spec, decoded, results, raw=bool(request.raw_input_contents))
+            answered = replace(decoded, request_id=app.answered(decoded, results))
+            return encode_response(spec, answered, results, raw=bool(request.raw_input_contents))
         finally:
             metrics.inflight -= 1
 

@@ -1,0 +1,157 @@
+"""Monitoring windows from the counters of several serving pods: restarts, new pods, too little
+traffic, drift and live performance; and the conditions they give a ModelDeployment."""
+
+import datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine  # type: ignore[import-untyped]
+from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+
+from cairn.api import ModelDeployment
+from cairn.api.monitoring import Monitoring, MonitoringVerdict
+from cairn.controllers.deployment import monitor
+from cairn.monitoring.profile import Profile, build
+from cairn.monitoring.window import Reading, totals, verdict
+
+UTC = datetime.UTC
+START = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+X, Y = load_wine(return_X_y=True)
+TRAIN, TEST, Y_TRAIN, Y_TEST = train_test_split(X, Y, test_size=0.4, random_state=0)
+NAMES = [f"f{i}" for i in range(13)]
+BASELINE = build(TRAIN, NAMES, predictions=Y_TRAIN, classes=[0, 1, 2])
+
+
+def reading(
+    rows: np.ndarray,
+    instance: str = "a",
+    started: datetime.datetime = START - datetime.timedelta(hours=1),
+    feedback: tuple[int, int, float] = (0, 0, 0.0),
+    baseline: Profile | None = BASELINE,
+) -> Reading:
+    """What a server that answered `rows` (predicting the first class) reports."""
+    features = []
+    for index, (_, histogram) in enumerate(BASELINE.features):
+        counts, missing = (
+            histogram.count(rows[:, index])
+            if len(rows)
+            else (
+                np.zeros(histogram.bins, dtype=np.int64),
+                0,
+            )
+        )
+        features.append({"counts": counts.tolist(), "missing": missing})
+    predicted = np.zeros(4, dtype=np.int64)
+    predicted[0] = len(rows)
+    raw: dict[str, Any] = {
+        "instance": instance,
+        "startedAt": started.isoformat(),
+        "baseline": baseline.to_dict() if baseline else None,
+        "rows": len(rows),
+        "features": features,
+        "prediction": {"counts": predicted[:4].tolist(), "missing": 0},
+        "feedback": {
+            "matchedRows": feedback[0],
+            "correctRows": feedback[1],
+            "absoluteError": feedback[2],
+        },
+    }
+    return Reading.parse(raw)
+
+
+def test_a_window_is_what_each_pod_counted_since_it_began() -> None:
+    early, late = TEST[:20], TEST[:50]
+    at_start = {"a": reading(early), "c-old": reading(early, "c")}
+    now = {
+        "a": reading(late),  # the same counters, grown by 30 rows
+        "b": reading(TEST[:7], "b", started=START + datetime.timedelta(seconds=5)),  # new pod
+        "c-old": reading(TEST[:3], "c2", started=START + datetime.timedelta(seconds=9)),  # restart
+        "d": reading(TEST[:40], "d"),  # first seen now, started long before: not this window's
+    }
+    counted = totals(at_start, now, START)
+    assert counted is not None
+    assert counted.rows == 30 + 7 + 3
+    first = BASELINE.features[0][1]
+    parts = [first.count(rows[:, 0])[0] for rows in (TEST[20:50], TEST[:7], TEST[:3])]
+    expected = np.sum(parts, axis=0)
+    assert counted.features[0][:-1].tolist() == expected.tolist()
+
+
+def monitoring(**window: Any) -> Monitoring:
+    return Monitoring.model_validate(
+        {"window": {"duration": "1m", "minRows": 40, **window}, "performance": {"min": 0.9}}
+    )
+
+
+def test_a_window_waits_for_its_duration_and_its_rows_then_says_not_enough_data() -> None:
+    settings = monitoring()
+    few = totals({}, {"a": reading(TEST[:10], started=START)}, START)
+    assert few is not None
+    assert verdict(settings, BASELINE, few, 1, START, START, 0.5) is None  # too early
+    assert verdict(settings, BASELINE, few, 1, START, START, 3) is None  # waits for rows
+    late = verdict(settings, BASELINE, few, 1, START, START, 10)
+    assert late is not None and late.verdict == MonitoringVerdict.NOT_ENOUGH_DATA
+    assert "10 rows" in (late.message or "") and "minRows" in (late.message or "")
+
+
+def test_shifted_wine_drifts_and_unshifted_does_not() -> None:
+    settings = monitoring()
+    steady = totals({}, {"a": reading(TEST, started=START)}, START)
+    assert steady is not None
+    calm = verdict(settings, BASELINE, steady, 1, START, START, 1)
+    assert calm is not None and calm.verdict == MonitoringVerdict.NO_DRIFT
+    assert calm.drifted_features == 0 and calm.features_compared == 13
+    shifted = TEST.copy()
+    shifted[:, :7] *= 1.5
+    moved = totals({}, {"a": reading(shifted, started=START)}, START)
+    assert moved is not None
+    found = verdict(settings, BASELINE, moved, 1, START, START, 1)
+    assert found is not None and found.verdict == MonitoringVerdict.DRIFTED
+    assert found.features is not None
+    assert {f.name for f in found.features if f.drifted} == set(NAMES[:7])
+    assert [f.drifted for f in found.features] == sorted(
+        (f.drifted for f in found.features), reverse=True
+    )  # drifted ones first
+    assert "7 of 13 features drifted" in (found.message or "")
+    assert found.prediction is not None and found.prediction.drifted  # all answered class 0
+
+
+def test_live_accuracy_comes_from_the_feedback_counted_in_the_window() -> None:
+    settings = monitoring()
+    at_start = {"a": reading(TEST[:0], feedback=(100, 95, 0.0))}
+    now = {"a": reading(TEST, feedback=(180, 155, 0.0))}
+    counted = totals(at_start, now, START)
+    assert counted is not None
+    judged = verdict(settings, BASELINE, counted, 1, START, START, 1)
+    assert judged is not None and judged.performance is not None
+    assert judged.performance.rows == 80 and judged.performance.value == pytest.approx(60 / 80)
+
+
+def mdep(monitoring_spec: dict[str, Any] | None) -> ModelDeployment:
+    spec: dict[str, Any] = {"model": "wine", "alias": "production"}
+    if monitoring_spec is not None:
+        spec["monitoring"] = monitoring_spec
+    return ModelDeployment.model_validate(
+        {"metadata": {"name": "wine", "namespace": "ml", "generation": 2}, "spec": spec}
+    )
+
+
+def test_conditions_follow_the_verdicts_and_go_with_spec_monitoring() -> None:
+    watched = mdep({"window": {"minRows": 40}, "performance": {"min": 0.9, "minRows": 50}})
+    settings = watched.spec.monitoring
+    assert settings is not None
+    shifted = TEST.copy()
+    shifted[:, :7] *= 1.5
+    counted = totals({}, {"a": reading(shifted, started=START, feedback=(60, 30, 0.0))}, START)
+    assert counted is not None
+    judged = verdict(settings, BASELINE, counted, 3, START, START, 1)
+    found = monitor.conditions(watched, judged, None)
+    assert found is not None
+    by_type = {c.type: c for c in found}
+    assert (by_type["Drifted"].status, by_type["Drifted"].reason) == ("True", "DriftDetected")
+    degraded = by_type["PerformanceDegraded"]
+    assert (degraded.status, degraded.reason) == ("True", "BelowMinimum")
+    assert "accuracy 0.5 on 60 labelled rows" in degraded.message
+    # Without spec.monitoring, the conditions go.
+    assert monitor.conditions(mdep(None), None, found) is None
