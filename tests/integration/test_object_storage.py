@@ -119,7 +119,10 @@ def test_iris_trained_to_s3_is_served_from_it_and_a_second_pod_downloads_nothing
     keys = {
         item["Key"] for item in object_store.client().list_objects_v2(Bucket=bucket)["Contents"]
     }
-    assert keys == {"iris/iris-1/model.joblib", "iris/iris-1/cairn-model.json"}
+    # The model, its metadata and its training data's profile (for drift monitoring).
+    assert keys == {
+        f"iris/iris-1/{name}" for name in ("model.joblib", "cairn-model.json", "baseline.json")
+    }
     # What the store holds is what the run recorded.
     for name, value in object_store.environ().items():
         monkeypatch.setenv(name, value)
@@ -360,7 +363,7 @@ def test_csv_and_parquet_objects_of_the_same_rows_give_one_dataset_digest(
         ",".join(columns)
         + "\n"
         + "".join(
-            ",".join(repr(v) for v in row) + "\n" for row in zip(*columns.values(), strict=True)
+            ",".join(str(v) for v in row) + "\n" for row in zip(*columns.values(), strict=True)
         )
     )
     parquet = tmp_path / "iris.parquet"
