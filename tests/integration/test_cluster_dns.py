@@ -17,11 +17,20 @@ from tests.support.workloads import (
 
 SERVER = "web"
 CLIENT = """
-import json, socket, urllib.request
+import json, socket, time, urllib.request
 names = ["web", "web.{ns}", "web.{ns}.svc", "web.{ns}.svc.cluster.local",
          "kubernetes.default.svc.cluster.local"]
 found = {{name: socket.gethostbyname(name) for name in names}}
-answer = urllib.request.urlopen("http://web.{ns}.svc:8000/hello.txt", timeout=10).read().decode()
+# kube-proxy programs a new Service's rules a moment after it exists: refused until then.
+for attempt in range(30):
+    try:
+        answer = urllib.request.urlopen("http://web.{ns}.svc:8000/hello.txt", timeout=10)
+        answer = answer.read().decode()
+        break
+    except OSError:
+        if attempt == 29:
+            raise
+        time.sleep(1)
 outside = {{}}
 for name in ("example.com", "deb.debian.org"):
     try:
