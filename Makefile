@@ -37,6 +37,10 @@ demo-bad: install helm cluster-up images $(if $(filter s3,$(STORE)),storage-up) 
 demo-loop: install helm cluster-up images ## Continuous training: new rows in the CSV retrain, the better v2 is promoted by itself and canaried
 	@hack/demo-loop.sh
 
+.PHONY: demo-drift
+demo-drift: install helm cluster-up images ## Monitoring: traffic drifts, Drifted starts a retrain, the better v2 is canaried in
+	@hack/demo-drift.sh
+
 .PHONY: test
 test: install lint helm cluster-up images storage-up ## Lint, then run unit and integration tests on the local cluster
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m pytest $(PYTEST_ARGS)
@@ -84,7 +88,7 @@ run: install install-crds ## Run the operator in the foreground against the KUBE
 	cairn-operator
 
 .PHONY: bench
-bench: bench-train bench-registry bench-ct bench-serve bench-rollout bench-storage ## Every benchmark; each ends with a one-line summary
+bench: bench-train bench-registry bench-ct bench-serve bench-rollout bench-storage bench-monitoring ## Every benchmark; each ends with a one-line summary
 
 .PHONY: bench-train
 bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
@@ -142,6 +146,10 @@ bench-rollout: install cluster-up images ## Canary judgement at 5 s intervals: r
 .PHONY: bench-storage
 bench-storage: install storage-up ## 200 MB model: download, verify and load through the model cache vs a plain boto3 download; cache-hit start
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.storage.bench_storage $(BENCH_ARGS)
+
+.PHONY: bench-monitoring
+bench-monitoring: install ## Drift detection on real cairn-serve processes: windows to Drifted after a shift, false alarms in 100 calm windows, against Evidently's and Alibi Detect's default tests (~6 min)
+	$(PYTHON) -m bench.monitoring.bench_monitoring $(BENCH_ARGS)
 
 .PHONY: bench-serve
 bench-serve: install ## Benchmark cairn-serve (REST and gRPC) against MLServer, a bare Starlette app and its stack's ceiling (~25 min)

@@ -105,6 +105,11 @@ fresh_namespaces() {
   "$repo/hack/localkube/artifacts-claim.sh" --delete "$ns"
   k create namespace "$ns" >/dev/null
   k create namespace "$operator_ns" >/dev/null
+  # As a platform team would: every pod, the operator's and the ones it creates, must meet the
+  # restricted Pod Security Standard, or the API server refuses it.
+  k label namespace "$ns" "$operator_ns" pod-security.kubernetes.io/enforce=restricted \
+    pod-security.kubernetes.io/enforce-version=latest >/dev/null
+  say "both enforce the restricted Pod Security Standard (pod-security.kubernetes.io/enforce)"
   # There is no dynamic provisioner here: the claim cairn-artifacts binds a hostPath volume.
   artifacts_dir=$("$repo/hack/localkube/artifacts-claim.sh" "$ns")
   say "artifact store: claim cairn-artifacts in $ns on $artifacts_dir"
@@ -182,6 +187,10 @@ answers() {
     awk '{ n = $1; $1 = ""; printf "%s%s: %d", sep, substr($0, 2), n; sep = ", " } END { print "" }'
 }
 
+# The demo rows shown one by one and checked after a rollout: the first SHOWN_ROWS (a demo that
+# sends hundreds of rows as traffic shows a few).
+shown_rows() { printf '%s\n' "${ROWS[@]:0:${SHOWN_ROWS:-${#ROWS[@]}}}"; }
+
 # serve_first: once the ModelDeployment is Available, its Service answers the first row.
 serve_first() {
   local version=$1 timeout=$2 row answer i
@@ -197,21 +206,22 @@ serve_first() {
   done
   [ "${answer%% *}" = 200 ] || die "the Service $mdep at $url did not answer within 30s (last: $answer)"
   say "POST $url/v2/models/$mdep/infer, each demo row -> HTTP code, version:"
-  for row in "${ROWS[@]}"; do say "  [$row] -> $(infer "$url" "$row")"; done
+  while read -r row; do say "  [$row] -> $(infer "$url" "$row")"; done < <(shown_rows)
 }
 
 # After a rollout only one version answers: wait for the other track's pods to leave.
 check_serving() {
-  local version=$1 row answer i want
-  want="$((2 * ${#ROWS[@]})) x 200 from v$version"
+  local version=$1 row answer i want rows
+  mapfile -t rows < <(shown_rows)
+  want="$((2 * ${#rows[@]})) x 200 from v$version"
   kn wait pod -l cairn.dev/track=canary --for=delete --timeout=60s >/dev/null 2>&1 || true
   for i in $(seq 1 60); do
-    answer=$(for row in "${ROWS[@]}" "${ROWS[@]}"; do infer "$url" "$row"; done | sort | uniq -c |
+    answer=$(for row in "${rows[@]}" "${rows[@]}"; do infer "$url" "$row"; done | sort | uniq -c |
       awk '{printf "%s%d x %s from v%s", sep, $1, $2, $3; sep = ", "}')
     [ "$answer" = "$want" ] && break
     sleep 1
   done
-  say "$((2 * ${#ROWS[@]})) requests now (each row twice): $answer"
+  say "$((2 * ${#rows[@]})) requests now (each row twice): $answer"
   [ "$answer" = "$want" ] || die "v$version alone is not answering: $answer"
 }
 

@@ -11,10 +11,18 @@ Installs what it needs: wrk and prometheus (promtool) from Debian, MLServer 1.7.
 mlserver-sklearn 1.7.1 in a venv of its own under $CAIRN_CACHE_DIR/bench-venv, ghz built from
 its Go module under $CAIRN_CACHE_DIR/bin. Environment: BENCH_DURATION (s per point, default 20),
 BENCH_WARMUP (default 5), BENCH_MODELS (default "rf lr"), BENCH_SERVERS (all by default),
-BENCH_GRPC (default 1; 0: REST only). Interrupted (SIGTERM, SIGINT), it stops every server it
-started. The last three lines are the cairn/MLServer REST throughput ratio at 32 connections,
-1 row (RF), cairn/ceiling at 32 connections, 1 row (LR), and cairn/MLServer over gRPC at 32
-streams, 1 row (RF).
+BENCH_GRPC (default 1; 0: REST only), BENCH_MONITORING_ROUNDS (default 3; 0: skip it).
+Interrupted (SIGTERM, SIGINT), it stops every server it started.
+
+The models are saved with the profile of their training data, so cairn-serve's defaults count
+every request into drift bins and keep answers for feedback. The cost of that is measured on its
+own: cairn-serve with the defaults and with `--monitoring false --feedback-size 0`, both running,
+RF at 32 connections and 1 row, alternated BENCH_MONITORING_ROUNDS times (the median of each), so
+that a change of load on a shared machine falls on both.
+
+The last four lines are the cairn/MLServer REST throughput ratio at 32 connections, 1 row (RF),
+cairn/ceiling at 32 connections, 1 row (LR), cairn/MLServer over gRPC at 32 streams, 1 row (RF),
+and the monitoring overhead.
 """
 
 import json
@@ -59,6 +67,7 @@ SERVERS = os.environ.get(
     "BENCH_SERVERS", "ceiling cairn cairn-sklearn mlserver mlserver-batch baseline"
 ).split()
 GRPC = os.environ.get("BENCH_GRPC", "1") != "0"
+MONITORING_ROUNDS = int(os.environ.get("BENCH_MONITORING_ROUNDS", "3"))
 GRPC_SERVERS = ("cairn", "mlserver", "mlserver-batch")
 POINTS = [(1, 1), (1, 32), (32, 1), (32, 32)]  # (rows per request, connections)
 GRPC_STREAMS = (1, 32)
@@ -128,7 +137,7 @@ def train(work: Path) -> dict[str, Path]:
     for name, model in models.items():
         model.fit(X, y)
         path = work / name
-        training.save_model(model, path=path, sample_input=X[:1])
+        training.save_model(model, path=path, sample_input=X[:1], training_data=X)
         paths[name] = path
     return paths
 
@@ -158,6 +167,8 @@ def start(server: str, model_dir: Path | None, work: Path, processes: Processes)
         command += ["--expected-digest", training.load_model(model_dir).digest]
         if server == "cairn-sklearn":
             command += ["--runtime", "sklearn"]
+        if server == "cairn-unmonitored":
+            command += ["--monitoring", "false", "--feedback-size", "0"]
     elif server == "ceiling":
         # The same uvicorn settings as cairn-serve's (no access log, no Server or Date header,
         # no X-Forwarded-* rewriting).
@@ -368,10 +379,40 @@ def main() -> int:
                     )
             finally:
                 processes.stop(running.process)
+        overhead = monitoring_overhead(models, work, processes) if MONITORING_ROUNDS else None
     print_table(results, notes, time.monotonic() - started)
     print_grpc_table(grpc_results)
-    print_summary(results, grpc_results)
+    print_summary(results, grpc_results, overhead)
     return 0
+
+
+def _median(points: list[Point]) -> Point:
+    ordered = sorted(points, key=lambda p: p.rps)
+    return ordered[len(ordered) // 2]
+
+
+def monitoring_overhead(
+    models: Mapping[str, Path], work: Path, processes: Processes
+) -> tuple[Point, Point] | None:
+    """cairn-serve's defaults (monitoring and feedback on) and with both off, RF at 32
+    connections and 1 row, alternated; the median point of each."""
+    if "rf" not in models:
+        return None
+    log("monitoring overhead: cairn (defaults) and cairn-unmonitored, alternated")
+    on = start("cairn", models["rf"], work, processes)
+    off = start("cairn-unmonitored", models["rf"], work, processes)
+    measured: dict[str, list[Point]] = {"on": [], "off": []}
+    try:
+        for _ in range(MONITORING_ROUNDS):
+            for key, running in (("on", on), ("off", off)):
+                wrk(running.url, 1, 32, WARMUP, work)
+                point = wrk(running.url, 1, 32, DURATION, work)
+                measured[key].append(point)
+                log(f"monitoring {key}: {point.rps:.0f} req/s p99 {point.p99_ms:.2f} ms")
+    finally:
+        processes.stop(on.process)
+        processes.stop(off.process)
+    return _median(measured["on"]), _median(measured["off"])
 
 
 def _best_mlserver(points: Mapping[Any, Any], model: str, key: tuple[int, ...]) -> Any:
@@ -462,8 +503,10 @@ def print_grpc_table(results: GrpcResults) -> None:
             )
 
 
-def print_summary(results: Results, grpc_results: GrpcResults) -> None:
-    """The last three lines, which scripts read."""
+def print_summary(
+    results: Results, grpc_results: GrpcResults, overhead: tuple[Point, Point] | None
+) -> None:
+    """The last four lines, which scripts read."""
     cairn = results.get(("rf", "cairn", 1, 32))
     best = _best_mlserver(results, "rf", (1, 32))
     ratio = f"{cairn.rps / best.rps:.2f}" if cairn and best else "n/a"
@@ -476,6 +519,14 @@ def print_summary(results: Results, grpc_results: GrpcResults) -> None:
     grpc_best = _best_mlserver(grpc_results, "rf", (32,))
     ratio = f"{grpc_cairn.rps / grpc_best.rps:.2f}" if grpc_cairn and grpc_best else "n/a"
     print(f"cairn/mlserver grpc throughput ratio at 32 streams, 1 row: {ratio}")
+    if overhead is None:
+        print("monitoring overhead at 32 connections: n/a")
+        return
+    on, off = overhead
+    print(
+        f"monitoring overhead at 32 connections: {(1 - on.rps / off.rps) * 100:.1f}% throughput, "
+        f"p99 {on.p99_ms:.1f} ms vs {off.p99_ms:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -197,6 +197,53 @@ def test_a_watched_condition_becoming_true_starts_a_run(
     assert runs_of(k8s, namespace, "cond") == ["cond-condition-1"]  # one transition, one run
 
 
+def test_a_condition_that_turns_true_within_min_interval_waits_for_it(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    """A model that drifted minutes after the last run stays drifted: the transition waits out
+    spec.minInterval instead of being lost (a request in the same spot is skipped). Here the
+    watched condition is a TrainingRun's Failed, which the test can time."""
+    failing = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TrainingRun",
+        "metadata": {"name": "flaky"},
+        "spec": {**SUSPENDED, "model": "flaky", "command": ["python", "-c", "raise SystemExit(3)"]},
+    }
+    k8s.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "trainingruns", failing)
+    watched = {"conditions": [{"kind": "TrainingRun", "name": "flaky", "type": "Failed"}]}
+    create_ct(
+        k8s,
+        namespace,
+        "late",
+        SUSPENDED,
+        triggers=watched,
+        minInterval="40s",
+        concurrencyPolicy="Allow",
+    )
+    retrain(k8s, namespace, "late", "the first version")
+    assert wait_for_runs(k8s, namespace, "late", 1) == ["late-request-1"]
+    patch = {"spec": {"suspend": False}}
+    k8s.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "trainingruns", "flaky", patch
+    )
+    waiting: Body = wait_for(
+        lambda: (s := ct_status(k8s, namespace, "late")).get("waiting") and s,
+        timeout=40,
+        message="the Failed transition to wait for spec.minInterval",
+        describe=lambda: (
+            f"{ct_status(k8s, namespace, 'late')}; flaky: "
+            f"{(get(k8s, namespace, 'trainingruns', 'flaky') or {}).get('status')}"
+        ),
+    )
+    assert "TrainingRun flaky is Failed" in waiting["waiting"]
+    assert "waits: spec.minInterval 40s" in waiting["waiting"]
+    assert runs_of(k8s, namespace, "late") == ["late-request-1"]
+    assert wait_for_runs(k8s, namespace, "late", 2) == ["late-condition-2", "late-request-1"]
+    observed(k8s, namespace, "late", "waiting", None)
+    time.sleep(3)
+    assert len(runs_of(k8s, namespace, "late")) == 2  # the transition was acted on once
+
+
 @pytest.mark.parametrize(
     ("triggers", "says"),
     [

@@ -278,7 +278,10 @@ BAD_MANIFESTS = {
             version=1,
             strategy=canary({"setWeight": 10}, analysis={"metrics": [{"name": "f1", "max": 1}]}),
         ),
-        ["spec.strategy.canary.analysis.metrics[0]", "errorRate, latencyP50 or latencyP99"],
+        [
+            "spec.strategy.canary.analysis.metrics[0]",
+            "errorRate, latencyP50, latencyP99, predictionShift or accuracy",
+        ],
     ),
     "analysis metric without a threshold": (
         model_deployment(
@@ -546,6 +549,7 @@ def test_model_deployment_columns_defaults_and_scale(k8s: Kube, namespace: str) 
         "replicas": 1,
         "imagePullPolicy": "IfNotPresent",
         "port": 8080,
+        "grpcPort": 8081,
         "progressDeadlineSeconds": 600,
         "paused": False,
     }

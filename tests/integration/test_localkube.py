@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import REPO_ROOT, Cluster, localkube_kubeconfig
+from tests.support.cluster import REPO_ROOT, Cluster, is_localkube
 from tests.support.kube import Kube
 
 LIB = REPO_ROOT / "hack/localkube/lib.sh"
@@ -54,8 +54,10 @@ def make(target: str) -> None:
 
 @pytest.fixture(scope="module")
 def local(cluster: Cluster) -> dict[str, str]:
-    if Path(cluster.kubeconfig) != localkube_kubeconfig():
-        pytest.skip(f"the cluster under test ({cluster.kubeconfig}) is not hack/localkube's")
+    if not is_localkube(cluster.kubeconfig):
+        pytest.fail(
+            f"the cluster under test ({cluster.kubeconfig}) is not hack/localkube's", pytrace=False
+        )
     return localkube_settings()
 
 

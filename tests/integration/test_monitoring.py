@@ -196,6 +196,36 @@ def test_shifted_features_drift_within_two_windows_and_a_restart_raises_no_alarm
     assert sender.failed <= 10  # the requests in flight on the deleted pod, at most
 
 
+def test_twenty_windows_of_unshifted_held_out_rows_raise_no_alarm(
+    k8s: Kube,
+    namespace: str,
+    artifacts: Path,
+    operator: RunningOperator,
+    traffic: list[Traffic],
+) -> None:
+    """Production traffic like the training data (the held-out rows, replayed): every window is
+    judged, and none says Drifted. The false-alarm rate is printed for the record."""
+    base, _ = serve_wine(k8s, namespace, artifacts, {"window": {**WINDOW, "duration": "3s"}})
+    traffic.append(Traffic(base, X_TEST))
+    first: int = wait_verdict(k8s, namespace, "NoDrift", after=0)["windows"]
+    verdicts: dict[int, str] = {}
+
+    def twenty_judged() -> bool:
+        found = monitoring_of(k8s, namespace)
+        verdicts[found["windows"]] = found["verdict"]
+        return int(found["windows"]) >= first + 20
+
+    wait_for(twenty_judged, timeout=180, interval=0.5, message="20 more monitoring windows")
+    judged = {window: verdict for window, verdict in verdicts.items() if window > first}
+    alarms = sum(verdict == "Drifted" for verdict in judged.values())
+    print(f"false alarms: {alarms} of the {len(judged)} windows seen (of 20 judged)")
+    assert alarms == 0, judged
+    assert set(judged.values()) == {"NoDrift"}, judged  # each had its rows: none NotEnoughData
+    mdep = get(k8s, namespace, "modeldeployments", "wine") or {}
+    assert condition(mdep, "Drifted")["status"] == "False"
+    assert "DriftDetected" not in event_reasons(k8s, namespace, "wine")
+
+
 def test_feedback_gives_live_accuracy_and_the_log_keeps_sensitive_features_out(
     k8s: Kube, namespace: str, artifacts: Path, operator: RunningOperator
 ) -> None:

@@ -53,6 +53,21 @@ SERVE_TIMEOUT = 240
 X, Y = load_iris(return_X_y=True)
 
 
+# hack/localkube makes it on the node, writable by the serving pods (uid 1000).
+NODE_CACHE = Path("/var/cache/cairn/models")
+
+
+@pytest.fixture
+def node_cache(k8s: Kube, namespace: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The node's model cache turned on, as a platform team opts in (chart value
+    defaults.modelCacheDir): a hostPath, which the restricted Pod Security Standard the test
+    namespaces enforce refuses, so this namespace allows privileged pods."""
+    monkeypatch.setenv("CAIRN_MODEL_CACHE_DIR", str(NODE_CACHE))  # read at each pod build
+    level = {"pod-security.kubernetes.io/enforce": "privileged"}
+    k8s.core.patch_namespace(namespace, {"metadata": {"labels": level}})
+    return NODE_CACHE
+
+
 def http() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # cluster addresses never go to a proxy
@@ -96,6 +111,7 @@ def fetch_metrics(pod: Any) -> dict[str, float]:
 def test_iris_trained_to_s3_is_served_from_it_and_a_second_pod_downloads_nothing(
     k8s: Kube,
     namespace: str,
+    node_cache: Path,
     operator: RunningOperator,
     object_store: ObjectStore,
     bucket: str,
@@ -218,6 +234,7 @@ def wait_degraded(k8s: Kube, namespace: str, name: str, reason: str) -> Body:
 def test_a_tampered_object_is_never_served(
     k8s: Kube,
     namespace: str,
+    node_cache: Path,
     operator: RunningOperator,
     object_store: ObjectStore,
     bucket: str,
@@ -249,7 +266,7 @@ def test_a_tampered_object_is_never_served(
         for status in pod.status.container_statuses or []
     )
     # Nothing that failed its digest is kept in the node's cache.
-    assert not (Path("/var/cache/cairn/models") / digest.replace(":", "-")).exists()
+    assert not (node_cache / digest.replace(":", "-")).exists()
 
 
 def everything_said(k8s: Kube, namespace: str, pods: list[Any], *objects: Body) -> str:

@@ -36,6 +36,15 @@ def localkube_kubeconfig() -> Path:
     return Path(state_dir) / "kubeconfig"
 
 
+def is_localkube(kubeconfig: str) -> bool:
+    """Whether `kubeconfig` is hack/localkube's, however it is named."""
+    ours = localkube_kubeconfig()
+    return ours.exists() and any(
+        path.exists() and path.samefile(ours)
+        for path in (Path(p) for p in kubeconfig.split(os.pathsep) if p)
+    )
+
+
 def probe(kubeconfig: str) -> str | None:
     """Return why the cluster of `kubeconfig` cannot be used, or None when its API answers."""
     paths = [Path(p) for p in kubeconfig.split(os.pathsep) if p]

@@ -25,11 +25,19 @@ def unique_namespace_name(hint: str) -> str:
     return f"cairn-{slug}-{suffix}"
 
 
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+
+
 def create_test_namespace(kube: Kube, hint: str) -> str:
     name = unique_namespace_name(hint)
-    kube.core.create_namespace(
-        {"metadata": {"name": name, "labels": {TEST_LABEL: "true"}}},
-    )
+    # Every pod of a test (the operator's, the test's own) must meet the restricted Pod Security
+    # Standard, as in a namespace of a platform team that enforces it: the API server refuses
+    # any that does not.
+    labels = {TEST_LABEL: "true", **RESTRICTED}
+    kube.core.create_namespace({"metadata": {"name": name, "labels": labels}})
     # The API server refuses pods until the namespace's default ServiceAccount exists, and the
     # controller manager creates that one a moment after the namespace.
     wait_for(

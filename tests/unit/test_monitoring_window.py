@@ -13,7 +13,7 @@ from cairn.api import ModelDeployment
 from cairn.api.monitoring import Monitoring, MonitoringVerdict
 from cairn.controllers.deployment import monitor
 from cairn.monitoring.profile import Profile, build
-from cairn.monitoring.window import Reading, totals, verdict
+from cairn.monitoring.window import Reading, rebase, totals, verdict
 
 UTC = datetime.UTC
 START = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -76,6 +76,23 @@ def test_a_window_is_what_each_pod_counted_since_it_began() -> None:
     parts = [first.count(rows[:, 0])[0] for rows in (TEST[20:50], TEST[:7], TEST[:3])]
     expected = np.sum(parts, axis=0)
     assert counted.features[0][:-1].tolist() == expected.tolist()
+
+
+def test_a_pod_first_seen_mid_window_counts_from_then_on() -> None:
+    """A window whose first read found no pod (the proxy failed, say) must not wait forever: the
+    pod, started long before, counts from the reading in which it first appears."""
+    seen = {"a": reading(TEST[:20])}
+    started_with = rebase({}, seen, START)
+    assert started_with == seen
+    assert totals(started_with, seen, START) is not None
+    counted = totals(started_with, {"a": reading(TEST[:50])}, START)
+    assert counted is not None and counted.rows == 30
+    # A pod that restarted before the window began is taken again from its new counters.
+    restarted = {"a": reading(TEST[:5], "a2", started=START - datetime.timedelta(seconds=1))}
+    assert rebase(seen, restarted, START) == restarted
+    # One that started within the window is not: all it counted belongs to the window.
+    new = {"b": reading(TEST[:5], "b", started=START + datetime.timedelta(seconds=1))}
+    assert rebase(seen, new, START) == seen
 
 
 def monitoring(**window: Any) -> Monitoring:

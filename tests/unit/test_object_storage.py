@@ -235,7 +235,10 @@ def test_an_s3_champion_is_downloaded_by_the_sdk_not_mounted() -> None:
     assert "CAIRN_CHAMPION_DIR" not in env and env["CAIRN_CHAMPION_DIGEST"] == DIGEST
 
 
-def test_an_s3_version_is_a_target_and_its_pods_download_through_the_node_cache() -> None:
+def test_an_s3_version_is_a_target_and_its_pods_download_through_the_node_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CAIRN_MODEL_CACHE_DIR", "/var/cache/cairn/models")
     assert (
         resolve(spec_of(version=1), 1, version("Approved", True, uri=S3_V1.artifact_uri)) == S3_V1
     )
@@ -266,7 +269,7 @@ def test_an_s3_version_is_a_target_and_its_pods_download_through_the_node_cache(
 def test_without_a_node_cache_each_pod_downloads_into_its_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("CAIRN_MODEL_CACHE_DIR", "")
+    monkeypatch.delenv("CAIRN_MODEL_CACHE_DIR", raising=False)  # the default: none
     pod = manifests.build_deployment(mdep(), "stable", S3_V1, 1)["spec"]["template"]["spec"]
     assert {"name": "model-cache", "emptyDir": {}} in pod["volumes"]
 

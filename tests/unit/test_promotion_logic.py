@@ -55,6 +55,8 @@ def test_each_version_says_why_with_both_numbers() -> None:
     assert why(candidate(2, 0.9, 1, 0.8), 2) == (True, "Promoted")
     assert why(candidate(1, 0.8), 2) == (True, "Superseded")
     assert why(candidate(3, 0.7, 2, 0.8), 2) == (False, "NotBetter")
+    # Better, and the alias not moved yet (the Model's reconcile does it next): never NotBetter.
+    assert why(candidate(3, 0.9, 2, 0.8), 2) == (False, "Promoting")
     assert why(candidate(3, 0.9, 1, 0.8), 2) == (False, "ChampionChanged")
     assert why(candidate(3, 0.9), 2) == (False, "NotCompared")
     assert why(candidate(3, None, 2, 0.8), 2) == (False, "MetricMissing")

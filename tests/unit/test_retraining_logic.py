@@ -81,6 +81,7 @@ def spec(**fields: object) -> ContinuousTrainingSpec:
 REQUEST = Firing(TriggerType.REQUEST, "requested: new labels", at(0))
 DATA = Firing(TriggerType.DATASET, "dataset changed", at(0))
 SCHEDULED = Firing(TriggerType.SCHEDULE, "schedule at 00:00", at(0))
+DRIFTED = Firing(TriggerType.CONDITION, "ModelDeployment churn is Drifted", at(0))
 
 
 def test_several_triggers_start_one_run_named_after_the_most_specific() -> None:
@@ -116,6 +117,17 @@ def test_min_interval_debounces_and_suspend_skips() -> None:
     suspended = decide(spec(suspend=True), [SCHEDULED, DATA], [], None, None, at(0))
     assert suspended.skipped == ((SCHEDULED, "spec.suspend is true"),)
     assert suspended.waiting == "dataset changed waits: spec.suspend is true"
+
+
+def test_a_condition_waits_out_min_interval_instead_of_being_lost() -> None:
+    waiting = decide(spec(minInterval="1h"), [DRIFTED, REQUEST], [], at(-30), 3600, at(0))
+    assert not waiting.started
+    assert waiting.skipped == ((REQUEST, "spec.minInterval 1h: the last run started 30s ago"),)
+    assert waiting.waiting == (
+        "ModelDeployment churn is Drifted waits: spec.minInterval 1h: the last run started 30s ago"
+    )
+    later = decide(spec(minInterval="1h"), [DRIFTED], [], at(-3600), 3600, at(0))
+    assert later.started == (DRIFTED,) and later.run_type == TriggerType.CONDITION
 
 
 def test_a_scheduled_run_is_named_after_its_time_the_others_count() -> None:

@@ -94,6 +94,8 @@ def test_the_summary_records_the_artifact_where_the_operator_said(
         "digest": saved.digest,
         "size": saved.manifest.size,
         "format": "sklearn-joblib",
+        # The iris the run loaded, profiled with the model's predictions on it.
+        "baseline": {"rows": 150, "features": 4, "categorical": 0, "predictions": True},
     }
     elsewhere = session.save_model(_fitted(session), output.parent / "elsewhere")
     assert json.loads(session.summary())["artifact"]["uri"] == file_uri(elsewhere.path)

@@ -169,6 +169,19 @@ Conditions = Annotated[
 ]
 
 
+class BaselineSummary(ApiModel):
+    """What the baseline.json among the model files profiles: the training data (and the model's
+    predictions on it) that production traffic is compared with (ModelDeployment
+    spec.monitoring)."""
+
+    rows: int = Field(ge=0, description="Rows profiled (an even sample of at most 100,000).")
+    features: int = Field(ge=0, description="Features profiled, each in its own bins.")
+    categorical: int = Field(default=0, ge=0, description="Of which categorical.")
+    predictions: bool = Field(
+        default=False, description="Whether the model's predictions on those rows are profiled."
+    )
+
+
 class ArtifactRef(ApiModel):
     """Where a trained model's files are, and the digest that proves they are the ones trained."""
 
@@ -185,6 +198,11 @@ class ArtifactRef(ApiModel):
         default=None,
         max_length=TEXT_MAX,
         description="How the model is serialised, for example joblib or onnx.",
+    )
+    baseline: BaselineSummary | None = Field(
+        default=None,
+        description="The profile of the training data saved with the model; unset: none (the "
+        "version cannot be monitored for drift).",
     )
 
 

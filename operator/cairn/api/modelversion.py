@@ -62,6 +62,7 @@ class ModelVersionReason(StrEnum):
     # Promoted
     PROMOTED = "Promoted"
     NOT_BETTER = "NotBetter"
+    PROMOTING = "Promoting"  # it beats the holder; the Model's reconcile moves the alias next
     CHAMPION_CHANGED = "ChampionChanged"
     NOT_COMPARED = "NotCompared"
     METRIC_MISSING = "MetricMissing"

@@ -20,10 +20,6 @@ from cairn.api.modeldeployment import (
 )
 from cairn.api.trainingrun import DEFAULT_IMAGE as DEFAULT_TRAINER_IMAGE
 
-# A directory of every node, writable by the serving pods' user (uid 1000): hack/localkube
-# creates it; on other clusters the node's setup does (docs/storage.md).
-DEFAULT_MODEL_CACHE_DIR = "/var/cache/cairn/models"
-
 
 def trainer_image() -> str:
     """The image of a TrainingRun without spec.image (env CAIRN_TRAINER_IMAGE)."""
@@ -44,9 +40,10 @@ def storage_secret() -> str | None:
 
 def model_cache_dir() -> str | None:
     """The node directory serving pods cache downloaded models in, shared by the pods of the
-    node (env CAIRN_MODEL_CACHE_DIR; empty: no node cache, each pod keeps its own download)."""
-    configured = os.environ.get("CAIRN_MODEL_CACHE_DIR")
-    return DEFAULT_MODEL_CACHE_DIR if configured is None else (configured or None)
+    node (env CAIRN_MODEL_CACHE_DIR, writable by uid 1000 on every node). Unset or empty: no
+    node cache, each pod keeps its own download in an emptyDir; the default, because a hostPath
+    volume is what the baseline and restricted Pod Security Standards refuse."""
+    return os.environ.get("CAIRN_MODEL_CACHE_DIR") or None
 
 
 def _positive(variable: str, fallback: int) -> int:

@@ -4,8 +4,8 @@
 The pods' counters only grow, so a window is the difference between the reads at its start and
 at its end. A pod whose counters started again (a new `instance`: it restarted, or is a new pod)
 contributes everything it counted, if it started within the window; a pod first seen in the
-middle of a window, started before it, contributes nothing to that window (what it counted
-before the window cannot be told apart), and counts from the next one on.
+middle of a window (or seen restarted), started before it, counts from that first reading on
+(`rebase`): what it counted before cannot be told apart from earlier traffic.
 """
 
 import dataclasses
@@ -109,6 +109,22 @@ def _minus(now: Reading, before: Reading | None) -> Totals:
             now.feedback[2] - before.feedback[2],
         ),
     )
+
+
+def rebase(
+    at_start: Mapping[str, Reading], now: Mapping[str, Reading], start: datetime.datetime
+) -> dict[str, Reading]:
+    """The window's starting readings, with pods that `now` shows for the first time (or with new
+    counters) but that started before the window: they count from this reading on. Without it a
+    window whose first read found no pod (a proxy error, a pod not yet ready) would wait forever
+    for a pod that started within it."""
+    fresh = {
+        pod: reading
+        for pod, reading in now.items()
+        if reading.started < start
+        and (pod not in at_start or at_start[pod].instance != reading.instance)
+    }
+    return {**at_start, **fresh}
 
 
 def totals(

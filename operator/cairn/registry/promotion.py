@@ -144,6 +144,12 @@ def verdict(
             f"its run compared it with v{candidate.champion_version}, but v{holder} holds "
             f"{alias} now; a new run compares with it",
         )
+    if beats(policy, candidate, holder):
+        return Verdict(
+            False,
+            Reason.PROMOTING,
+            f"beats v{holder}: {_numbers(policy, candidate)}; {alias} moves to it next",
+        )
     gain = improvement(policy, candidate.value, candidate.champion_value)
     needed = f" (minImprovement {policy.min_improvement:g})" if policy.min_improvement else ""
     return Verdict(

@@ -1,10 +1,12 @@
 """Which triggers of a ContinuousTraining fire now, and whether a run starts for them (pure).
 
 Two kinds of trigger. Edges fire once, for an event: a schedule time, a new cairn.dev/retrain
-value, a condition's transition to True; when a run cannot start for one (suspend, Forbid,
-minInterval) it is skipped, said in an Event, and gone. Levels fire while something differs from
-what the last run trained on: the dataset's digest, the code's hash or revision; when a run cannot
-start they wait, and fire once it can. However many fire at once, one run starts for all of them.
+value; when a run cannot start for one (suspend, Forbid, minInterval) it is skipped, said in an
+Event, and gone. Levels fire while something differs from what the last run trained on: the
+dataset's digest, the code's hash or revision, a watched condition True since a transition no run
+has acted on (a model that drifted stays drifted: the alarm must not be lost because the last run
+was recent); when a run cannot start they wait, and fire once it can. However many fire at once,
+one run starts for all of them.
 """
 
 import dataclasses
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 
 from cairn.api import ConcurrencyPolicy, ContinuousTrainingSpec, TriggerType
 
-LEVELS = frozenset({TriggerType.DATASET, TriggerType.CODE})
+LEVELS = frozenset({TriggerType.DATASET, TriggerType.CODE, TriggerType.CONDITION})
 # Of several firing at once, the run is named after the first in this order.
 PRECEDENCE = (
     TriggerType.REQUEST,

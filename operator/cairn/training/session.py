@@ -246,13 +246,20 @@ class TrainingSession:
             dataset=self._dataset_reference(),
             run=env.run,
             model=env.model,
-            baseline=self._baseline(model, chosen, training_data),
+            baseline=(baseline := self._baseline(model, chosen, training_data)),
         )
         uri = env.output_uri if directory == env.output_dir else file_uri(directory)
         digest, size = saved.digest, saved.manifest.size
         if uri.startswith(OBJECT_STORE_SCHEMES):
             digest, size = self._upload(directory, uri, saved.digest)
         self._artifact = {"uri": uri, "digest": digest, "size": size, "format": FORMAT}
+        if baseline is not None:
+            self._artifact["baseline"] = {
+                "rows": baseline.rows,
+                "features": len(baseline.features),
+                "categorical": sum(h.kind == "categorical" for _, h in baseline.features),
+                "predictions": baseline.prediction is not None,
+            }
         return saved
 
     def _upload(self, directory: Path, uri: str, saved_digest: str) -> tuple[str, int]:

@@ -40,7 +40,9 @@ def due(body: Body, moment: datetime.datetime) -> bool:
         and _elapsed(
             current.code.checked_at if current.code else None, moment, triggers.code.check_every
         ),
-        bool(sources.fired(ct, current.observed_conditions or [])[0]),
+        # While triggers wait, waiting_over says when to look again: a condition that fired
+        # and waits must not make every second's resync a reconcile.
+        not current.waiting and bool(sources.fired(ct, current.observed_conditions or [])[0]),
         runs_changed(ct, current),
         waiting_over(ct, current, moment),
     )

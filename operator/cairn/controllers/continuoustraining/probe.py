@@ -10,6 +10,7 @@ from typing import Any
 from cairn.api import ContinuousTraining, contract
 from cairn.api.labels import PROBE_LABEL
 from cairn.controllers import defaults
+from cairn.kube import podsecurity
 from cairn.storage import InvalidArtifactURI, PodStorage, parse_artifact_uri
 from cairn.storage.credentials import credentials_env_from, uses_object_store
 
@@ -19,7 +20,6 @@ TERMINATION_LOG = "/dev/termination-log"
 # A probe that has not finished by then (an image that cannot be pulled, a claim that cannot be
 # mounted) is given up and reported.
 DEADLINE_SECONDS = 120
-PROBE_GROUP = 1000
 
 
 def pod_name(ct: ContinuousTraining, now: datetime.datetime) -> str:
@@ -51,7 +51,7 @@ def build_pod(ct: ContinuousTraining, name: str) -> Body:
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": podsecurity.container_context(read_only_root=True),
     }
     if uses_object_store(uri):
         given = template.storage.secret_name if template.storage else None
@@ -62,7 +62,7 @@ def build_pod(ct: ContinuousTraining, name: str) -> Body:
         "automountServiceAccountToken": False,
         "containers": [container],
         "volumes": storage.volumes,
-        "securityContext": {"fsGroup": PROBE_GROUP},
+        "securityContext": podsecurity.pod_context(),
     }
     if template.node_selector:
         spec["nodeSelector"] = template.node_selector

@@ -106,6 +106,10 @@ def _reconcile(ct: ContinuousTraining, moment: datetime.datetime) -> None:
     every = duration_seconds(ct.spec.min_interval) if ct.spec.min_interval else None
     decision = decide(ct.spec, firings, history.active_names, last, every, moment)
     new = observed.status
+    if not decision.started and any(f.type == TriggerType.CONDITION for f in firings):
+        # The transition stays unacted on, so it fires again once a run can start, if the
+        # condition is still True then (decision.waiting says so meanwhile).
+        new = new.model_copy(update={"observed_conditions": old.observed_conditions})
     started: str | None = None
     if decision.started:
         for replaced in decision.replace:

@@ -29,6 +29,7 @@ from cairn.api.modeldeployment import STABLE
 from cairn.api.trainingrun import DEFAULT_ARTIFACTS_CLAIM
 from cairn.controllers import defaults
 from cairn.controllers.deployment.target import Target
+from cairn.kube import podsecurity
 from cairn.storage import parse_artifact_uri, pvc_mount
 from cairn.storage.credentials import credentials_env_from, uses_object_store
 
@@ -42,7 +43,6 @@ CACHE_VOLUME = "model-cache"
 TMP_VOLUME = "tmp"
 LOG_MOUNT = "/cairn/predictions"
 LOG_VOLUME = "predictions"
-SERVER_USER = 1000
 # Seconds between SIGTERM (readiness turns false) and the listener closing: time for the
 # endpoints to drop the pod, so that a rollout loses no request.
 SHUTDOWN_DELAY_SECONDS = 5
@@ -200,12 +200,7 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
         },
         "resources": spec.resources.to_dict() if spec.resources else DEFAULT_RESOURCES,
         "volumeMounts": mounts,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": podsecurity.container_context(read_only_root=True),
     }
     # The pod's own name, for the prediction log's file per pod.
     env: list[Body] = [
@@ -244,15 +239,8 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": SHUTDOWN_DELAY_SECONDS + 30,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": SERVER_USER,
-            "runAsGroup": SERVER_USER,
-            # Volumes that support it (not hostPath) are made writable for the server's group:
-            # the prediction log's claim.
-            "fsGroup": SERVER_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        # fsGroup makes the prediction log's claim writable for the server.
+        "securityContext": podsecurity.pod_context(),
     }
     if spec.service_account_name:
         pod_spec["serviceAccountName"] = spec.service_account_name

@@ -28,7 +28,7 @@ from cairn.api.monitoring import (
 from cairn.controllers.deployment import readings
 from cairn.kube import events, workloads
 from cairn.monitoring import drift
-from cairn.monitoring.window import Reading, ReadingError, totals, verdict
+from cairn.monitoring.window import Reading, ReadingError, rebase, totals, verdict
 from cairn.observability import metrics
 
 Type = ModelDeploymentConditionType
@@ -97,6 +97,11 @@ def observe(
     if elapsed < 1:
         return current
     now_read = read(mdep)
+    started_with = rebase(window.at_start, now_read, window.start)
+    if started_with != window.at_start:
+        window = Window(version, window.start, started_with)
+        with _lock:
+            _windows[key] = window
     judged = _judge(mdep, window, now_read, version, now, elapsed)
     if judged is None:
         return current  # waiting for rows

@@ -88,7 +88,9 @@ def on_job_event(
     labels: kopf.Labels, namespace: str | None, type: str, status: kopf.Status, **_: Any
 ) -> None:
     # A Job with no status yet is the one the run's own reconcile just created: nothing to read.
-    if type != "DELETED" and status:
+    # A deleted Job is read too: a run still waiting on it (suspended, say) must fail JobLost now,
+    # not at its next resync; a finished run's reconcile returns at its first read.
+    if status:
         _reconcile_named(namespace, labels.get(RUN_LABEL))
 
 

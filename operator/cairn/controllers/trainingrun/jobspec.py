@@ -16,6 +16,7 @@ from cairn.api.labels import CHAMPION_ANNOTATION, MODEL_LABEL, RUN_LABEL
 from cairn.api.trainingrun import DEFAULT_CODE_FILE, ChampionRef
 from cairn.controllers import defaults
 from cairn.controllers.trainingrun.output import output_uri
+from cairn.kube import podsecurity
 from cairn.storage import InvalidArtifactURI, PodStorage, parse_artifact_uri
 from cairn.storage.credentials import credentials_env_from, uses_object_store
 
@@ -24,8 +25,6 @@ Body = dict[str, Any]
 CONTAINER = "trainer"
 CODE_VOLUME = "code"
 TERMINATION_LOG = "/dev/termination-log"
-# The trainer image runs as this user; fsGroup makes a fresh volume writable for it.
-TRAINER_GROUP = 1000
 # Where the model is written before it is uploaded, for an s3:// output.
 UPLOAD_DIR = "/cairn/output"
 UPLOAD_VOLUME = "output"
@@ -167,6 +166,7 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
         "volumeMounts": [*storage.mounts, *upload_mounts, *code_mounts],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
+        "securityContext": podsecurity.container_context(read_only_root=False),
     }
     if uses_object_store(output, dataset_uri, champion.uri if champion else None):
         given = spec.storage.secret_name if spec.storage else None
@@ -182,7 +182,8 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
         "restartPolicy": "Never",
         "containers": [container],
         "volumes": [*storage.volumes, *upload_volumes, *code_volumes],
-        "securityContext": {"fsGroup": TRAINER_GROUP},
+        # fsGroup makes the output claim (or the upload directory) writable for the trainer.
+        "securityContext": podsecurity.pod_context(),
     }
     if spec.node_selector:
         pod_spec["nodeSelector"] = spec.node_selector
