@@ -21,13 +21,17 @@ BENCH_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+# Where the demo keeps its models: volume (the artifact claim, the default) or s3 (the local
+# object store, `make demo STORE=s3`).
+STORE ?= volume
+
 .PHONY: demo
-demo: install helm cluster-up images ## Local cluster, images, the chart; train, serve, canary v2 to promotion
-	@hack/demo.sh
+demo: install helm cluster-up images $(if $(filter s3,$(STORE)),storage-up) ## Local cluster, images, the chart; train, serve, canary v2 to promotion (STORE=s3: models on the object store)
+	@hack/demo.sh --store $(STORE)
 
 .PHONY: demo-bad
-demo-bad: install helm cluster-up images ## As demo, but v2 fails on some inputs: the canary is rolled back
-	@hack/demo.sh --bad
+demo-bad: install helm cluster-up images $(if $(filter s3,$(STORE)),storage-up) ## As demo, but v2 fails on some inputs: the canary is rolled back
+	@hack/demo.sh --bad --store $(STORE)
 
 .PHONY: demo-loop
 demo-loop: install helm cluster-up images ## Continuous training: new rows in the CSV retrain, the better v2 is promoted by itself and canaried
@@ -38,11 +42,11 @@ demo-drift: install helm cluster-up images ## Monitoring: traffic drifts, Drifte
 	@hack/demo-drift.sh
 
 .PHONY: test
-test: install lint helm cluster-up images ## Lint, then run unit and integration tests on the local cluster
+test: install lint helm cluster-up images storage-up ## Lint, then run unit and integration tests on the local cluster
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-in-cluster
-test-in-cluster: install helm cluster-up images ## Integration tests against the operator the Helm chart installs (per test namespace)
+test-in-cluster: install helm cluster-up images storage-up ## Integration tests against the operator the Helm chart installs (per test namespace)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) CAIRN_TEST_OPERATOR=chart $(PYTHON) -m pytest -m integration $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -89,7 +93,7 @@ fuzz: install cluster-up ## Objects drawn from the CRDs' schemas against the rea
 		$(PYTHON) -m pytest tests/integration/test_fuzzed_specs.py -p no:cacheprovider -s
 
 .PHONY: bench
-bench: bench-train bench-registry bench-ct bench-serve bench-rollout bench-monitoring ## Every benchmark; each ends with a one-line summary
+bench: bench-train bench-registry bench-ct bench-serve bench-rollout bench-storage bench-monitoring ## Every benchmark; each ends with a one-line summary
 
 .PHONY: bench-train
 bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
@@ -120,6 +124,14 @@ cluster-down: ## Stop the local cluster and remove its processes, mounts, bridge
 cluster-clean: ## cluster-down, then delete the cluster's state (PKI, etcd data, images)
 	$(LOCALKUBE)/down.sh --purge
 
+.PHONY: storage-up
+storage-up: cluster-up ## The local S3-compatible object store (SeaweedFS, built from its Go module) in the cluster
+	@hack/storage/up.sh >/dev/null
+
+.PHONY: storage-down
+storage-down: ## Remove the local object store (its data stays on the node for the next storage-up)
+	hack/storage/up.sh --delete
+
 .PHONY: cluster-status
 cluster-status: ## Report each component of the local cluster
 	@$(LOCALKUBE)/status.sh
@@ -135,6 +147,10 @@ images: ## Build cairn/{operator,trainer,server}:dev and load them into the loca
 .PHONY: bench-rollout
 bench-rollout: install cluster-up images ## Canary judgement at 5 s intervals: rollback time, 50 healthy rollouts (~25 min)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.rollout.bench_rollout
+
+.PHONY: bench-storage
+bench-storage: install storage-up ## 200 MB model: download, verify and load through the model cache vs a plain boto3 download; cache-hit start
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.storage.bench_storage $(BENCH_ARGS)
 
 .PHONY: bench-monitoring
 bench-monitoring: install ## Drift detection on real cairn-serve processes: windows to Drifted after a shift, false alarms in 100 calm windows, against Evidently's and Alibi Detect's default tests (~6 min)

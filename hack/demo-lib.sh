@@ -140,6 +140,8 @@ show_node() {
 }
 
 # --- traffic: Open Inference Protocol requests from this machine to the Service's ClusterIP ----
+# (Pods reach it by name, http://<service>.<namespace>.svc:8080, through the cluster's DNS; this
+# machine is not a pod and its resolver does not know cluster names.)
 
 # infer URL ROW: one request on a new connection (kube-proxy balances connections, not
 # requests, so a kept-alive connection would always reach the same pod); prints "CODE VERSION".
@@ -195,7 +197,7 @@ serve_first() {
   wait_for "ModelDeployment $mdep Available (v$version serving)" "$timeout" "mdep/$mdep" \
     --for=condition=Available
   url=http://$(kn get service "$mdep" -o jsonpath='{.spec.clusterIP}'):8080
-  say "Service $mdep at $url (ClusterIP: there is no cluster DNS on this machine)"
+  say "Service $mdep at $url (its ClusterIP, from this machine; pods use http://$mdep.$ns.svc:8080)"
   # Available means a pod is ready; kube-proxy may take a moment more to route the ClusterIP.
   for i in $(seq 1 30); do
     answer=$(infer "$url" "${ROWS[0]}")

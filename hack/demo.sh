@@ -15,16 +15,26 @@
 # measured before its bug) but answers every virginica row with a 500, so the canary's error rate
 # fails the analysis and the rollout is rolled back, v1 serving throughout.
 #
+# With --store s3 (`make demo STORE=s3`) the models go to the local object store instead of the
+# artifact claim: the bucket cairn-demo on SeaweedFS (hack/storage/up.sh), credentials in the
+# namespace's Secret cairn-storage; the runs upload, the serving pods download through the node's
+# model cache.
+#
 # Re-runnable: both namespaces are deleted and recreated each time. Exits non-zero, with the
 # objects' state, Events and the operator's log, when any step does not happen in time.
 set -Eeuo pipefail
 
 mode=good
-case "${1:-}" in
-  "") ;;
-  --bad) mode=bad ;;
-  *) echo "usage: $0 [--bad]" >&2; exit 2 ;;
-esac
+store=volume
+while (($#)); do
+  case "$1" in
+    --bad) mode=bad ;;
+    --store) store=${2:-}; shift ;;
+    *) echo "usage: $0 [--bad] [--store volume|s3]" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$store" in volume | s3) ;; *) echo "--store: volume or s3, not '$store'" >&2; exit 2 ;; esac
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 ns=cairn-demo                   # where the data scientist works: runs, models, deployments
@@ -32,6 +42,7 @@ operator_ns=cairn-demo-system   # where the platform team installs the operator
 release=cairn                   # the chart's full name is then "cairn" (its Deployment)
 mdep=iris
 iris=$repo/examples/iris
+bucket=cairn-demo
 chart=${CAIRN_DEMO_CHART:-$repo/charts/cairn}   # another chart directory or package to try
 second_dir=$iris/v2 second_run=iris-2
 [ "$mode" = bad ] && second_dir=$iris/broken second_run=iris-2-broken
@@ -51,9 +62,29 @@ ROWS=("5.1,3.5,1.4,0.2" "6.4,3.2,4.5,1.5" "6.7,3.0,5.2,2.3")
 
 # --- the demo's steps ---------------------------------------------------------------------------
 
+# apply_examples DIR: the manifests as they are, or (--store s3) with each TrainingRun's
+# spec.output.uri on the demo's bucket.
+apply_examples() {
+  if [ "$store" = s3 ]; then
+    python3 "$repo/hack/storage/with_s3_output.py" "s3://$bucket/iris" "$1" | kn apply -f - | indent
+  else
+    kn apply -f "$1/" | indent
+  fi
+}
+
+use_object_store() {
+  [ "$store" = s3 ] || return 0
+  step "the object store: bucket $bucket on SeaweedFS, credentials in Secret cairn-storage"
+  local endpoint
+  endpoint=$("$repo/hack/storage/up.sh")
+  # The Secret a user would write, with the store's keys; the bucket made anew for each demo.
+  python3 "$repo/hack/storage/demo_bucket.py" "$ns" "$bucket" "$endpoint" | indent
+  say "runs upload to s3://$bucket/iris/<run>; serving pods download through the node's model cache"
+}
+
 train_first_version() {
   step "kubectl apply -n $ns -f examples/iris/   (ConfigMap, Model, TrainingRun iris-1, ModelDeployment)"
-  kn apply -f "$iris/" | indent
+  apply_examples "$iris"
   say "training iris-1 in a pod (RandomForest, n_estimators 100)..."
   wait_for "TrainingRun iris-1 Succeeded" "$TRAIN_TIMEOUT" tr/iris-1 --for=condition=Succeeded
   wait_for "TrainingRun iris-1 Registered" 60 tr/iris-1 --for=condition=Registered
@@ -61,17 +92,21 @@ train_first_version() {
   wait_for "the alias production resolving to 1" 60 model/iris \
     --for=jsonpath='{.status.aliases.production}'=1
   kn get tr,mv | indent
+  say "artifact: $(kn get mv iris-v1 -o jsonpath='{.spec.artifact.uri} ({.spec.artifact.digest})')"
   say "gate: $(kn get mv iris-v1 -o jsonpath='{.status.gates[*].message}')"
 }
 
 serve_first_version() {
   step "ModelDeployment iris follows production: serving v1"
   serve_first 1 "$SERVE_TIMEOUT"
+  if [ "$store" = s3 ]; then
+    say "the serving pod: $(kn logs deployment/iris-stable | grep -m1 -o 's3://.*')"
+  fi
 }
 
 train_second_version() {
   step "kubectl apply -n $ns -f examples/iris/${second_dir##*/}/   (TrainingRun $second_run)"
-  kn apply -f "$second_dir/" | indent
+  apply_examples "$second_dir"
   if [ "$mode" = bad ]; then
     say "a LogisticRegression whose export bug drops the last class; its metrics were measured before the bug"
   else
@@ -138,6 +173,7 @@ summary() {
 main() {
   show_node
   fresh_namespaces
+  use_object_store
   install_chart
   train_first_version
   serve_first_version

@@ -26,6 +26,7 @@ from tests.support.cluster import (
 from tests.support.crds import crds_installed  # noqa: F401  (a fixture: imported to register it)
 from tests.support.kube import Kube
 from tests.support.namespaces import create_test_namespace, delete_namespace
+from tests.support.object_store import ObjectStore, ObjectStoreUnavailable, ensure_object_store
 from tests.support.operator import (
     METRICS_ENV,
     STOP_TIMEOUT,
@@ -174,3 +175,20 @@ def artifacts(cluster: Cluster, namespace: str) -> Iterator[Path]:
     directory = create_artifacts_claim(namespace)
     yield directory
     delete_artifacts_claim(namespace)
+
+
+@pytest.fixture(scope="session")
+def object_store(k8s: Kube) -> ObjectStore:
+    """The local cluster's S3-compatible server (hack/storage/up.sh), started when missing."""
+    try:
+        return ensure_object_store(k8s)
+    except ObjectStoreUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def bucket(object_store: ObjectStore, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new bucket for this test alone, emptied and deleted afterwards."""
+    name = object_store.create_bucket(request.node.name.replace("_", "-").strip("-"))
+    yield name
+    object_store.delete_bucket(name)

@@ -2,12 +2,17 @@
 # Builds Cairn's container images on a machine with no Docker engine and no registry (DESIGN.md §5).
 #
 #   hack/images/build.sh [pause|operator|trainer|server ...]     (default: all four)
+#   hack/images/build.sh --static REF BINARY [ARGS...]           (prints the docker-archive's path)
 #
 # - base: Debian bookworm from debootstrap, finished by images/base/setup.sh and committed into
 #   buildah's storage under the name the Dockerfiles use in FROM ($BASE_IMAGE), so that the same
 #   Dockerfiles build unchanged with `docker build` elsewhere.
 # - pause: images/pause/pause.c compiled statically and committed FROM scratch.
 # - operator, trainer, server: images/<name>/Dockerfile, with the repository root as context.
+# - --static: one statically linked program (CoreDNS, SeaweedFS, built from their Go modules by
+#   hack/localkube and hack/storage) as /<its name> in an image FROM scratch named REF, entrypoint
+#   the program with ARGS; saved as $CAIRN_CACHE_DIR/images/<name>-<tag>.tar, rebuilt only when
+#   the program changes.
 # Every image is named docker.io/cairn/<name>:dev and saved as a docker-archive at
 # $CAIRN_CACHE_DIR/images/<name>.tar, which hack/images/load.sh imports into containerd.
 #
@@ -174,6 +179,30 @@ build_pause() {
     run buildah commit --rm --quiet --format docker "$ctr" "$ref"
 }
 
+build_static() {
+    local ref=$1 binary=$2 name tag key tarball ctr entrypoint; shift 2
+    name=${ref##*/}; tag=${name##*:}; name=${name%%:*}
+    tarball=$CACHE/$name-$tag.tar
+    key=$({ sha256sum <"$binary"; printf '%s\n' "$@"; } | sha256sum | cut -c1-16)
+    if [[ -f $tarball && $(cat "$tarball.id" 2>/dev/null) == "$key" ]]; then
+        log "$name: cached ($ref)"
+        echo "$tarball"
+        return
+    fi
+    entrypoint=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "/${binary##*/}" "$@")
+    ctr=$(new_container "cairn-build-$name")
+    run buildah copy --chmod 0755 "$ctr" "$binary" "/${binary##*/}"
+    run buildah config --os linux --arch "$(dpkg --print-architecture)" --entrypoint "$entrypoint" \
+        --cmd '' --user 65532:65532 --label io.cairn.source-key="$key" "$ctr"
+    run buildah commit --rm --quiet --format docker "$ctr" "$ref"
+    rm -f "$tarball.tmp" "$tarball.id"
+    run buildah push --quiet "$ref" "docker-archive:$tarball.tmp:$ref"
+    mv "$tarball.tmp" "$tarball"
+    printf '%s\n' "$key" >"$tarball.id"
+    log "$name: $ref $(image_size "$ref")"
+    echo "$tarball"
+}
+
 build_dockerfile() {
     local name=$1 ref=docker.io/cairn/$1:$TAG
     local mounts=()
@@ -214,6 +243,16 @@ prune_dangling() {
 
 main() {
     local names=("$@") name start
+    if [[ ${1:-} == --static ]]; then
+        (($# >= 3)) || die "usage: $0 --static REF BINARY [ARGS...]"
+        mkdir -p "$CACHE"
+        exec 9>"$CACHE/.build.lock"
+        flock -n 9 || { log "waiting for another hack/images/build.sh to finish"; flock 9; }
+        ensure_tools
+        shift
+        build_static "$@"
+        return
+    fi
     ((${#names[@]})) || names=("${ALL_IMAGES[@]}")
     for name in "${names[@]}"; do
         [[ " ${ALL_IMAGES[*]} " == *" $name "* ]] || die "unknown image '$name' (known: ${ALL_IMAGES[*]})"

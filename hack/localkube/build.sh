@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Kubernetes, etcd and containerd from their Go modules into a cache keyed by version.
+# Builds Kubernetes, etcd, containerd and CoreDNS from their Go modules into a cache keyed by version.
 # A component is rebuilt only when its cached binaries are missing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -49,8 +49,17 @@ build_containerd() {
     github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 }
 
+build_coredns() {
+  local out=$1
+  cd "$LOCALKUBE_SRC/gomod/coredns"
+  log "building coredns $COREDNS_VERSION"
+  # Static: it runs alone in an image FROM scratch.
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/coredns" github.com/coredns/coredns
+}
+
 start=$(date +%s)
 [ -x "$ETCD_BIN/etcd" ] || install_dir "$ETCD_BIN" build_etcd
 [ -x "$CONTAINERD_BIN/containerd-shim-runc-v2" ] || install_dir "$CONTAINERD_BIN" build_containerd
 [ -x "$K8S_BIN/kubelet" ] || install_dir "$K8S_BIN" build_kubernetes
+[ -x "$COREDNS_BIN/coredns" ] || install_dir "$COREDNS_BIN" build_coredns
 log "binaries ready in $BIN_CACHE ($(( $(date +%s) - start ))s)"

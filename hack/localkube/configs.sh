@@ -80,7 +80,9 @@ CFG
 }
 CNI
 
-  # Pods get no resolver: there is no cluster DNS and the host's resolver is not theirs to use.
+  # The node's resolver for pods with dnsPolicy Default (and what the kubelet appends to a
+  # ClusterFirst pod's search path): none. The host's resolver is not the pods' to use; they
+  # get the cluster's (clusterDNS below), which answers only cluster names.
   echo "options ndots:1" | put "$D/resolv.conf"
 
   put "$D/kubelet/config.yaml" <<CFG
@@ -103,7 +105,8 @@ cgroupDriver: cgroupfs
 cgroupRoot: $CGROUP_ROOT
 failCgroupV1: false
 failSwapOn: false
-clusterDomain: cluster.local
+clusterDomain: $CLUSTER_DOMAIN
+clusterDNS: [$DNS_SERVICE_IP]
 resolvConf: $D/resolv.conf
 podLogsDir: $D/pod-logs
 # Images cannot be pulled back (there is no registry), so never garbage-collect them.

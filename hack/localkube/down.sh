@@ -40,7 +40,7 @@ teardown_network
 remove_cgroups
 
 if [ "${1:-}" = "--purge" ]; then
-  log "removing $D"
-  rm -rf "$D"
+  log "removing $D and the node's model cache $MODEL_CACHE_DIR"
+  rm -rf "$D" "$MODEL_CACHE_DIR"
 fi
 log "cluster stopped"

@@ -11,6 +11,7 @@ BIN_CACHE=$CAIRN_CACHE_DIR/bin
 K8S_BIN=$BIN_CACHE/kubernetes-$KUBERNETES_VERSION
 ETCD_BIN=$BIN_CACHE/etcd-$ETCD_VERSION
 CONTAINERD_BIN=$BIN_CACHE/containerd-$CONTAINERD_VERSION
+COREDNS_BIN=$BIN_CACHE/coredns-$COREDNS_VERSION
 
 # Runtime state of the cluster (PKI, configs, data, logs, pid files).
 CAIRN_LOCALKUBE_DIR=${CAIRN_LOCALKUBE_DIR:-$HOME/.cache/cairn/localkube}
@@ -39,6 +40,13 @@ POD_CIDR=${CAIRN_POD_CIDR:-172.30.0.0/16}
 SERVICE_CIDR=${CAIRN_SERVICE_CIDR:-172.31.0.0/16}
 # First address of the service range: the `kubernetes` Service.
 API_SERVICE_IP=${CAIRN_API_SERVICE_IP:-172.31.0.1}
+# The kube-dns Service (CoreDNS), as on most clusters the tenth address of the range.
+DNS_SERVICE_IP=${CAIRN_DNS_SERVICE_IP:-172.31.0.10}
+CLUSTER_DOMAIN=cluster.local
+COREDNS_IMAGE=docker.io/cairn/coredns:$COREDNS_VERSION
+# The node's model cache, where serving pods keep downloaded s3:// models by digest: the
+# operator's default (CAIRN_MODEL_CACHE_DIR), writable by the serving pods' uid 1000.
+MODEL_CACHE_DIR=/var/cache/cairn/models
 API_PORT=${CAIRN_API_PORT:-6443}
 ETCD_CLIENT_PORT=${CAIRN_ETCD_PORT:-12379}
 ETCD_PEER_PORT=$((ETCD_CLIENT_PORT + 1))

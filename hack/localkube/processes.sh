@@ -15,6 +15,22 @@ start_component() {  # start_component NAME BINARY ARGS...
   echo $! > "$RUN/$name.pid"
 }
 
+# A component reads its configuration file once, at start. These record which content it started
+# with, and which process that was, so that a changed file (a new setting on a running cluster)
+# restarts it, once; a process started by another script (an older checkout) that wrote the
+# file its own way, and left no stamp of its own, counts as changed.
+_config_id() { printf '%s %s\n' "$(cat "$RUN/$1.pid" 2>/dev/null)" "$(sha256sum < "$2" | cut -c1-64)"; }
+config_stamp() { _config_id "$1" "$2" > "$RUN/$1.config"; }
+
+restart_if_config_changed() {  # restart_if_config_changed NAME FILE: stops it; the caller starts it
+  local name=$1 file=$2
+  [ -n "$(pid_of "$name")" ] || return 0
+  if [ "$(cat "$RUN/$name.config" 2>/dev/null)" != "$(_config_id "$name" "$file")" ]; then
+    log "$name: $file changed since it started: restarting it (running pods are kept)"
+    stop_component "$name"
+  fi
+}
+
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   local timeout=$1 what=$2 deadline; shift 2
   deadline=$(( $(date +%s) + timeout ))
@@ -38,7 +54,7 @@ stop_component() {  # TERM, then KILL after a grace period; only the PID we reco
     done
     [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -f "$RUN/$name.pid" "$RUN/$name.exe"
+  rm -f "$RUN/$name.pid" "$RUN/$name.exe" "$RUN/$name.config"
 }
 
 # Our cgroup under each mounted v1 hierarchy (plus the named systemd one).

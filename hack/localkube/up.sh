@@ -23,6 +23,9 @@ mount --make-rshared "$D"
 
 generate_pki
 write_configs
+# Node directories pods use: the model cache, shared by every serving pod of the node (sticky,
+# like /tmp: each pod's user may add entries, and remove only its own).
+install -d -m 1777 "$MODEL_CACHE_DIR"
 create_cgroups
 setup_network
 
@@ -81,6 +84,8 @@ images=$LOCALKUBE_SRC/../images
 ctr_ images ls -q 2>/dev/null | grep -qxF "$PAUSE_IMAGE" || "$images/build.sh" pause
 [ ! -x "$images/load.sh" ] || CTR="$CONTAINERD_BIN/ctr" "$images/load.sh" "$CONTAINERD_SOCK"
 
+# A kubelet started before its configuration changed (clusterDNS, say) is restarted with it.
+restart_if_config_changed kubelet "$D/kubelet/config.yaml"
 # Ready as reported by a live kubelet: when we (re)started it, the node object may be left over
 # from a previous run, so its heartbeat must be newer than this script.
 fresh_since=""
@@ -94,12 +99,14 @@ node_ready() {
 start_component kubelet "$K8S_BIN/kubelet" --config "$D/kubelet/config.yaml" \
   --kubeconfig "$D/kubelet.kubeconfig" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
   --root-dir "$D/kubelet/root" --cert-dir "$PKI/kubelet-certs"
+config_stamp kubelet "$D/kubelet/config.yaml"
 start_component kube-proxy "$K8S_BIN/kube-proxy" --config "$D/kube-proxy.yaml"
 
 wait_for 180 "node $NODE_NAME Ready" node_ready
 wait_for 120 "the default service account" kubectl_ -n default get serviceaccount default
 wait_for 60 "kube-proxy's rules" iptables -t nat -S KUBE-SERVICES
 ensure_containment  # kube-proxy has inserted its FORWARD rules by now; ours must stay first
+"$LOCALKUBE_SRC/dns.sh"
 
 log "cluster up in $(( $(date +%s) - start ))s"
 cat <<EOT

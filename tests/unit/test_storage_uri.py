@@ -5,7 +5,6 @@ import pytest
 from cairn.storage import (
     ArtifactURI,
     InvalidArtifactURI,
-    UnsupportedArtifactStore,
     file_uri,
     parse_artifact_uri,
 )
@@ -76,11 +75,29 @@ def test_invalid_uris_are_refused_with_the_fix(uri: str, message: str) -> None:
     assert repr(uri) in str(error.value)
 
 
-def test_s3_is_recognised_but_not_supported_yet() -> None:
-    with pytest.raises(
-        UnsupportedArtifactStore, match=r"s3:// artifact storage is not supported yet"
-    ):
-        parse_artifact_uri("s3://bucket/models/iris")
+def test_s3_uris_name_a_bucket_and_a_key() -> None:
+    parsed = parse_artifact_uri("s3://cairn-models/iris/run-1/")
+
+    assert (parsed.scheme, parsed.bucket, parsed.path) == ("s3", "cairn-models", "iris/run-1")
+    assert str(parsed) == "s3://cairn-models/iris/run-1"
+    assert str(parsed.joinpath("model.joblib")) == "s3://cairn-models/iris/run-1/model.joblib"
+    assert parse_artifact_uri("s3://data.example/x.parquet").path == "x.parquet"
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("s3://Bucket/k", "is not an S3 bucket name"),
+        ("s3://b/k", "is not an S3 bucket name"),
+        ("s3://a..b/k", "is not an S3 bucket name"),
+        ("s3://bucket//k", "must not start with '/'"),
+        ("s3://bucket/a/../k", "'..' is not allowed"),
+        ("s3://bucket/a b", "may only hold letters"),
+    ],
+)
+def test_bad_s3_uris_say_what_to_write(uri: str, message: str) -> None:
+    with pytest.raises(InvalidArtifactURI, match=message):
+        parse_artifact_uri(uri)
 
 
 def test_joinpath_extends_and_validates() -> None:

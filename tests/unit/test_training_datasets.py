@@ -113,9 +113,10 @@ def test_unreadable_csv_is_reported_with_the_place(
             "sklearn://mnist",
             "sklearn://mnist is not a dataset shipped with scikit-learn; use one of",
         ),
-        ("s3://bucket/iris.csv", "is not supported: write sklearn://<name>, file:///"),
+        ("s3://bucket/iris.json", "is not a .csv or .parquet object"),
+        ("s3://B/iris.csv", "is not an S3 bucket name"),
         ("iris", "is not supported"),
-        ("file:///data/iris.parquet", "is not a .csv file"),
+        ("file:///data/iris.json", "is not a .csv or .parquet file"),
         ("file://data/iris.csv", "file:// URIs take an absolute path"),
         ("file:///nonexistent/iris.csv", "cannot read dataset /nonexistent/iris.csv"),
     ],
@@ -142,3 +143,51 @@ def test_a_pvc_dataset_is_read_where_the_operator_mounted_it(tmp_path: Path) -> 
     assert data.digest == load_dataset(f"file://{mounted}").digest
     with pytest.raises(DatasetError, match="where the operator mounts its claim"):
         load_dataset("pvc://datasets/wine.csv")
+
+
+def _write_both(tmp_path: Path, columns: dict[str, list[object]]) -> tuple[Path, Path]:
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    names = list(columns)
+    rows = zip(*columns.values(), strict=True)
+    csv = tmp_path / "data.csv"
+    csv.write_text(",".join(names) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    parquet = tmp_path / "data.parquet"
+    pq.write_table(pa.table(columns), parquet)
+    return csv, parquet
+
+
+@pytest.mark.parametrize(
+    "labels", [[0, 1, 2], [0.5, 1.0, 2.5], ["setosa", "versicolor", "virginica"]]
+)
+def test_the_same_rows_in_csv_and_parquet_have_the_same_digest(
+    tmp_path: Path, labels: list[object]
+) -> None:
+    csv, parquet = _write_both(tmp_path, {"a": [5.1, 4.9, 6.3], "target": labels, "b": [1, 2, 3]})
+
+    from_csv, from_parquet = load_dataset(file_uri(csv)), load_dataset(file_uri(parquet))
+
+    assert from_parquet.digest == from_csv.digest
+    assert from_parquet.feature_names == from_csv.feature_names == ("a", "b")
+    assert from_parquet.X.tolist() == [[5.1, 1.0], [4.9, 2.0], [6.3, 3.0]]
+    assert from_parquet.y.tolist() == from_csv.y.tolist()
+
+
+def test_parquet_features_must_be_numbers_and_present(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    words = tmp_path / "words.parquet"
+    pq.write_table(pa.table({"name": ["a", "b"], "target": [0, 1]}), words)
+    with pytest.raises(DatasetError, match=r"column 'name' is string, not a number"):
+        load_dataset(file_uri(words))
+
+    holes = tmp_path / "holes.parquet"
+    pq.write_table(pa.table({"x": [1.0, None], "target": [0, 1]}), holes)
+    with pytest.raises(DatasetError, match=r"column 'x' has 1 empty values"):
+        load_dataset(file_uri(holes))
+
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DatasetError, match=r"cannot read dataset .* as Parquet"):
+        load_dataset(file_uri(tmp_path / "bad.parquet"))

@@ -80,7 +80,7 @@ def test_job_fields_pass_through() -> None:
     assert pod["restartPolicy"] == "Never"
 
 
-@pytest.mark.parametrize("uri", ["pvc://claim", "pvc://claim/../x", "s3://b/k"])
+@pytest.mark.parametrize("uri", ["pvc://claim", "pvc://claim/../x", "s3://b/k", "s3://bucket"])
 def test_unusable_output_uris_are_refused(uri: str) -> None:
     with pytest.raises(jobspec.Unmountable, match=r"spec\.output\.uri"):
         build_job(run(output={"uri": uri}))

@@ -206,6 +206,27 @@ class ArtifactRef(ApiModel):
     )
 
 
+# The Secret a namespace's pods read object-store credentials from when their object names none.
+DEFAULT_STORAGE_SECRET = "cairn-storage"
+
+
+class ObjectStorage(ApiModel):
+    """How the pods reach s3:// URIs. The operator never reads the Secret: the pods get its keys
+    as environment variables."""
+
+    secret_name: DnsSubdomain | None = Field(
+        default=None,
+        description="A Secret in this namespace whose keys become the environment of the pods "
+        "that read or write s3:// URIs, as the AWS SDKs expect them: AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_REGION, and AWS_ENDPOINT_URL_S3 for "
+        "an S3-compatible server (addressed path-style). A Secret named here must exist: the "
+        "pods do not start without it. Unset: the Secret "
+        f"{DEFAULT_STORAGE_SECRET} when the namespace has one (the installation may name "
+        "another), else none, for pods with a workload identity (IRSA, GKE or Azure workload "
+        "identity through spec.serviceAccountName) or credentials in their image.",
+    )
+
+
 class DatasetRef(ApiModel):
     """A dataset a model was trained on."""
 

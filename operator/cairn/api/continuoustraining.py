@@ -251,7 +251,16 @@ class TriggerRecord(ApiModel):
 class DatasetObservation(ApiModel):
     """The dataset as last measured, and as the last run trained on it."""
 
-    digest: Digest | None = Field(default=None, description="Its content digest now.")
+    digest: Digest | None = Field(
+        default=None,
+        description="Its content digest now; for an s3:// object, a digest of its version "
+        "(below), which changes whenever the object does, read without downloading it.",
+    )
+    version: str | None = Field(
+        default=None,
+        max_length=TEXT_MAX,
+        description="For an s3:// object: its VersionId (a versioned bucket), else its ETag.",
+    )
     checked_at: datetime | None = Field(default=None, description="When it was measured.")
     trained_digest: Digest | None = Field(
         default=None, description="The digest the last run started on."

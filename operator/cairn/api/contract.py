@@ -16,3 +16,5 @@ TERMINATION_LOG: Final = "CAIRN_TERMINATION_LOG"
 CHAMPION_DIR: Final = "CAIRN_CHAMPION_DIR"
 CHAMPION_VERSION: Final = "CAIRN_CHAMPION_VERSION"
 CHAMPION_DIGEST: Final = "CAIRN_CHAMPION_DIGEST"
+# An s3:// champion is not mounted: the SDK downloads it from here (and verifies its digest).
+CHAMPION_URI: Final = "CAIRN_CHAMPION_URI"

@@ -17,6 +17,7 @@ from cairn.api.common import (
     Duration,
     HttpUrl,
     ModelName,
+    ObjectStorage,
 )
 from cairn.api.model import AliasName
 from cairn.api.monitoring import Monitoring, MonitoringStatus
@@ -90,6 +91,8 @@ class ModelDeploymentReason(StrEnum):
     VERSION_NOT_FOUND = "VersionNotFound"
     VERSION_NOT_READY = "VersionNotReady"
     UNSUPPORTED_ARTIFACT = "UnsupportedArtifact"
+    # The serving pods cannot download the version's s3:// artifact, or it does not match.
+    ARTIFACT_UNAVAILABLE = "ArtifactUnavailable"
     # Drifted and PerformanceDegraded
     DRIFT_DETECTED = "DriftDetected"
     NO_DRIFT = "NoDrift"
@@ -463,6 +466,17 @@ class ModelDeploymentSpec(ApiModel):
         default=False,
         description="true holds the rollout where it is (`cairn pause`); false lets it go on "
         "(`cairn resume`). Replicas still follow spec.replicas.",
+    )
+    storage: ObjectStorage | None = Field(
+        default=None,
+        description="Credentials and endpoint of the object store, for versions whose artifact "
+        "is s3://: the serving pods download it (into the node's model cache) before loading.",
+    )
+    service_account_name: DnsSubdomain | None = Field(
+        default=None,
+        description="ServiceAccount the serving pods run as, for example one with a workload "
+        "identity that may read the artifacts' bucket; the namespace's default if unset. The "
+        "pods get no API token either way.",
     )
     monitoring: Monitoring | None = Field(
         default=None,

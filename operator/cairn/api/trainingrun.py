@@ -22,6 +22,7 @@ from cairn.api.common import (
     Evaluation,
     Metrics,
     ModelName,
+    ObjectStorage,
     Params,
     Quantity,
     TrainedDataset,
@@ -83,6 +84,8 @@ class TrainingRunReason(StrEnum):
     BAD_SUMMARY = "InvalidTrainerSummary"
     JOB_LOST = "JobLost"
     INVALID_SPEC = "InvalidSpec"
+    # The model was trained and saved, and the object store refused or could not take it.
+    ARTIFACT_UPLOAD_FAILED = "ArtifactUploadFailed"
 
 
 FAILURE_REASONS = (
@@ -94,6 +97,7 @@ FAILURE_REASONS = (
     TrainingRunReason.CONFIG_ERROR,
     TrainingRunReason.BAD_SUMMARY,
     TrainingRunReason.JOB_LOST,
+    TrainingRunReason.ARTIFACT_UPLOAD_FAILED,
     TrainingRunReason.INVALID_SPEC,
 )
 
@@ -222,8 +226,9 @@ class OutputSpec(ApiModel):
     uri: ArtifactUri | None = Field(
         default=None,
         description="Artifact location: pvc://<claim>/<path> (the claim is mounted into the "
-        "training pod), or file:///<path> (a directory of the node: single-node development "
-        "only); s3://<bucket>/<key> is reserved and refused for now. "
+        "training pod), s3://<bucket>/<prefix> (the model is written to a directory of the pod "
+        "and uploaded there, one object per file; credentials from spec.storage), or "
+        "file:///<path> (a directory of the node: single-node development only). "
         "Default: pvc://cairn-artifacts/<model>/<run>.",
     )
 
@@ -317,6 +322,11 @@ class TrainingRunTemplate(ApiModel):
     )
     output: OutputSpec | None = Field(
         default=None, description="Where the trained model is written."
+    )
+    storage: ObjectStorage | None = Field(
+        default=None,
+        description="Credentials and endpoint of the object store, for s3:// outputs, datasets "
+        "and champions.",
     )
     # `register` would shadow pydantic's (ABCMeta's) own `register`.
     register_: bool = Field(

@@ -9,6 +9,7 @@ not at import, so that a test can change them with monkeypatch.
 import os
 
 from cairn.analysis.judge import duration_seconds
+from cairn.api.common import DEFAULT_STORAGE_SECRET
 from cairn.api.modeldeployment import (
     DEFAULT_ANALYSIS_INTERVAL,
     DEFAULT_FAILURE_LIMIT,
@@ -28,6 +29,21 @@ def trainer_image() -> str:
 def server_image() -> str:
     """The image of a ModelDeployment without spec.image (env CAIRN_SERVER_IMAGE)."""
     return os.environ.get("CAIRN_SERVER_IMAGE") or DEFAULT_SERVER_IMAGE
+
+
+def storage_secret() -> str | None:
+    """The Secret pods read object-store credentials from when their object names none, if the
+    namespace has it (env CAIRN_STORAGE_SECRET; empty: none)."""
+    configured = os.environ.get("CAIRN_STORAGE_SECRET")
+    return DEFAULT_STORAGE_SECRET if configured is None else (configured or None)
+
+
+def model_cache_dir() -> str | None:
+    """The node directory serving pods cache downloaded models in, shared by the pods of the
+    node (env CAIRN_MODEL_CACHE_DIR, writable by uid 1000 on every node). Unset or empty: no
+    node cache, each pod keeps its own download in an emptyDir; the default, because a hostPath
+    volume is what the baseline and restricted Pod Security Standards refuse."""
+    return os.environ.get("CAIRN_MODEL_CACHE_DIR") or None
 
 
 def _positive(variable: str, fallback: int) -> int:

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from numpy.typing import NDArray
@@ -39,6 +39,9 @@ from cairn.serving.protocol import (
     parse_json,
 )
 from cairn.serving.server_info import server_metadata
+
+if TYPE_CHECKING:
+    from cairn.serving.fetch import Fetched
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,7 +78,11 @@ class ServingApp:
     """Serves one model (or, when it failed to load, says why with 503s)."""
 
     def __init__(
-        self, config: ServeConfig, model: LoadedModel | None, load_error: str | None = None
+        self,
+        config: ServeConfig,
+        model: LoadedModel | None,
+        load_error: str | None = None,
+        fetched: "Fetched | None" = None,
     ) -> None:
         self.config = config
         self.model = model
@@ -126,6 +133,8 @@ class ServingApp:
             )
             batcher = self.batcher
             self.metrics.queue_depth.set_function(lambda: batcher.queue_depth)
+        if fetched is not None:
+            self.metrics.observe_fetch(fetched.cache_hit, fetched.downloaded_bytes, fetched.seconds)
         self.metrics.ready.set(1 if self.ready else 0)
         self._openapi = dumps(openapi_document())
         self._deadlines = Deadlines(config.body_timeout_s)

@@ -12,7 +12,7 @@ RUNTIMES = ("auto", "onnx", "sklearn")
 
 @dataclass(frozen=True)
 class ServeConfig:
-    model_dir: Path
+    model_dir: Path | None
     name: str
     version: str | None = None
     host: str = "0.0.0.0"
@@ -30,6 +30,9 @@ class ServeConfig:
     drain_timeout_s: float = 30.0
     access_log: bool = False
     log_level: str = "info"
+    model_uri: str | None = None  # s3://: downloaded (through cache_dir) before loading
+    cache_dir: Path | None = None
+    cache_max_bytes: int = 20 << 30
     monitoring: bool = True
     feedback_size: int = 50_000  # answers kept for feedback; 0: no feedback
     feedback_ttl_s: float = 3600.0
@@ -42,6 +45,21 @@ class ServeConfig:
 # flag → (environment variable, help)
 _OPTIONS: dict[str, tuple[str, str]] = {
     "--model-dir": ("CAIRN_MODEL_DIR", "the model directory that cairn.training.save_model wrote"),
+    "--model-uri": (
+        "CAIRN_MODEL_URI",
+        "instead of --model-dir: the model's s3://<bucket>/<prefix>, downloaded before loading "
+        "(needs --expected-digest; credentials and endpoint from the AWS_* environment)",
+    ),
+    "--cache-dir": (
+        "CAIRN_CACHE_DIR",
+        "with --model-uri: the node's model cache, keyed by digest; a version found there is "
+        "not downloaded again (default: a private temporary directory)",
+    ),
+    "--cache-max-bytes": (
+        "CAIRN_CACHE_MAX_BYTES",
+        "size of the model cache beyond which least recently used versions are removed "
+        "(default 20 GiB)",
+    ),
     "--name": ("CAIRN_MODEL_NAME", "the model's name in the protocol's URLs"),
     "--version": ("CAIRN_MODEL_VERSION", "the model's version (URLs .../versions/{v})"),
     "--host": ("CAIRN_HOST", "address to listen on (default 0.0.0.0)"),
@@ -183,7 +201,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
             kwargs.pop("required", None)
         parser.add_argument(flag, help=f"{text} [env {env}]", **kwargs)  # type: ignore[arg-type]
 
-    add("--model-dir", required=True, type=Path)
+    add("--model-dir", type=Path, default=None)
+    add("--model-uri", default=None)
+    add("--cache-dir", type=Path, default=None)
+    add("--cache-max-bytes", type=_positive_int, default=20 << 30)
     add("--name", required=True)
     add("--version", default=None)
     add("--host", default="0.0.0.0")
@@ -218,12 +239,18 @@ def parse_config(
     args = build_parser(environ).parse_args(argv)
     if not str(args.name).strip():
         raise ConfigError("--name must not be empty")
+    if (args.model_dir is None) == (not args.model_uri):
+        raise ConfigError("give exactly one of --model-dir (a directory) and --model-uri (s3://)")
+    if args.model_uri and not args.model_uri.startswith("s3://"):
+        raise ConfigError(f"--model-uri {args.model_uri!r}: only s3://<bucket>/<prefix> is read")
+    if args.model_uri and not args.expected_digest:
+        raise ConfigError("--model-uri needs --expected-digest: a download is verified by it")
     if args.log_sample_rate > 0 and args.log_dir is None:
         raise ConfigError("--log-sample-rate needs --log-dir: where the prediction log goes")
     if args.grpc_port == args.port:
         raise ConfigError(f"--grpc-port and --port are both {args.port}: give gRPC its own port")
     return ServeConfig(
-        model_dir=Path(args.model_dir),
+        model_dir=Path(args.model_dir) if args.model_dir is not None else None,
         name=args.name,
         version=args.version or None,
         host=args.host,
@@ -241,6 +268,9 @@ def parse_config(
         drain_timeout_s=args.drain_timeout,
         access_log=args.access_log,
         log_level=args.log_level,
+        model_uri=args.model_uri or None,
+        cache_dir=args.cache_dir,
+        cache_max_bytes=args.cache_max_bytes,
         monitoring=args.monitoring,
         feedback_size=args.feedback_size,
         feedback_ttl_s=args.feedback_ttl,

@@ -12,12 +12,15 @@ import asyncio
 import gc
 import logging
 import math
+import os
 import signal
 import socket
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import grpc
 import uvicorn
@@ -26,37 +29,123 @@ from cairn.serving.app import ServingApp
 from cairn.serving.config import ConfigError, ServeConfig, parse_config
 from cairn.serving.model import LoadedModel, ModelLoadError, load
 
+if TYPE_CHECKING:
+    from cairn.serving.fetch import Fetched
+
 log = logging.getLogger("cairn.serving")
 EXIT_NOT_SERVABLE = 3
+# Where the kubelet reads a container's termination message (CAIRN_TERMINATION_LOG overrides).
+TERMINATION_LOG = Path("/dev/termination-log")
+# Why a model from an object store is not served: the first word of the NOT READY message, which
+# the operator reads from the pod's termination message into the ModelDeployment's conditions.
+DOWNLOAD_FAILED = "ArtifactDownloadFailed"
+DIGEST_MISMATCH = "ArtifactDigestMismatch"
+
+
+def _fetch(config: ServeConfig) -> "tuple[Fetched | None, str | None]":
+    """The model's files from its object store (through the node's cache), or why not."""
+    from cairn.serving.fetch import fetch, refetch_after_mismatch  # boto3: only for --model-uri
+    from cairn.storage import DigestMismatch, StorageError
+
+    assert config.model_uri is not None and config.expected_digest is not None
+    what = f"model {config.name!r}" + (f" version {config.version}" if config.version else "")
+    try:
+        try:
+            fetched = fetch(
+                config.model_uri, config.expected_digest, config.cache_dir, config.cache_max_bytes
+            )
+        except DigestMismatch as mismatch:
+            if config.cache_dir is None:
+                raise
+            fetched = refetch_after_mismatch(
+                config.model_uri, config.expected_digest, config.cache_dir, mismatch
+            )
+    except DigestMismatch as failure:
+        return None, f"{DIGEST_MISMATCH}: {what} is not served: {failure}"
+    except (StorageError, OSError) as failure:
+        return None, f"{DOWNLOAD_FAILED}: {what} is not served: {failure}"
+    log.info(
+        "%s: %s in %.2fs",
+        config.model_uri,
+        "found in the node's model cache, nothing downloaded"
+        if fetched.cache_hit
+        else f"downloaded {fetched.downloaded_bytes} bytes into the model cache",
+        fetched.seconds,
+    )
+    return fetched, None
 
 
 def build_app(config: ServeConfig) -> ServingApp:
-    """The application, with the model loaded; a model that fails to load or verify is logged
-    and leaves the app live and not ready."""
+    """The application, with the model loaded; a model that fails to download, load or verify
+    is logged and leaves the app live and not ready."""
     model: LoadedModel | None = None
     error: str | None = None
-    try:
-        model = load(
-            config.model_dir,
-            config.name,
-            config.version,
-            expected_digest=config.expected_digest,
-            runtime=config.runtime,
-        )
-    except ModelLoadError as failure:
-        error = str(failure)
+    fetched = None
+    model_dir = config.model_dir
+    if config.model_uri is not None:
+        fetched, error = _fetch(config)
+        model_dir = fetched.directory if fetched else None
+    if model_dir is not None:
+        try:
+            model = _load(config, model_dir, fetched)
+        except ModelLoadError as failure:
+            error = str(failure)
+    if error is not None:
         log.error("NOT READY: %s", error)
-    else:
+    elif model is not None:
         log.info(
             "model %r%s loaded from %s in %.2fs, digest %s; runtime: %s",
             config.name,
             f" version {config.version!r}" if config.version else "",
-            config.model_dir,
+            model_dir,
             model.load_seconds,
             model.digest,
             model.runtime_reason,
         )
-    return ServingApp(config, model, error)
+    return ServingApp(config, model, error, fetched=fetched)
+
+
+def _load(config: ServeConfig, model_dir: Path, fetched: "Fetched | None") -> LoadedModel:
+    def attempt(directory: Path, hashed: "Fetched | None") -> LoadedModel:
+        return load(
+            directory,
+            config.name,
+            config.version,
+            expected_digest=config.expected_digest,
+            runtime=config.runtime,
+            hashed=hashed.manifest if hashed else None,
+        )
+
+    try:
+        return attempt(model_dir, fetched)
+    except ModelLoadError as failure:
+        if not (failure.mismatch and fetched is not None and fetched.cache_hit):
+            raise
+    # A cached copy that no longer matches its digest (damaged on the node): fetch it again.
+    from cairn.serving.fetch import refetch_after_mismatch
+    from cairn.storage import DigestMismatch, StorageError
+
+    assert config.model_uri is not None and config.expected_digest is not None
+    try:
+        again = refetch_after_mismatch(
+            config.model_uri, config.expected_digest, config.cache_dir, DigestMismatch("cached")
+        )
+    except DigestMismatch as failure:
+        raise ModelLoadError(f"{DIGEST_MISMATCH}: {failure}", mismatch=True) from None
+    except (StorageError, OSError) as failure:
+        raise ModelLoadError(f"{DOWNLOAD_FAILED}: {failure}") from None
+    return attempt(again.directory, again)
+
+
+def leave_termination_message(text: str) -> None:
+    """Say why the server exits where the kubelet shows it (the container's last state)."""
+    configured = os.environ.get("CAIRN_TERMINATION_LOG")
+    path = Path(configured) if configured else TERMINATION_LOG
+    if configured or path.exists():
+        try:
+            path.write_text(text[-4096:])
+        except OSError as error:
+            log.warning("cannot write the termination message to %s: %s", path, error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = build_app(config)
     if app.model is None and config.strict:
         log.error("exiting: --strict and the model is not servable")
+        leave_termination_message(app.load_error or "the model is not servable")
         return EXIT_NOT_SERVABLE
     # Everything loaded so far lives as long as the process: keep it out of the collector's
     # full collections, which would otherwise stall requests for tens of milliseconds.

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -114,6 +114,33 @@ class ServingMetrics:
         self._classes = tuple(classes) if classes is not None else None
         self.data = DataCollector(labels, features, classes, sinks)
         self.registry.register(self.data)
+        # The model's files, at start, from an object store: found in the node's cache, or
+        # downloaded (and how much). Absent for a model read from a directory.
+        self._artifact_fetches = Counter(
+            "cairn_serving_artifact_fetches",
+            "Fetches of the model's files from the object store at start, by where they were "
+            "found: cache (the node's model cache, nothing downloaded) or store",
+            ["model", "version", "source"],
+            registry=self.registry,
+        )
+        self._downloaded = Counter(
+            "cairn_serving_artifact_downloaded_bytes",
+            "Bytes of the model's files downloaded from the object store",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self._fetch_seconds = Gauge(
+            "cairn_serving_artifact_fetch_seconds",
+            "Seconds taken to get the model's files (download and digest, or the cache lookup)",
+            ["model", "version"],
+            registry=self.registry,
+        )
+
+    def observe_fetch(self, cache_hit: bool, downloaded: int, seconds: float) -> None:
+        source = "cache" if cache_hit else "store"
+        self._artifact_fetches.labels(**self._labels, source=source).inc()
+        self._downloaded.labels(**self._labels).inc(downloaded)
+        self._fetch_seconds.labels(**self._labels).set(seconds)
 
     def observe_request(self, protocol: str, code: int, seconds: float) -> None:
         key = (protocol, code)

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from cairn.serving.protocol import ModelSpec
 from cairn.serving.runtime import Runtime, choose_runtime
-from cairn.storage import StorageError
+from cairn.storage import DigestMismatch, Manifest, StorageError
 from cairn.training import SavedModel, load_model
 from cairn.training.model_dir import BOOSTERS, library_distribution
 
@@ -22,7 +22,12 @@ PLATFORM = "sklearn"
 
 
 class ModelLoadError(Exception):
-    """The model directory cannot be served: missing, malformed, or not the expected digest."""
+    """The model directory cannot be served: missing, malformed, or not the expected digest
+    (`mismatch`)."""
+
+    def __init__(self, message: str, mismatch: bool = False) -> None:
+        super().__init__(message)
+        self.mismatch = mismatch
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ def load(
     *,
     expected_digest: str | None,
     runtime: str = "auto",
+    hashed: Manifest | None = None,
 ) -> LoadedModel:
     """The model, once its files match `expected_digest` (and the sha256s its metadata lists)."""
     started = time.perf_counter()
@@ -58,9 +64,12 @@ def load(
             model_dir,
         )
     try:
-        saved = load_model(model_dir, expected_digest=expected_digest)
+        saved = load_model(model_dir, expected_digest=expected_digest, hashed=hashed)
     except (StorageError, ValueError, OSError) as error:
-        raise ModelLoadError(f"model {name!r} from {model_dir} is not served: {error}") from None
+        raise ModelLoadError(
+            f"model {name!r} from {model_dir} is not served: {error}",
+            mismatch=isinstance(error, DigestMismatch),
+        ) from None
     _warn_on_other_versions(saved.metadata.frameworks)
     signature = saved.metadata.signature
     platform = PLATFORMS.get(saved.metadata.model_class.split(".")[0], PLATFORM)

@@ -1,8 +1,12 @@
-"""Artifact storage: URIs (pvc://, file://; s3:// later), how pods mount them, sha256 digests.
+"""Artifact storage: URIs (pvc://, file://, s3://), how pods mount them, sha256 digests, the
+node-local cache of downloaded artifacts.
 
-Pure: no Kubernetes API, no kopf.
+Pure: no Kubernetes API, no kopf. Object stores (boto3) are reached through cairn.storage.s3 and
+cairn.storage.transfer, imported by the code that runs in pods only: the operator never reads an
+object, and its image has no boto3.
 """
 
+from cairn.storage.cache import DigestCache
 from cairn.storage.digest import (
     FileEntry,
     Manifest,
@@ -32,6 +36,7 @@ __all__ = [
     "ArtifactError",
     "ArtifactStore",
     "ArtifactURI",
+    "DigestCache",
     "DigestMismatch",
     "FileEntry",
     "InvalidArtifactURI",

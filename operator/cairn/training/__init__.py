@@ -6,7 +6,8 @@
     model = RandomForestClassifier(n_estimators=training.param("n_estimators", 100))
     model.fit(data.X, data.y)
     training.log_metric("accuracy", 0.97)
-    training.save_model(model)                          # into CAIRN_OUTPUT_DIR
+    training.save_model(model)                          # into CAIRN_OUTPUT_DIR (and uploaded
+                                                        # to CAIRN_OUTPUT_URI when it is s3://)
 
 Under a Model with a promotion policy, score the new model and the current champion on the same
 held-out data, so that promotion compares like with like:
@@ -36,7 +37,7 @@ from cairn.training.model_dir import (
     read_metadata,
 )
 from cairn.training.params import ParamError
-from cairn.training.session import TrainingSession, default_session
+from cairn.training.session import ArtifactUploadFailed, TrainingSession, default_session
 from cairn.training.signature import Signature, SignatureError, TensorSpec, infer_signature
 from cairn.training.summary import TERMINATION_MESSAGE_LIMIT, SummaryTooLarge, encode_summary
 
@@ -58,6 +59,7 @@ __all__ = [
     "METADATA_FILE",
     "MODEL_FILE",
     "TERMINATION_MESSAGE_LIMIT",
+    "ArtifactUploadFailed",
     "Dataset",
     "DatasetError",
     "FairnessError",

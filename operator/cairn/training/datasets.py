@@ -1,9 +1,14 @@
-"""Datasets by URI: `sklearn://<name>` (shipped inside scikit-learn), `file:///<path>.csv`, and
-`pvc://<claim>/<path>.csv` where the operator mounted the claim (CAIRN_DATASET_PATH)."""
+"""Datasets by URI: `sklearn://<name>` (shipped inside scikit-learn), and CSV or Parquet files:
+`file:///<path>`, `pvc://<claim>/<path>` where the operator mounted the claim
+(CAIRN_DATASET_PATH), `s3://<bucket>/<key>` downloaded from the object store.
+
+The digest is of the data read (cairn.training.datasets.data_digest), not of the file: the same
+rows in a CSV and in a Parquet file give the same digest."""
 
 import csv
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,11 @@ from cairn.storage import InvalidArtifactURI, parse_artifact_uri
 # Bundled with scikit-learn: no network needed.
 SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 TARGET_COLUMN = "target"
-_FORMS = "sklearn://<name>, file:///<absolute path>.csv or pvc://<claim>/<path>.csv"
+_FORMS = (
+    "sklearn://<name>, or a .csv or .parquet file as file:///<absolute path>, "
+    "pvc://<claim>/<path> or s3://<bucket>/<key>"
+)
+FILE_FORMATS = (".csv", ".parquet")
 
 
 class DatasetError(ValueError):
@@ -43,13 +52,15 @@ def load_dataset(uri: str, local_path: Path | None = None) -> Dataset:
                 f"{uri} is read where the operator mounts its claim: load it inside a "
                 "TrainingRun whose spec.dataset.uri names it, or give a file:// URI"
             )
-        X, y, feature_names = _load_csv(local_path)
+        X, y, feature_names = _load_file(local_path)
     elif separator and scheme == "file":
         try:
             path = parse_artifact_uri(uri).local_path
         except InvalidArtifactURI as error:
             raise DatasetError(str(error)) from None
-        X, y, feature_names = _load_csv(path)
+        X, y, feature_names = _load_file(path)
+    elif separator and scheme == "s3":
+        X, y, feature_names = _load_s3(uri)
     else:
         raise DatasetError(f"dataset URI {uri!r} is not supported: write {_FORMS}")
     return Dataset(X=X, y=y, uri=uri, digest=data_digest(X, y), feature_names=feature_names)
@@ -92,10 +103,77 @@ def _load_sklearn(name: str) -> tuple[NDArray[np.float64], NDArray[Any], tuple[s
     return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target), feature_names
 
 
-def _load_csv(path: Path) -> tuple[NDArray[np.float64], NDArray[Any], tuple[str, ...]]:
+Table = tuple[NDArray[np.float64], NDArray[Any], tuple[str, ...]]
+
+
+def _load_file(path: Path) -> Table:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _load_csv(path)
+    if suffix == ".parquet":
+        return _load_parquet(path)
+    raise DatasetError(f"{path} is not a .csv or .parquet file: datasets are CSV or Parquet")
+
+
+def _load_s3(uri: str) -> Table:
+    """Download the object, then read it as its suffix says."""
+    # Imported here: only s3:// datasets need boto3.
+    from cairn.storage.s3 import ObjectStoreError
+    from cairn.storage.transfer import download_object
+
+    try:
+        parsed = parse_artifact_uri(uri)
+    except InvalidArtifactURI as error:
+        raise DatasetError(str(error)) from None
+    name = Path(parsed.path).name
+    if Path(name).suffix.lower() not in FILE_FORMATS:
+        raise DatasetError(f"{uri} is not a .csv or .parquet object: datasets are CSV or Parquet")
+    with tempfile.TemporaryDirectory(prefix="cairn-dataset-") as scratch:
+        local = Path(scratch) / name
+        try:
+            download_object(parsed, local)
+        except ObjectStoreError as error:
+            raise DatasetError(str(error)) from None
+        X, y, names = _load_file(local)
+    return X, y, names
+
+
+def _load_parquet(path: Path) -> Table:
+    """As a CSV: features are every other column, all numeric; the label is the `target` column,
+    else the last. Labels are read as a CSV's text would be, so both formats agree."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise DatasetError(f"cannot read dataset {path} as Parquet: {error}") from None
+    names = list(table.column_names)
+    if len(names) < 2:
+        raise DatasetError(f"dataset {path} needs at least one feature column and a label")
+    if table.num_rows == 0:
+        raise DatasetError(f"dataset {path} has no rows")
+    label = names.index(TARGET_COLUMN) if TARGET_COLUMN in names else len(names) - 1
+    columns = []
+    for index, name in enumerate(names):
+        column = table.column(index)
+        if column.null_count:
+            raise DatasetError(f"{path} column {name!r} has {column.null_count} empty values")
+        if index == label:
+            continue
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            raise DatasetError(
+                f"{path} column {name!r} is {column.type}, not a number (features are numeric; "
+                f"the label is the {TARGET_COLUMN!r} or last column)"
+            )
+        columns.append(np.asarray(column.to_numpy(), dtype=np.float64))
+    labels = [str(value).strip() for value in table.column(label).to_pylist()]
+    feature_names = tuple(name for index, name in enumerate(names) if index != label)
+    return np.column_stack(columns), _label_array(labels), feature_names
+
+
+def _load_csv(path: Path) -> Table:
     """Features are every numeric column; the label is the `target` column, else the last."""
-    if path.suffix.lower() != ".csv":
-        raise DatasetError(f"{path} is not a .csv file: file:// datasets are CSV")
     try:
         with path.open(newline="") as file:
             rows = [(number, row) for number, row in enumerate(csv.reader(file), 1) if row]

@@ -11,6 +11,7 @@ from pathlib import Path
 from cairn.api.contract import (
     CHAMPION_DIGEST,
     CHAMPION_DIR,
+    CHAMPION_URI,
     CHAMPION_VERSION,
     DATASET_PATH,
     DATASET_URI,
@@ -31,20 +32,22 @@ KUBERNETES_TERMINATION_LOG = Path("/dev/termination-log")
 @dataclass(frozen=True)
 class Champion:
     """The model to beat: the version holding the Model's promotion alias, as the operator
-    mounted it."""
+    mounted it (`directory`), or where to download it from (`uri`, an s3:// one)."""
 
     version: int
-    directory: Path
+    directory: Path | None
     digest: str
+    uri: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Champion | None":
-        if not environ.get(CHAMPION_DIR):
+        if not environ.get(CHAMPION_DIR) and not environ.get(CHAMPION_URI):
             return None
         return cls(
             version=int(environ[CHAMPION_VERSION]),
-            directory=Path(environ[CHAMPION_DIR]),
+            directory=Path(environ[CHAMPION_DIR]) if environ.get(CHAMPION_DIR) else None,
             digest=environ[CHAMPION_DIGEST],
+            uri=environ.get(CHAMPION_URI) or None,
         )
 
 
@@ -87,6 +90,7 @@ def _termination_log(environ: Mapping[str, str]) -> Path | None:
 __all__ = [
     "CHAMPION_DIGEST",
     "CHAMPION_DIR",
+    "CHAMPION_URI",
     "CHAMPION_VERSION",
     "DATASET_PATH",
     "DATASET_URI",

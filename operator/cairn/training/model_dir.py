@@ -224,19 +224,26 @@ def read_metadata(directory: Path) -> ModelMetadata:
     return ModelMetadata.from_json(text, path)
 
 
-def load_model(directory: Path | str, *, expected_digest: str | None = None) -> SavedModel:
+def load_model(
+    directory: Path | str,
+    *,
+    expected_digest: str | None = None,
+    hashed: Manifest | None = None,
+) -> SavedModel:
     """Load a model directory once its files are verified; only then is the pickle opened.
 
     With `expected_digest` (the ModelVersion's), the whole directory must match it; in any case
-    every file must match the sha256 its metadata records.
+    every file must match the sha256 its metadata records. `hashed`: the manifest of files the
+    caller has just written and hashed itself (a download), so they are not read twice.
     """
     directory = Path(directory)
     metadata = read_metadata(directory)
-    manifest = (
-        verify_digest(directory, expected_digest)
-        if expected_digest is not None
-        else directory_manifest(directory)
-    )
+    if hashed is not None and expected_digest is not None and hashed.digest == expected_digest:
+        manifest = hashed
+    elif expected_digest is not None:
+        manifest = verify_digest(directory, expected_digest)
+    else:
+        manifest = directory_manifest(directory)
     recorded = metadata.files
     actual = {path: sha for path, sha in manifest.sha256_by_path().items() if path != METADATA_FILE}
     if actual != recorded:

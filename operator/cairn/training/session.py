@@ -8,6 +8,7 @@ import atexit
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, SupportsFloat, TypeVar, overload
@@ -17,7 +18,7 @@ from numpy.typing import ArrayLike
 
 from cairn.monitoring.profile import Profile, ProfileError, sample_rows
 from cairn.monitoring.profile import build as build_profile
-from cairn.storage import file_uri
+from cairn.storage import ArtifactError, file_uri
 from cairn.training import env as contract
 from cairn.training.datasets import Dataset, load_dataset
 from cairn.training.fairness import FairnessError, measure
@@ -31,9 +32,15 @@ from cairn.training.model_dir import (
 )
 from cairn.training.params import convert_param, parse_params
 from cairn.training.signature import Signature, checked_signature, infer_signature
-from cairn.training.summary import SummaryTooLarge, encode_summary
+from cairn.training.summary import SummaryTooLarge, encode_failure, encode_summary
 
 T = TypeVar("T")
+OBJECT_STORE_SCHEMES = ("s3://",)
+
+
+class ArtifactUploadFailed(ArtifactError):
+    """The model was saved but could not be uploaded to the run's output; the run fails with
+    reason ArtifactUploadFailed and this message (which names the store and its error)."""
 
 
 class TrainingSession:
@@ -49,6 +56,7 @@ class TrainingSession:
         self._evaluation: dict[str, Any] | None = None
         self._fairness: dict[str, dict[str, Any]] = {}  # by sensitive feature
         self._written: bytes | None = None
+        self._champion_dir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def env(self) -> contract.RunEnv:
@@ -94,7 +102,20 @@ class TrainingSession:
         found = self.env.champion
         if found is None:
             return None
-        return load_model(found.directory, expected_digest=found.digest).estimator
+        directory = found.directory
+        if directory is None and found.uri:
+            directory = self._download_champion(found.uri, found.digest)
+        if directory is None:
+            return None
+        return load_model(directory, expected_digest=found.digest).estimator
+
+    def _download_champion(self, uri: str, digest: str) -> Path:
+        from cairn.training.artifacts import download_model  # boto3: only when needed
+
+        if self._champion_dir is None:
+            self._champion_dir = tempfile.TemporaryDirectory(prefix="cairn-champion-")
+            download_model(uri, Path(self._champion_dir.name), digest)
+        return Path(self._champion_dir.name)
 
     def evaluate(
         self,
@@ -227,12 +248,11 @@ class TrainingSession:
             model=env.model,
             baseline=(baseline := self._baseline(model, chosen, training_data)),
         )
-        self._artifact = {
-            "uri": env.output_uri if directory == env.output_dir else file_uri(directory),
-            "digest": saved.digest,
-            "size": saved.manifest.size,
-            "format": FORMAT,
-        }
+        uri = env.output_uri if directory == env.output_dir else file_uri(directory)
+        digest, size = saved.digest, saved.manifest.size
+        if uri.startswith(OBJECT_STORE_SCHEMES):
+            digest, size = self._upload(directory, uri, saved.digest)
+        self._artifact = {"uri": uri, "digest": digest, "size": size, "format": FORMAT}
         if baseline is not None:
             self._artifact["baseline"] = {
                 "rows": baseline.rows,
@@ -241,6 +261,26 @@ class TrainingSession:
                 "predictions": baseline.prediction is not None,
             }
         return saved
+
+    def _upload(self, directory: Path, uri: str, saved_digest: str) -> tuple[str, int]:
+        """Upload the saved model; the digest and size are those of the bytes uploaded. A failure
+        is left in the termination message for the operator, then raised."""
+        from cairn.storage.s3 import ObjectStoreError  # boto3: only when needed
+        from cairn.training.artifacts import UPLOAD_FAILED, upload_model
+
+        try:
+            uploaded = upload_model(directory, uri)
+        except ObjectStoreError as error:
+            message = f"the model was saved but not uploaded: {error}"
+        else:
+            if uploaded.digest == saved_digest:
+                return uploaded.digest, uploaded.manifest.size
+            message = (
+                f"the files of {directory} changed while they were uploaded to {uri} "
+                f"(saved as {saved_digest}, uploaded as {uploaded.digest}): save the model again"
+            )
+        self._write_termination(encode_failure(UPLOAD_FAILED, message))
+        raise ArtifactUploadFailed(message)
 
     def _signature(
         self, model: Any, given: Mapping[str, Any] | None, sample: ArrayLike | None
@@ -313,18 +353,21 @@ class TrainingSession:
         """
         message = self.summary()
         if message != self._written:
-            log = self.env.termination_log
-            if log is None:
-                print(
-                    f"cairn: not in a Kubernetes pod (no {contract.KUBERNETES_TERMINATION_LOG}, "
-                    f"{contract.TERMINATION_LOG} unset); run summary: {message.decode()}",
-                    file=sys.stderr,
-                )
-            else:
-                log.write_bytes(message)
-            self._written = message
+            self._write_termination(message)
         summary: dict[str, Any] = json.loads(message)
         return summary
+
+    def _write_termination(self, message: bytes) -> None:
+        log = self.env.termination_log
+        if log is None:
+            print(
+                f"cairn: not in a Kubernetes pod (no {contract.KUBERNETES_TERMINATION_LOG}, "
+                f"{contract.TERMINATION_LOG} unset); run summary: {message.decode()}",
+                file=sys.stderr,
+            )
+        else:
+            log.write_bytes(message)
+        self._written = message
 
     def _register_exit_hook(self) -> None:
         if self._finish_at_exit and not self._exit_hook_registered:

@@ -10,6 +10,10 @@
                    "groups": [{"group": "female", "count": 612, "selectionRate": 0.51, ...}]}],
      "truncated": true}
 
+A run that fails for a reason the SDK knows (its model could not be uploaded) leaves
+`{"failure": {"reason": "ArtifactUploadFailed", "message": "..."}}` instead, which the operator
+reports as the run's failure reason.
+
 Compact JSON; "artifact" and "dataset" appear once a model was saved and a dataset loaded,
 "evaluation" when the run scored the champion (the promotion alias's holder) on its own
 evaluation data, "fairness" when it measured group fairness, and "truncated" only when metrics
@@ -81,3 +85,15 @@ def encode_summary(
         middle = (fits + too_many) // 2
         fits, too_many = (middle, too_many) if len(encoded(middle)) <= limit else (fits, middle)
     return encoded(fits)
+
+
+def encode_failure(reason: str, message: str, *, limit: int = TERMINATION_MESSAGE_LIMIT) -> bytes:
+    """A failure for the termination message, its message shortened to fit in `limit` bytes."""
+    text = message
+    while True:
+        encoded = json.dumps(
+            {"failure": {"reason": reason, "message": text}}, separators=(",", ":")
+        ).encode()
+        if len(encoded) <= limit or not text:
+            return encoded
+        text = text[: max(0, len(text) - (len(encoded) - limit) - 3)] + "..."

@@ -11,7 +11,8 @@ from cairn.api import ContinuousTraining, contract
 from cairn.api.labels import PROBE_LABEL
 from cairn.controllers import defaults
 from cairn.kube import podsecurity
-from cairn.storage import InvalidArtifactURI, PodStorage
+from cairn.storage import InvalidArtifactURI, PodStorage, parse_artifact_uri
+from cairn.storage.credentials import credentials_env_from, uses_object_store
 
 Body = dict[str, Any]
 CONTAINER = "probe"
@@ -30,23 +31,31 @@ def build_pod(ct: ContinuousTraining, name: str) -> Body:
     template = ct.spec.template
     uri = template.dataset.uri if template.dataset else ""
     storage = PodStorage()
-    path = storage.place(uri, directory=False)
+    env = [
+        {"name": contract.DATASET_URI, "value": uri},
+        {"name": contract.TERMINATION_LOG, "value": TERMINATION_LOG},
+    ]
+    if uses_object_store(uri):
+        # Not downloaded: the probe asks the store for the object's version.
+        if not parse_artifact_uri(uri).path:
+            raise InvalidArtifactURI(f"{uri}: name an object: s3://<bucket>/<key>")
+    else:
+        env.append({"name": contract.DATASET_PATH, "value": storage.place(uri, directory=False)})
     container: Body = {
         "name": CONTAINER,
         "image": template.image or defaults.trainer_image(),
         "imagePullPolicy": template.image_pull_policy.value,
         "command": ["python", "-m", "cairn.training.probe"],
-        "env": [
-            {"name": contract.DATASET_URI, "value": uri},
-            {"name": contract.DATASET_PATH, "value": path},
-            {"name": contract.TERMINATION_LOG, "value": TERMINATION_LOG},
-        ],
+        "env": env,
         "volumeMounts": storage.mounts,
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
         "securityContext": podsecurity.container_context(read_only_root=True),
     }
+    if uses_object_store(uri):
+        given = template.storage.secret_name if template.storage else None
+        container["envFrom"] = credentials_env_from(given, defaults.storage_secret())
     spec: Body = {
         "restartPolicy": "Never",
         "activeDeadlineSeconds": DEADLINE_SECONDS,
@@ -82,6 +91,7 @@ class Result:
 
     digest: str | None
     error: str | None
+    version: str | None = None  # an s3:// object's VersionId or ETag
 
 
 def result_of(pod: Body) -> Result | None:
@@ -98,7 +108,8 @@ def result_of(pod: Body) -> Result | None:
         except ValueError:
             said = {"error": message.splitlines()[-1] if message else "no result"}
         if said.get("digest"):
-            return Result(str(said["digest"]), None)
+            version = said.get("version")
+            return Result(str(said["digest"]), None, str(version) if version else None)
         if said.get("error"):
             return Result(None, str(said["error"]))
     why = status.get("reason") or status.get("message") or "it left no result"

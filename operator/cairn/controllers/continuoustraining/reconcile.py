@@ -288,7 +288,12 @@ def check_dataset(
         finished_at = probe_time(pod) or moment
         if result.digest is not None:
             found = found.model_copy(
-                update={"digest": result.digest, "checked_at": finished_at, "message": None}
+                update={
+                    "digest": result.digest,
+                    "version": result.version,
+                    "checked_at": finished_at,
+                    "message": None,
+                }
             )
         else:
             found = found.model_copy(update={"checked_at": finished_at, "message": result.error})

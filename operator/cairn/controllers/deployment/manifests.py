@@ -3,7 +3,11 @@ the version a track serves.
 
 Each track's pods run cairn-serve with the artifact's claim mounted read-only (the artifact's
 directory as the subPath) and its digest given, so a pod whose files do not match is never
-ready. The Service selects the pods of every track, so traffic splits by replica ratio.
+ready. An s3:// artifact is downloaded by the server itself, through the node's model cache (a
+hostPath shared by the serving pods of the node, keyed by digest), with the credentials of
+spec.storage as its environment; a download that fails or does not match its digest ends the
+container with the reason as its termination message, and the kubelet retries it. The Service
+selects the pods of every track, so traffic splits by replica ratio.
 """
 
 import hashlib
@@ -27,12 +31,16 @@ from cairn.controllers import defaults
 from cairn.controllers.deployment.target import Target
 from cairn.kube import podsecurity
 from cairn.storage import parse_artifact_uri, pvc_mount
+from cairn.storage.credentials import credentials_env_from, uses_object_store
 
 Body = dict[str, Any]
 
 CONTAINER = "server"
 MODEL_MOUNT = "/cairn/model"
 MODEL_VOLUME = "model"
+CACHE_MOUNT = "/cairn/cache"
+CACHE_VOLUME = "model-cache"
+TMP_VOLUME = "tmp"
 LOG_MOUNT = "/cairn/predictions"
 LOG_VOLUME = "predictions"
 # Seconds between SIGTERM (readiness turns false) and the listener closing: time for the
@@ -98,9 +106,14 @@ def served_target(deployment: Body | None) -> Target | None:
 
 
 def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
+    if uses_object_store(target.artifact_uri):
+        # --strict: the container ends with the reason, which the operator reads from the pod,
+        # and each restart retries the download (and re-reads the Secret).
+        source = ["--model-uri", target.artifact_uri, "--cache-dir", CACHE_MOUNT, "--strict"]
+    else:
+        source = ["--model-dir", MODEL_MOUNT]
     return [
-        "--model-dir",
-        MODEL_MOUNT,
+        *source,
         "--name",
         target.model,
         "--version",
@@ -114,6 +127,33 @@ def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
         "--shutdown-delay",
         str(SHUTDOWN_DELAY_SECONDS),
     ]
+
+
+def _model_volumes(target: Target) -> tuple[list[Body], list[Body]]:
+    """The volumes and mounts that give the server its model: the claim's directory, or (s3://)
+    the node's model cache and a writable /tmp."""
+    if not uses_object_store(target.artifact_uri):
+        mount = pvc_mount(
+            parse_artifact_uri(target.artifact_uri),
+            mount_path=MODEL_MOUNT,
+            volume_name=MODEL_VOLUME,
+            read_only=True,
+            sub_path=True,
+        )
+        return [mount.volume], [mount.volume_mount]
+    node_dir = defaults.model_cache_dir()
+    cache: Body = (
+        {"hostPath": {"path": node_dir, "type": "DirectoryOrCreate"}}
+        if node_dir
+        else {"emptyDir": {}}
+    )
+    return (
+        [{"name": CACHE_VOLUME, **cache}, {"name": TMP_VOLUME, "emptyDir": {}}],
+        [
+            {"name": CACHE_VOLUME, "mountPath": CACHE_MOUNT},
+            {"name": TMP_VOLUME, "mountPath": "/tmp"},
+        ],
+    )
 
 
 def prediction_log_place(mdep: ModelDeployment) -> tuple[str, str]:
@@ -131,13 +171,7 @@ def prediction_log_place(mdep: ModelDeployment) -> tuple[str, str]:
 def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas: int) -> Body:
     spec, name = mdep.spec, mdep.name
     port = spec.port
-    mount = pvc_mount(
-        parse_artifact_uri(target.artifact_uri),
-        mount_path=MODEL_MOUNT,
-        volume_name=MODEL_VOLUME,
-        read_only=True,
-        sub_path=True,
-    )
+    volumes, mounts = _model_volumes(target)
     labels = track_labels(mdep, track, target)
     probe_port = {"port": "http"}
     container: Body = {
@@ -165,10 +199,9 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
             "failureThreshold": 3,
         },
         "resources": spec.resources.to_dict() if spec.resources else DEFAULT_RESOURCES,
-        "volumeMounts": [mount.volume_mount],
+        "volumeMounts": mounts,
         "securityContext": podsecurity.container_context(read_only_root=True),
     }
-    volumes = [mount.volume]
     # The pod's own name, for the prediction log's file per pod.
     env: list[Body] = [
         {"name": "CAIRN_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
@@ -191,6 +224,15 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
         if target.sensitive_features:
             container["args"] += ["--sensitive-features", ",".join(target.sensitive_features)]
     container["env"] = [*env, *(variable.to_dict() for variable in spec.env or [])]
+    if uses_object_store(target.artifact_uri):
+        given = spec.storage.secret_name if spec.storage else None
+        container["envFrom"] = credentials_env_from(given, defaults.storage_secret())
+        # Liveness waits for the download: the server listens once the model is loaded.
+        container["startupProbe"] = {
+            "httpGet": {"path": "/v2/health/live", **probe_port},
+            "periodSeconds": 2,
+            "failureThreshold": max(1, spec.progress_deadline_seconds // 2),
+        }
     pod_spec: Body = {
         "containers": [container],
         "volumes": volumes,
@@ -200,6 +242,8 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
         # fsGroup makes the prediction log's claim writable for the server.
         "securityContext": podsecurity.pod_context(),
     }
+    if spec.service_account_name:
+        pod_spec["serviceAccountName"] = spec.service_account_name
     annotations = {ARTIFACT_ANNOTATION: target.artifact_uri, DIGEST_ANNOTATION: target.digest}
     return with_hash(
         {

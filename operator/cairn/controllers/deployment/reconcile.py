@@ -11,12 +11,19 @@ from typing import Any
 from cairn.analysis import judge
 from cairn.api import Condition, Model, ModelDeployment, ModelDeploymentStatus, ModelVersion
 from cairn.api.conditions import find
+from cairn.api.labels import VERSION_LABEL
 from cairn.api.modeldeployment import CANARY, STABLE, TRACKS, CanaryStatus
 from cairn.api.modeldeployment import ModelDeploymentReason as Reason
 from cairn.controllers import defaults
 from cairn.controllers.deployment import manifests, monitor, readings, routing
 from cairn.controllers.deployment.rollout import Note, Plan, Progress, canary_strategy, plan
-from cairn.controllers.deployment.status import Observed, compute_status, pod_problems, rollout_of
+from cairn.controllers.deployment.status import (
+    Observed,
+    artifact_problem,
+    compute_status,
+    pod_problems,
+    rollout_of,
+)
 from cairn.controllers.deployment.target import Refusal, Target, resolve, wanted_version
 from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import cached, parse
@@ -138,6 +145,30 @@ def set_route_weight(mdep: ModelDeployment, weight: int) -> str | None:
     return None
 
 
+def artifact_problems(
+    mdep: ModelDeployment, stable: Body | None, canary: Body | None
+) -> str | None:
+    """Why a track's pods cannot get their s3:// artifact, read from the pods only while a
+    track that downloads one is not ready."""
+    for track, deployment in ((STABLE, stable), (CANARY, canary)):
+        served = manifests.served_target(deployment)
+        if deployment is None or served is None or not served.artifact_uri.startswith("s3://"):
+            continue
+        rollout = rollout_of(deployment)
+        if rollout.ready >= rollout.desired:
+            continue
+        pods = workloads.list_pods(mdep.namespace, manifests.pod_labels(mdep.name, track))
+        pods = [
+            pod
+            for pod in pods
+            if (pod["metadata"].get("labels") or {}).get(VERSION_LABEL) == str(served.version)
+        ]
+        found = artifact_problem(pods, f"{served.name} ({track})")
+        if found is not None:
+            return found
+    return None
+
+
 def stuck_canary(mdep: ModelDeployment) -> str:
     """Why the canary's pods are not ready, from the pods and their last log lines."""
     pods = workloads.list_pods(mdep.namespace, manifests.pod_labels(mdep.name, CANARY))
@@ -240,7 +271,12 @@ def _reconcile(found: ModelDeployment) -> None:
     if chosen.canary is None:
         route_problem = None  # the route matters only while a canary runs
     seen = Observed(
-        target=target, plan=chosen, stable=stable, canary=canary, route_problem=route_problem
+        target=target,
+        plan=chosen,
+        stable=stable,
+        canary=canary,
+        route_problem=route_problem,
+        artifact_problem=artifact_problems(mdep, stable, canary),
     )
     new = compute_status(mdep, seen)
     old = mdep.status or ModelDeploymentStatus()

@@ -36,6 +36,7 @@ class Observed:
     stable: Body | None  # the stable Deployment as the API server returned it
     canary: Body | None = None  # the canary Deployment, while a rollout runs
     route_problem: str | None = None  # why the HTTPRoute cannot carry the canary's weight
+    artifact_problem: str | None = None  # why serving pods cannot get their s3:// artifact
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +147,9 @@ def compute_status(mdep: ModelDeployment, seen: Observed) -> ModelDeploymentStat
         d_message += "the target changes" + still
     elif refusal is not None:
         degraded, d_reason, d_message = True, refusal.reason, refusal.message + still
+    elif seen.artifact_problem is not None:
+        degraded, d_reason = True, Reason.ARTIFACT_UNAVAILABLE
+        d_message = seen.artifact_problem + still
     elif seen.route_problem is not None:
         degraded, d_reason = True, Reason.TRAFFIC_ROUTING_FAILED
         d_message = seen.route_problem
@@ -243,6 +247,25 @@ def _canary_message(
     elif _at_gate(spec, canary):
         text += f"; waits for `cairn resume` ({spec.model} step {step})"
     return text
+
+
+# The first word of a serving container's termination message when it could not get its
+# s3:// artifact (cairn.serving.main).
+ARTIFACT_REASONS = ("ArtifactDownloadFailed", "ArtifactDigestMismatch")
+
+
+def artifact_problem(pods: list[Body], version: str) -> str | None:
+    """Why the serving pods of `version` cannot get its artifact, from the last termination
+    message of their containers; None when none says so."""
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            if container.get("ready"):
+                continue
+            for state in (container.get("state"), container.get("lastState")):
+                said = str(((state or {}).get("terminated") or {}).get("message") or "").strip()
+                if said.startswith(ARTIFACT_REASONS):
+                    return f"pods of {version} cannot serve it: {said}"
+    return None
 
 
 def pod_problems(pods: list[Body], logs: dict[str, str] | None = None) -> str:

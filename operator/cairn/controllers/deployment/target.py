@@ -1,8 +1,8 @@
 """Which version a ModelDeployment should serve, and whether it may: pure, from the objects read.
 
 A version is served only when its ModelVersion is Ready (validated and approved) and its
-artifact can be mounted; anything else is a Refusal whose reason and message say why and what
-to do, and the version is never served.
+artifact can be mounted or downloaded; anything else is a Refusal whose reason and message say
+why and what to do, and the version is never served.
 """
 
 import dataclasses
@@ -91,11 +91,11 @@ def resolve(
         parsed = parse_artifact_uri(uri)
     except InvalidArtifactURI as error:
         return Refusal(Reason.UNSUPPORTED_ARTIFACT, f"{name}: {error}")
-    if parsed.scheme != "pvc" or not parsed.path:
+    if parsed.scheme not in ("pvc", "s3") or not parsed.path:
         return Refusal(
             Reason.UNSUPPORTED_ARTIFACT,
-            f"{name}: artifact {uri} cannot be mounted into serving pods; only "
-            "pvc://<claim>/<path> artifacts are served",
+            f"{name}: artifact {uri} cannot be served; only pvc://<claim>/<path> (mounted) and "
+            "s3://<bucket>/<prefix> (downloaded) artifacts are",
         )
     return Target(
         model=spec.model, version=number, artifact_uri=uri, digest=version.spec.artifact.digest

@@ -21,6 +21,6 @@ def champion_for(run: TrainingRun) -> ChampionRef | None:
     if found is None:
         return None
     artifact = found["spec"]["artifact"]
-    if not str(artifact["uri"]).startswith(("pvc://", "file://")):
+    if not str(artifact["uri"]).startswith(("pvc://", "file://", "s3://")):
         return None
     return ChampionRef(version=holder, uri=artifact["uri"], digest=artifact["digest"])

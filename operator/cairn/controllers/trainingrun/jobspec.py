@@ -3,7 +3,9 @@ its Model's promotion policy gives it to beat).
 
 The pod gets the trainer contract (DESIGN §3) as environment variables, the artifact store
 mounted where `output` says, the dataset where its URI is, the champion's files read-only, and
-the training code from a ConfigMap when the run names one.
+the training code from a ConfigMap when the run names one. What lives on an object store
+(s3://) is not mounted: the trainer writes its model into an emptyDir and uploads it, and reads
+s3:// datasets and champions itself, with the credentials of spec.storage as its environment.
 """
 
 import json
@@ -15,13 +17,17 @@ from cairn.api.trainingrun import DEFAULT_CODE_FILE, ChampionRef
 from cairn.controllers import defaults
 from cairn.controllers.trainingrun.output import output_uri
 from cairn.kube import podsecurity
-from cairn.storage import InvalidArtifactURI, PodStorage
+from cairn.storage import InvalidArtifactURI, PodStorage, parse_artifact_uri
+from cairn.storage.credentials import credentials_env_from, uses_object_store
 
 Body = dict[str, Any]
 
 CONTAINER = "trainer"
 CODE_VOLUME = "code"
 TERMINATION_LOG = "/dev/termination-log"
+# Where the model is written before it is uploaded, for an s3:// output.
+UPLOAD_DIR = "/cairn/output"
+UPLOAD_VOLUME = "output"
 
 
 MOUNTED_SCHEMES = ("pvc://", "file://")
@@ -73,9 +79,15 @@ def _contract_env(run: TrainingRun, output_dir: str, dataset_path: str | None) -
     return env
 
 
-def _champion_env(champion: ChampionRef, directory: str) -> list[Body]:
+def _champion_env(champion: ChampionRef, directory: str | None) -> list[Body]:
+    """Where the champion is mounted, or (s3://) where the SDK downloads it from."""
+    where = (
+        {"name": contract.CHAMPION_DIR, "value": directory}
+        if directory is not None
+        else {"name": contract.CHAMPION_URI, "value": champion.uri}
+    )
     return [
-        {"name": contract.CHAMPION_DIR, "value": directory},
+        where,
         {"name": contract.CHAMPION_VERSION, "value": str(champion.version)},
         {"name": contract.CHAMPION_DIGEST, "value": champion.digest},
     ]
@@ -95,6 +107,16 @@ def champion_of(job: Body) -> ChampionRef | None:
     )
 
 
+def check(uri: str, field: str) -> None:
+    """An s3:// URI that is well formed and names a prefix, else Unmountable naming the field."""
+    try:
+        parsed = parse_artifact_uri(uri)
+    except InvalidArtifactURI as error:
+        raise Unmountable(f"{field} {uri!r}: {error}") from error
+    if not parsed.path:
+        raise Unmountable(f"{field} {uri!r}: a key prefix is needed: s3://<bucket>/<prefix>")
+
+
 def place(storage: PodStorage, uri: str, field: str, **how: bool) -> str:
     try:
         return storage.place(uri, **how)
@@ -109,8 +131,17 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
     code_volumes, code_mounts, script = _code(run)
     command = spec.command or (["python", script] if script else None)
     storage = PodStorage()
-    # The output first: it takes the writable mount of its claim.
-    output_dir = place(storage, output_uri(run), "spec.output.uri", writable=True)
+    output = output_uri(run)
+    upload_volumes: list[Body] = []
+    upload_mounts: list[Body] = []
+    if uses_object_store(output):
+        check(output, "spec.output.uri")
+        output_dir = UPLOAD_DIR
+        upload_volumes = [{"name": UPLOAD_VOLUME, "emptyDir": {}}]
+        upload_mounts = [{"name": UPLOAD_VOLUME, "mountPath": UPLOAD_DIR}]
+    else:
+        # The output first: it takes the writable mount of its claim.
+        output_dir = place(storage, output, "spec.output.uri", writable=True)
     dataset_uri = spec.dataset.uri if spec.dataset else ""
     dataset_path = (
         place(storage, dataset_uri, "spec.dataset.uri", directory=False)
@@ -120,7 +151,8 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
     env = [*(e.to_dict() for e in spec.env or []), *_contract_env(run, output_dir, dataset_path)]
     annotations: dict[str, str] = {}
     if champion is not None:
-        directory = place(storage, champion.uri, "the champion's artifact")
+        remote = uses_object_store(champion.uri)
+        directory = None if remote else place(storage, champion.uri, "the champion's artifact")
         env += _champion_env(champion, directory)
         annotations[CHAMPION_ANNOTATION] = champion.uri
 
@@ -131,11 +163,14 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
         # The contract comes after the user's variables: of duplicate names the last one wins,
         # so spec.env cannot silently replace it.
         "env": env,
-        "volumeMounts": [*storage.mounts, *code_mounts],
+        "volumeMounts": [*storage.mounts, *upload_mounts, *code_mounts],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
         "securityContext": podsecurity.container_context(read_only_root=False),
     }
+    if uses_object_store(output, dataset_uri, champion.uri if champion else None):
+        given = spec.storage.secret_name if spec.storage else None
+        container["envFrom"] = credentials_env_from(given, defaults.storage_secret())
     if command:
         container["command"] = command
     if spec.args:
@@ -146,8 +181,8 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
     pod_spec: Body = {
         "restartPolicy": "Never",
         "containers": [container],
-        "volumes": [*storage.volumes, *code_volumes],
-        # fsGroup makes the output claim writable for the trainer.
+        "volumes": [*storage.volumes, *upload_volumes, *code_volumes],
+        # fsGroup makes the output claim (or the upload directory) writable for the trainer.
         "securityContext": podsecurity.pod_context(),
     }
     if spec.node_selector:

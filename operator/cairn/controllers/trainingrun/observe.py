@@ -30,6 +30,7 @@ class FailedContainer:
     container: str
     reason: str
     exit_code: int | None
+    message: str = ""  # the container's termination message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +86,7 @@ def _last_terminated_failure(pods: list[Body]) -> FailedContainer | None:
                             container=container["name"],
                             reason=terminated.get("reason") or "Error",
                             exit_code=terminated.get("exitCode"),
+                            message=terminated.get("message") or "",
                         ),
                     )
                 )
@@ -155,7 +157,26 @@ def _success_summary(pods: list[Body]) -> Body | None:
     return None
 
 
+# Failures the trainer SDK reports in its termination message ({"failure": {reason, message}}).
+TRAINER_REPORTED = frozenset({Reason.ARTIFACT_UPLOAD_FAILED})
+
+
+def _reported_failure(message: str) -> tuple[Reason, str] | None:
+    try:
+        said = json.loads(message) if message.startswith("{") else {}
+    except json.JSONDecodeError:
+        return None
+    failure = said.get("failure") if isinstance(said, dict) else None
+    if not isinstance(failure, dict) or failure.get("reason") not in TRAINER_REPORTED:
+        return None
+    return Reason(failure["reason"]), str(failure.get("message") or failure["reason"])
+
+
 def describe_failure(failed: FailedContainer) -> tuple[Reason, str]:
+    reported = _reported_failure(failed.message.strip())
+    if reported is not None:
+        reason, said = reported
+        return reason, f"container {failed.container} of pod {failed.pod}: {said}"
     if failed.reason == "OOMKilled":
         return Reason.OOM_KILLED, (
             f"container {failed.container} of pod {failed.pod} ran out of memory (OOMKilled); "
