@@ -401,3 +401,52 @@ def test_bad_values_fail_naming_the_field(
 def test_a_service_monitor_without_its_service_is_refused(tmp_path: Path) -> None:
     values = {"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}}
     assert "metrics.service.enabled" in render_error(tmp_path, values)
+
+
+def test_no_network_policy_unless_asked(tmp_path: Path) -> None:
+    assert not of_kind(render(tmp_path), "NetworkPolicy")
+
+
+def test_network_policies_fence_serving_ingress_and_training_egress(tmp_path: Path) -> None:
+    values = {
+        "watchNamespaces": ["ml", "ml-staging"],
+        "networkPolicy": {
+            "enabled": True,
+            "servingFrom": ["web"],
+            "apiServerCIDRs": ["172.29.0.1/32"],
+            "trainingEgress": {"namespaces": ["cairn-storage"], "cidrs": ["10.9.0.0/16"]},
+        },
+    }
+    policies = of_kind(render(tmp_path, values), "NetworkPolicy")
+    found = {(p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"] for p in policies}
+    assert set(found) == {
+        (ns, name) for ns in ("ml", "ml-staging") for name in ("cairn-serving", "cairn-training")
+    }
+    serving = found[("ml", "cairn-serving")]
+    assert serving["podSelector"]["matchExpressions"] == [
+        {"key": "cairn.dev/deployment", "operator": "Exists"}
+    ]
+    assert serving["policyTypes"] == ["Ingress"]
+    sources = serving["ingress"][0]["from"]
+    assert {"podSelector": {}} in sources  # its own namespace
+    assert {"ipBlock": {"cidr": "172.29.0.1/32"}} in sources
+    (by_name,) = [s for s in sources if "namespaceSelector" in s]
+    assert by_name["namespaceSelector"]["matchExpressions"][0]["values"] == ["web"]
+    training = found[("ml", "cairn-training")]
+    assert training["policyTypes"] == ["Ingress", "Egress"]
+    dns, allowed = training["egress"]
+    assert {"protocol": "UDP", "port": 53} in dns["ports"]
+    assert {"ipBlock": {"cidr": "10.9.0.0/16"}} in allowed["to"]
+
+
+def test_training_pods_get_only_dns_when_nothing_else_is_allowed(tmp_path: Path) -> None:
+    values = {"networkPolicy": {"enabled": True}}
+    policies = of_kind(render(tmp_path, values), "NetworkPolicy")
+    training = next(p for p in policies if p["metadata"]["name"] == "cairn-training")
+    assert training["metadata"]["namespace"] == NAMESPACE  # cluster-wide: the release's
+    assert len(training["spec"]["egress"]) == 1
+
+
+def test_a_network_policy_value_that_is_no_cidr_is_refused(tmp_path: Path) -> None:
+    error = render_error(tmp_path, {"networkPolicy": {"apiServerCIDRs": ["the api server"]}})
+    assert "apiServerCIDRs" in error
