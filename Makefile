@@ -87,6 +87,15 @@ install-crds: ## Apply crds/ to the cluster that KUBECONFIG names
 run: install install-crds ## Run the operator in the foreground against the KUBECONFIG cluster
 	cairn-operator
 
+.PHONY: chaos
+chaos: install cluster-up images ## The operator SIGKILLed at random moments of a whole workload (CHAOS_KILLS, CHAOS_SEED to replay); last line chaos_runs=.. invariant_violations=..
+	KUBECONFIG=$(KUBECONFIG_LOCAL) CAIRN_CHAOS_KILLS=$(or $(CHAOS_KILLS),60) CAIRN_CHAOS_SEED=$(CHAOS_SEED) \
+		$(PYTHON) -m pytest tests/integration/test_chaos.py -p no:cacheprovider -s
+
+.PHONY: soak
+soak: install cluster-up images ## 30 minutes of traffic with a rollout every 5: operator and server memory growth, errors
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.soak.soak $(BENCH_ARGS)
+
 .PHONY: fuzz
 fuzz: install cluster-up ## Objects drawn from the CRDs' schemas against the real API server and operator (FUZZ_EXAMPLES per kind, FUZZ_SEED to replay)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) CAIRN_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),2000) CAIRN_FUZZ_SEED=$(FUZZ_SEED) \

@@ -21,6 +21,7 @@ from tests.support.kube import Kube, read_or_none
 from tests.support.namespaces import create_test_namespace, delete_namespace
 from tests.support.training import apply_example, condition, get, kubectl, wait_for_run
 from tests.support.wait import wait_for
+from tests.support.workloads import pod_logs
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
@@ -90,8 +91,7 @@ def ready_pod(k8s: Kube, namespace: str) -> Any:
 
 
 def operator_log(k8s: Kube, namespace: str, pod: str) -> str:
-    text: str = k8s.core.read_namespaced_pod_log(pod, namespace, container="operator")
-    return text
+    return pod_logs(k8s, namespace, pod, container="operator")
 
 
 def granted_resources(namespace: str, service_account: str) -> list[list[str]]:

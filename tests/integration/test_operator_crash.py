@@ -2,9 +2,6 @@
 restart every run converges, and no version number is duplicated or lost."""
 
 import itertools
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kube import Kube, read_or_none
-from tests.support.operator import free_local_port
+from tests.support.operator import OperatorProcess
 from tests.support.training import (
     TREE_TRAINER,
     condition,
@@ -27,29 +24,6 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
 RUNS = 8
-
-
-class OperatorProcess:
-    """`cairn-operator` as users run it, in its own process so that it can be killed."""
-
-    def __init__(self, namespace: str, log: Path) -> None:
-        self.namespace, self.log = namespace, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        port = free_local_port()
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                ["cairn-operator", "-n", self.namespace, "--health-addr", f"127.0.0.1:{port}"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=os.environ.copy(),
-            )
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture

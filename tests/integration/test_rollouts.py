@@ -37,9 +37,8 @@ from tests.integration.test_deployments import (
     wait_serving,
     wait_version_phase,
 )
-from tests.integration.test_operator_crash import OperatorProcess
 from tests.support.kube import Kube, read_or_none
-from tests.support.operator import RunningOperator
+from tests.support.operator import OperatorProcess, RunningOperator
 from tests.support.training import GROUP, VERSION, condition, create_model, event_reasons, get
 from tests.support.wait import wait_for
 

@@ -97,6 +97,19 @@ def test_failing_script_fails_with_its_log_tail_and_registers_nothing(
     assert "NonZeroExit" in event_reasons(k8s, namespace, "broken-1")
 
 
+def test_a_log_that_is_json_is_kept_as_written(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    """Structured logging: the log tail in status is the text the trainer wrote, not the repr
+    the Kubernetes client makes of a body that parses as JSON."""
+    line = '{"level": "error", "message": "bad column", "column": "petal_size"}'
+    script_config_map(k8s, namespace, "jsonlog", f"import sys\nprint({line!r})\nsys.exit(3)\n")
+    create_run(k8s, namespace, "jsonlog-1", model="jsonlog", code="jsonlog")
+
+    run = wait_for_run(k8s, namespace, "jsonlog-1", "Failed", timeout=120)
+    assert line in condition(run, "Failed")["message"], condition(run, "Failed")
+
+
 def test_missing_image_fails_at_once(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:

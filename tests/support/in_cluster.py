@@ -11,6 +11,7 @@ from typing import Any
 from tests.support.helm import CHART, helm
 from tests.support.kube import Kube
 from tests.support.wait import wait_for
+from tests.support.workloads import pod_logs
 
 MODE_ENV = "CAIRN_TEST_OPERATOR"
 RELEASE = "cairn-operator"
@@ -56,7 +57,7 @@ def installed(k8s: Kube, namespace: str) -> Iterator[str]:
         )
         yield str(pod.status.pod_ip)
         pod = _pod(k8s, namespace)
-        log = k8s.core.read_namespaced_pod_log(pod.metadata.name, namespace, container="operator")
+        log = pod_logs(k8s, namespace, pod.metadata.name, container="operator")
         restarts = pod.status.container_statuses[0].restart_count
         assert restarts == 0, f"the in-cluster operator restarted {restarts} times:\n{log[-3000:]}"
         assert "Forbidden" not in log, log[-3000:]

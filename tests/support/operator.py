@@ -1,7 +1,11 @@
 """Running the Cairn controllers in-process under kopf, as the `operator` fixture does."""
 
 import dataclasses
+import os
+import signal
 import socket
+import subprocess
+from pathlib import Path
 
 from kopf.testing import KopfRunner
 
@@ -53,3 +57,26 @@ def wait_until_healthy(operator: RunningOperator) -> None:
         return response is not None and response.status_code == 200
 
     wait_for(healthy, timeout=STARTUP_TIMEOUT, message=f"{operator.health_url} to answer 200")
+
+
+class OperatorProcess:
+    """`cairn-operator` as users run it, in its own process so that it can be killed."""
+
+    def __init__(self, namespace: str, log: Path) -> None:
+        self.namespace, self.log = namespace, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        port = free_local_port()
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                ["cairn-operator", "-n", self.namespace, "--health-addr", f"127.0.0.1:{port}"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=os.environ.copy(),
+            )
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)

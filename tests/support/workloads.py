@@ -96,7 +96,8 @@ def wait_for_pod_success(kube: Kube, namespace: str, name: str, timeout: float =
     )
 
 
-def pod_logs(kube: Kube, namespace: str, name: str) -> str:
+def pod_logs(kube: Kube, namespace: str, name: str, container: str | None = None) -> str:
     # Raw bytes: the client otherwise parses logs that look like JSON and returns their repr.
-    response = kube.core.read_namespaced_pod_log(name, namespace, _preload_content=False)
+    options = {"container": container} if container else {}
+    response = kube.core.read_namespaced_pod_log(name, namespace, _preload_content=False, **options)
     return bytes(response.data).decode()

@@ -109,12 +109,14 @@ def pod_warning(namespace: str, pod: str) -> str | None:
 def log_tail(namespace: str, pod: str, container: str, lines: int) -> str:
     """The last lines a container wrote, or an empty string when the log is gone."""
     try:
-        text: str = client.core().read_namespaced_pod_log(
-            pod, namespace, container=container, tail_lines=lines
+        # Raw bytes: the client parses a log that looks like JSON (a trainer's structured
+        # logging) and returns its Python repr.
+        response = client.core().read_namespaced_pod_log(
+            pod, namespace, container=container, tail_lines=lines, _preload_content=False
         )
     except ApiException:
         return ""
-    return text
+    return bytes(response.data).decode("utf-8", errors="replace")
 
 
 # Deployments and Services of ModelDeployments: written whole with server-side apply, so that
