@@ -57,7 +57,10 @@ class PredictionStore:
         self.size, self.ttl_s, self.classification = size, ttl_s, classification
         self._clock = clock
         self._lock = threading.Lock()
-        self._answers: collections.OrderedDict[str, tuple[float, list[Any]]] = (
+        # Tuples of numbers and strings, never lists: the garbage collector stops tracking such
+        # tuples, so tens of thousands of kept answers do not make every full collection (and
+        # with it every request that triggers one) walk them all.
+        self._answers: collections.OrderedDict[str, tuple[float, tuple[Any, ...]]] = (
             collections.OrderedDict()
         )
         # Ids no longer kept, and why (expired, duplicate): as many as the answers.
@@ -67,7 +70,7 @@ class PredictionStore:
     def remember(self, answer_id: str, predictions: list[Any]) -> None:
         now = self._clock()
         with self._lock:
-            self._answers[answer_id] = (now, predictions)
+            self._answers[answer_id] = (now, tuple(predictions))
             self._answers.move_to_end(answer_id)
             self._gone.pop(answer_id, None)
             self._expire(now)
