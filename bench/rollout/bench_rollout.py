@@ -13,7 +13,8 @@ bad version cannot answer.
   A healthy rollout that is rolled back counts as a false rollback.
 - One bad version (it answers a fifth of the requests with 500s): rollback_s is the time from
   the end of its first failing analysis interval (status.canary.lastAnalysisAt when
-  failedIntervals became 1) to the canary's pods being out of the Service's endpoints.
+  failedIntervals became 1, or status.rollback.at when that interval failed beyond doubt and
+  rolled back at once) to the canary's pods being out of the Service's endpoints.
 
 The anchors are what Argo Rollouts and Flagger take with their defaults and documented examples
 (../shared/anchors/SYSTEMS.md), printed beside the measurement. The last line is for scripts:
@@ -218,7 +219,12 @@ class Bench:
         self.wait(f"v{version} to be rolled back", rolled_back)
         done = time.time()
         if not first_failure:
-            raise SystemExit("rolled back without a failing interval in status; see the log")
+            # A failure beyond doubt rolls back at its first failing interval: that interval
+            # ended when the rollback was decided.
+            at = (self.status().get("rollback") or {}).get("at")
+            if not at:
+                raise SystemExit("rolled back without a failing interval in status; see the log")
+            first_failure.append(parse_time(at))
         return done - first_failure[0]
 
 
