@@ -72,9 +72,11 @@ def server_rss_mib(core: client.CoreV1Api, namespace: str, deployment_name: str)
     running = [p for p in pods if p.status and p.status.phase == "Running"]
     if len(running) != 1:
         return None
-    text = core.connect_get_namespaced_pod_proxy_with_path(
-        f"{running[0].metadata.name}:8080", namespace, "metrics"
+    # Raw bytes: the client would hand back the repr of a body it fails to parse.
+    response = core.connect_get_namespaced_pod_proxy_with_path(
+        f"{running[0].metadata.name}:8080", namespace, "metrics", _preload_content=False
     )
+    text = bytes(response.data).decode()
     for family in text_string_to_metric_families(text):
         if family.name == "process_resident_memory_bytes":
             return float(family.samples[0].value) / MIB
