@@ -3,7 +3,7 @@ rollout every few minutes, on the real cluster; their memory is sampled the whol
 
 `cairn-operator` runs as its own process watching a fresh namespace with two ModelDeployments of
 iris: `steady`, whose one pod serves the same version for the whole soak (the server's memory is
-read from its /metrics through the API server's pod proxy), and `rolling`, moved to a new,
+the kubelet's figure for its container), and `rolling`, moved to a new,
 equally good version every --every minutes through a canary judged every 5 s. A thread sends
 ~40 requests/s to both Services, each on a new connection, all on the cluster's own addresses.
 
@@ -17,6 +17,7 @@ version here is bad. The last line is
 """
 
 import argparse
+import json
 import subprocess
 import sys
 import threading
@@ -37,7 +38,6 @@ from bench.rollout.bench_rollout import (
     version_body,
 )
 from kubernetes import client, config
-from prometheus_client.parser import text_string_to_metric_families
 
 Body = dict[str, Any]
 MIB = 1024 * 1024
@@ -65,21 +65,26 @@ def rss_mib(pid: int) -> float:
 
 
 def server_rss_mib(core: client.CoreV1Api, namespace: str, deployment_name: str) -> float | None:
-    """The resident memory of the (one) pod of a ModelDeployment, from its /metrics."""
+    """The resident memory of the (one) server container of a ModelDeployment, as the kubelet
+    reports it (its stats summary, through the API server's node proxy)."""
     pods = core.list_namespaced_pod(
         namespace, label_selector=f"cairn.dev/deployment={deployment_name}"
     ).items
     running = [p for p in pods if p.status and p.status.phase == "Running"]
     if len(running) != 1:
         return None
+    pod = running[0]
     # Raw bytes: the client would hand back the repr of a body it fails to parse.
-    response = core.connect_get_namespaced_pod_proxy_with_path(
-        f"{running[0].metadata.name}:8080", namespace, "metrics", _preload_content=False
+    response = core.connect_get_node_proxy_with_path(
+        pod.spec.node_name, "stats/summary", _preload_content=False
     )
-    text = bytes(response.data).decode()
-    for family in text_string_to_metric_families(text):
-        if family.name == "process_resident_memory_bytes":
-            return float(family.samples[0].value) / MIB
+    summary = json.loads(bytes(response.data))
+    for stats in summary.get("pods") or []:
+        if stats["podRef"]["name"] == pod.metadata.name:
+            for container in stats.get("containers") or []:
+                rss = (container.get("memory") or {}).get("rssBytes")
+                if container["name"] == "server" and rss is not None:
+                    return float(rss) / MIB
     return None
 
 
@@ -143,6 +148,18 @@ def main() -> int:
             lambda: (
                 (bench.status().get("stable") or {}).get("version") == 1
                 and bench.status().get("phase") == "Available"
+            ),
+        )
+        bench.wait(
+            "steady to serve",
+            lambda: (
+                (
+                    custom.get_namespaced_custom_object(
+                        GROUP, VERSION, namespace, "modeldeployments", "steady"
+                    ).get("status")
+                    or {}
+                ).get("phase")
+                == "Available"
             ),
         )
         for name in ("steady", "iris"):
