@@ -17,7 +17,7 @@ from tests.support.training import (
     VERSION,
     condition,
     create_model,
-    event_reasons,
+    expect_event,
     get,
     script_config_map,
     wait_for_run,
@@ -113,7 +113,7 @@ def test_each_request_starts_one_run_and_forbid_replace_allow_decide_the_next(
     retrain(k8s, namespace, "req", "again")
     observed(k8s, namespace, "req", "observedRequest", "again")
     assert runs_of(k8s, namespace, "req") == ["req-request-1"]
-    assert "TriggerSkipped" in event_reasons(k8s, namespace, "req")
+    expect_event(k8s, namespace, "req", "TriggerSkipped")
 
     patch_ct(k8s, namespace, "req", {"spec": {"concurrencyPolicy": "Replace"}})
     retrain(k8s, namespace, "req", "replace it")
@@ -294,7 +294,7 @@ def test_triggers_only_the_operator_can_judge_make_it_not_ready_and_start_nothin
         message="Ready=False on ContinuousTraining bad",
     )
     assert found["reason"] == reason and found["message"].startswith(field)
-    assert reason in event_reasons(k8s, namespace, "bad")
+    expect_event(k8s, namespace, "bad", reason)
     assert runs_of(k8s, namespace, "bad") == []
 
 

@@ -21,6 +21,7 @@ from tests.support.training import (
     condition,
     create_model,
     event_reasons,
+    expect_event,
     get,
     version_manifest,
 )
@@ -275,7 +276,7 @@ def test_a_version_that_is_not_ready_is_never_served(
         assert (
             read_or_none(k8s.apps.read_namespaced_deployment, f"{name}-stable", namespace) is None
         )
-    assert "VersionNotReady" in event_reasons(k8s, namespace, "pending")
+    expect_event(k8s, namespace, "pending", "VersionNotReady")
 
     # Approving the version is noticed without touching the ModelDeployment.
     approve(k8s, namespace, "iris-v1")
@@ -303,6 +304,6 @@ def test_moving_the_followed_alias_switches_the_served_version(
     wait_serving(k8s, namespace, "iris-prod", 2)
 
     wait_answered_by(base, "2")
-    assert "VersionChanged" in event_reasons(k8s, namespace, "iris-prod")
+    expect_event(k8s, namespace, "iris-prod", "VersionChanged")
     labels = k8s.apps.read_namespaced_deployment("iris-prod-stable", namespace).metadata.labels
     assert labels["cairn.dev/version"] == "2"

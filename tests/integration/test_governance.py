@@ -22,6 +22,7 @@ from tests.support.training import (
     create_model,
     create_run,
     event_reasons,
+    expect_event,
     get,
     kubectl,
     script_config_map,
@@ -222,4 +223,4 @@ def test_a_fairness_gate_without_recorded_fairness_makes_the_version_invalid(
     )
     (result,) = version["status"]["fairnessGates"]
     assert (result["passed"], result.get("value")) == (False, None)
-    assert "GatesFailed" in event_reasons(k8s, namespace, "iris-v1")
+    expect_event(k8s, namespace, "iris-v1", "GatesFailed")

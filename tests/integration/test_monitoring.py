@@ -28,6 +28,7 @@ from tests.support.training import (
     condition,
     create_model,
     event_reasons,
+    expect_event,
     get,
     version_manifest,
 )
@@ -176,12 +177,12 @@ def test_shifted_features_drift_within_two_windows_and_a_restart_raises_no_alarm
     said = condition(mdep, "Drifted")
     assert (said["status"], said["reason"]) == ("True", "DriftDetected")
     assert "7 of 13 features drifted" in said["message"]
-    assert "DriftDetected" in event_reasons(k8s, namespace, "wine")
+    expect_event(k8s, namespace, "wine", "DriftDetected")
 
     sender.rows = X_TEST
     back = monitoring_of(k8s, namespace)["windows"]
     wait_verdict(k8s, namespace, "NoDrift", after=back + 1)  # a whole window of unshifted rows
-    assert "NoDrift" in event_reasons(k8s, namespace, "wine")
+    expect_event(k8s, namespace, "wine", "NoDrift")
 
     # A restarted serving pod starts its counters again: no reading goes negative, no alarm.
     (pod,) = k8s.core.list_namespaced_pod(

@@ -42,7 +42,7 @@ from tests.integration.test_rollouts import (
 from tests.support.kube import Kube
 from tests.support.operator import RunningOperator
 from tests.support.prometheus import running_prometheus, scraped_pods
-from tests.support.training import condition, create_model, event_reasons, get
+from tests.support.training import condition, create_model, expect_event, get
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
@@ -280,7 +280,7 @@ def test_the_prometheus_provider_judges_from_a_real_prometheus(
     assert float(answered[0]["value"][1]) > 0  # Prometheus really holds the serving counters
     mdep = get(k8s, namespace, "modeldeployments", "prom") or {}
     assert condition(mdep, "Degraded")["reason"] == "AnalysisFailed"
-    assert "RolledBack" in event_reasons(k8s, namespace, "prom")
+    expect_event(k8s, namespace, "prom", "RolledBack")
 
 
 def test_a_canary_that_swaps_two_classes_is_rolled_back_on_prediction_shift(
@@ -329,4 +329,4 @@ def test_a_canary_that_swaps_two_classes_is_rolled_back_on_prediction_shift(
     assert status["rollback"]["reason"] == "AnalysisFailed"
     assert "predictionShift" in status["rollback"]["message"]
     assert sent.failures() == 0  # it never answered an error
-    assert "RolledBack" in event_reasons(k8s, namespace, "shift")
+    expect_event(k8s, namespace, "shift", "RolledBack")

@@ -39,7 +39,15 @@ from tests.integration.test_deployments import (
 )
 from tests.support.kube import Kube, read_or_none
 from tests.support.operator import OperatorProcess, RunningOperator
-from tests.support.training import GROUP, VERSION, condition, create_model, event_reasons, get
+from tests.support.training import (
+    GROUP,
+    VERSION,
+    condition,
+    create_model,
+    event_reasons,
+    expect_event,
+    get,
+)
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
@@ -282,7 +290,7 @@ def test_a_canary_answering_errors_is_rolled_back(
     assert status["rollback"]["reason"] == "AnalysisFailed"
     assert mdep["status"]["stable"]["version"] == 1
     assert not mdep["status"].get("canary")
-    assert "RolledBack" in event_reasons(k8s, namespace, "bad")
+    expect_event(k8s, namespace, "bad", "RolledBack")
     assert read_or_none(k8s.apps.read_namespaced_deployment, "bad-canary", namespace) is None
     # Only the canary answered errors (500s), and none after the rollback.
     codes = {code for (code, _) in sent.answers}

@@ -16,7 +16,7 @@ from tests.support.training import (
     apply_example,
     condition,
     create_run,
-    event_reasons,
+    expect_event,
     get,
     script_config_map,
     version_manifest,
@@ -55,7 +55,7 @@ def test_a_run_without_the_artifact_claim_says_so_before_any_job_and_starts_once
     message = run["status"]["message"]
     assert "PersistentVolumeClaim cairn-artifacts" in message and "create it" in message
     assert not k8s.batch.list_namespaced_job(namespace).items  # nothing that would hang
-    assert "ArtifactClaimMissing" in event_reasons(k8s, namespace, "iris-1")
+    expect_event(k8s, namespace, "iris-1", "ArtifactClaimMissing")
 
     create_artifacts_claim(namespace)
     try:
@@ -74,7 +74,7 @@ def test_a_pod_that_cannot_be_scheduled_makes_the_run_pending_with_the_scheduler
     run = waiting_because(k8s, namespace, "nowhere", "Unschedulable")
     assert "cannot be scheduled" in run["status"]["message"]
     assert "node" in run["status"]["message"]  # the scheduler's own account
-    assert "Unschedulable" in event_reasons(k8s, namespace, "nowhere")
+    expect_event(k8s, namespace, "nowhere", "Unschedulable")
 
 
 def test_a_missing_code_config_map_is_named_with_the_fix(
@@ -112,4 +112,4 @@ def test_params_the_api_refuses_fail_the_run_naming_the_field(
     assert run["status"]["failureReason"] == "InvalidSpec"
     assert "spec.params.layers" in run["status"]["message"]
     assert not k8s.batch.list_namespaced_job(namespace).items
-    assert "InvalidSpec" in event_reasons(k8s, namespace, "nested")
+    expect_event(k8s, namespace, "nested", "InvalidSpec")

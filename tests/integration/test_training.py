@@ -16,6 +16,7 @@ from tests.support.training import (
     create_model,
     create_run,
     event_reasons,
+    expect_event,
     get,
     script_config_map,
     version_numbers,
@@ -94,7 +95,7 @@ def test_failing_script_fails_with_its_log_tail_and_registers_nothing(
     assert "bad column: petal_size" in failed["message"]
     assert run["status"]["failureReason"] == "NonZeroExit"
     assert get(k8s, namespace, "modelversions", "broken-v1") is None
-    assert "NonZeroExit" in event_reasons(k8s, namespace, "broken-1")
+    expect_event(k8s, namespace, "broken-1", "NonZeroExit")
 
 
 def test_a_log_that_is_json_is_kept_as_written(

@@ -188,3 +188,14 @@ def event_reasons(k8s: Kube, namespace: str, name: str) -> set[str]:
     """Reasons of the Events about the object `name` (any kind)."""
     events = k8s.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
     return {event.reason for event in events.items}
+
+
+def expect_event(k8s: Kube, namespace: str, name: str, reason: str, timeout: float = 30) -> None:
+    """Wait for an Event with `reason` about `name`: the operator posts Events after the status
+    write that a test usually waits for, so the Event may lag it by a moment."""
+    wait_for(
+        lambda: reason in event_reasons(k8s, namespace, name),
+        timeout=timeout,
+        message=f"a {reason} Event about {name}",
+        describe=lambda: f"events: {sorted(event_reasons(k8s, namespace, name))}",
+    )
