@@ -6,10 +6,13 @@ what the store has; a download hashes what it receives, so a directory is known 
 digest the moment it is written, without reading it again.
 
 Large files go in parts (multipart upload, ranged downloads), several at a time; downloaded
-parts are written at their offsets as they arrive.
+parts are written at their offsets as they arrive, and a thread of the download's own hashes the
+file's written prefix as it grows.
 """
 
 import hashlib
+import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,10 +28,19 @@ from cairn.storage.store import LocalStore
 from cairn.storage.uri import ArtifactURI
 
 MiB = 1 << 20
-# Parts of 16 MiB, 8 at a time: a 200 MB model moves in 13 parts.
-TRANSFER = TransferConfig(
+# Uploads: parts of 16 MiB, 8 at a time (a 200 MB model goes in 13 parts; a stream of unknown
+# size can have 10,000 parts, so up to 160 GB).
+UPLOAD = TransferConfig(
     multipart_threshold=16 * MiB, multipart_chunksize=16 * MiB, max_concurrency=8
 )
+# Downloads: parts of 8 MiB, 8 at a time. Smaller parts leave less to hash once the last byte
+# has arrived (what was written ahead of the hashed front: at most 7 parts). Each part is read and
+# written 1 MiB at a time: s3transfer's default, 256 KiB, costs a third more CPU per byte.
+DOWNLOAD = TransferConfig(
+    multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=8, io_chunksize=MiB
+)
+# What the hashing thread reads back at a time.
+HASH_CHUNK = 4 * MiB
 STORE_ERRORS = (BotoCoreError, ClientError)
 
 
@@ -55,21 +67,57 @@ class _HashingReader:
         return False
 
 
+class _Extents:
+    """The byte ranges of a file written so far: the contiguous prefix up to `front`, and the
+    disjoint ranges written beyond it (a few: one per part downloading ahead)."""
+
+    def __init__(self) -> None:
+        self.front = 0
+        self.ahead: list[tuple[int, int]] = []
+
+    def add(self, start: int, end: int) -> bool:
+        """Records [start, end); whether it overlaps bytes written before."""
+        if start >= end:
+            return False
+        overlaps = start < self.front or any(start < e and s < end for s, e in self.ahead)
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted([*self.ahead, (start, end)]):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        while merged and merged[0][0] <= self.front:
+            self.front = max(self.front, merged.pop(0)[1])
+        self.ahead = merged
+        return overlaps
+
+
 class _HashingWriter:
     """A file that s3transfer writes ranged parts into, at their offsets and in any order (it is
-    seekable, so parts go straight to the file, several downloading at once), hashed front to
-    back as the written prefix grows: bytes written at the front are hashed as they come, and a
-    part that arrived early is read back (from the page cache) once the front reaches it.
+    seekable, so parts go straight to the file, several downloading at once). A thread of its
+    own hashes the file front to back as the written prefix grows, reading it back from the page
+    cache: hashing overlaps the download instead of holding up s3transfer's one writing thread,
+    and what is hashed is what the file holds.
+
+    A write over bytes written before (a part retried from its start) may land after they were
+    hashed: the file is then hashed again, whole, once complete, so the hash is always the file's.
 
     (A non-seekable writer would make s3transfer hold early parts in memory and, with s3transfer
     0.17, can deadlock once more parts wait than its in-memory limit allows.)"""
 
     def __init__(self, file: BinaryIO) -> None:
-        self._file = file
+        self._fd = file.fileno()  # opened for reading too: the hasher reads it back
         self.sha256 = hashlib.sha256()
         self._position = 0
-        self._hashed = 0  # every byte before this offset is written and hashed
-        self._ahead: dict[int, int] = {}  # written beyond the front: start -> end
+        self._written = _Extents()  # guarded by _changed
+        self._changed = threading.Condition()
+        self._completing = False
+        self._stopped = False
+        self._rewritten = False
+        self._hashed = 0  # every byte before this offset is hashed (the hasher's)
+        self._failure: Exception | None = None
+        self._hasher = threading.Thread(target=self._hash_front, name="cairn-hash", daemon=True)
+        self._hasher.start()
 
     @property
     def size(self) -> int:
@@ -95,44 +143,76 @@ class _HashingWriter:
 
     def write(self, data: bytes) -> int:
         start = self._position
-        self._file.seek(start)
-        written = self._file.write(data)
-        end = start + written
-        self._position = end
-        if start <= self._hashed < end:
-            self.sha256.update(memoryview(data)[self._hashed - start : written])
-            self._hashed = end
-            self._catch_up()
-        elif start > self._hashed:
-            self._ahead[start] = max(end, self._ahead.get(start, end))
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.pwrite(self._fd, view[written:], start + written)
+        self._position = start + written
+        with self._changed:
+            self._rewritten |= self._written.add(start, self._position)
+            self._changed.notify()
         return written
 
-    def _catch_up(self) -> None:
-        """Hash the parts written ahead that the front now reaches."""
-        while True:
-            reached = [start for start in self._ahead if start <= self._hashed]
-            if not reached:
-                return
-            end = max(self._ahead.pop(start) for start in reached)
-            if end <= self._hashed:
-                continue
-            self._file.flush()
-            self._file.seek(self._hashed)
-            remaining = end - self._hashed
-            while remaining:
-                chunk = self._file.read(min(remaining, 1 << 20))
-                if not chunk:
-                    raise OSError(f"{self._hashed}: written bytes cannot be read back")
-                self.sha256.update(chunk)
-                self._hashed += len(chunk)
-                remaining -= len(chunk)
-
     def complete(self, expected_size: int) -> None:
-        """Checks that the whole file, and nothing else, was written."""
-        if self._ahead or self._hashed != expected_size:
+        """Waits for the hashing; checks that the whole file, and nothing else, was written."""
+        self._stop(finish=True)
+        if self._failure is not None:
+            raise self._failure
+        if self._written.ahead or self._written.front != expected_size:
             raise OSError(
-                f"the download left a gap: {self._hashed} of {expected_size} bytes contiguous"
+                f"the download left a gap: {self._written.front} of {expected_size} bytes "
+                "contiguous"
             )
+        if self._rewritten or self._hashed != expected_size:
+            self.sha256 = hashlib.sha256()
+            self._hashed = 0
+            self._hash_up_to(expected_size, memoryview(bytearray(HASH_CHUNK)))
+
+    def close(self) -> None:
+        """Stops the hashing (a failed download: what is left is not hashed)."""
+        self._stop(finish=False)
+
+    def __enter__(self) -> "_HashingWriter":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _stop(self, *, finish: bool) -> None:
+        with self._changed:
+            self._completing = True
+            self._stopped = self._stopped or not finish
+            self._changed.notify()
+        self._hasher.join()
+
+    def _hash_front(self) -> None:
+        buffer = memoryview(bytearray(HASH_CHUNK))
+        try:
+            while (front := self._next_front()) is not None:
+                self._hash_up_to(front, buffer)
+        except Exception as error:  # told by complete(), on the download's thread
+            self._failure = error
+
+    def _next_front(self) -> int | None:
+        """The end of the written prefix once it is beyond what is hashed; None once there is
+        nothing more to hash."""
+        with self._changed:
+            while not self._completing and self._written.front <= self._hashed:
+                self._changed.wait()
+            if self._stopped or self._written.front <= self._hashed:
+                return None
+            return self._written.front
+
+    def _hash_up_to(self, end: int, buffer: memoryview) -> None:
+        # hashlib and preadv release the GIL: this runs alongside the download's threads.
+        while self._hashed < end:
+            read = os.preadv(
+                self._fd, [buffer[: min(len(buffer), end - self._hashed)]], self._hashed
+            )
+            if not read:
+                raise OSError(f"{self._hashed}: written bytes cannot be read back")
+            self.sha256.update(buffer[:read])
+            self._hashed += read
 
 
 @dataclass(frozen=True)
@@ -176,7 +256,7 @@ def upload_directory(
         with (directory / path).open("rb") as file:
             reader = _HashingReader(file)
             try:
-                s3.upload_fileobj(cast(IO[Any], reader), prefix.bucket or "", key, Config=TRANSFER)
+                s3.upload_fileobj(cast(IO[Any], reader), prefix.bucket or "", key, Config=UPLOAD)
             except STORE_ERRORS as error:
                 raise failure(error, "uploading to", f"{prefix}/{path}", environ) from None
         entries.append(FileEntry(path, reader.sha256.hexdigest(), reader.size))
@@ -203,21 +283,19 @@ def download_files(
             raise ArtifactError(f"{path!r} is not a path inside the artifact")
         target = directory.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # w+b: the writer reads back parts that arrived ahead of the front, to hash them.
-        with target.open("w+b") as file:
-            writer = _HashingWriter(file)
+        # w+b: the writer reads the file back to hash it.
+        with target.open("w+b") as file, _HashingWriter(file) as writer:
             try:
                 s3.download_fileobj(
                     prefix.bucket or "",
                     object_key(prefix, path),
                     cast(IO[Any], writer),
-                    Config=TRANSFER,
+                    Config=DOWNLOAD,
                     Callback=progress,
                 )
             except STORE_ERRORS as error:
                 raise failure(error, "downloading", f"{prefix}/{path}", environ) from None
-            file.seek(0, 2)
-            writer.complete(file.tell())
+            writer.complete(os.fstat(file.fileno()).st_size)
         entries.append(FileEntry(path, writer.sha256.hexdigest(), writer.size))
     return Transferred(Manifest(tuple(entries)))
 
@@ -273,6 +351,6 @@ def download_object(
     found = _s3_object(uri)
     s3 = s3 or client(environ)
     try:
-        s3.download_file(found.bucket or "", found.path, str(target), Config=TRANSFER)
+        s3.download_file(found.bucket or "", found.path, str(target), Config=DOWNLOAD)
     except STORE_ERRORS as error:
         raise failure(error, "downloading", found, environ) from None
