@@ -30,6 +30,7 @@ from tests.support.object_store import ObjectStore, ObjectStoreUnavailable, ensu
 from tests.support.operator import (
     METRICS_ENV,
     STOP_TIMEOUT,
+    OperatorProcess,
     RunningOperator,
     free_local_port,
     kopf_run_args,
@@ -159,6 +160,16 @@ def operator(
         yield running
     # An exception in the operator has already been re-raised when the `with` block ended.
     assert runner.exit_code == 0, runner.output
+
+
+@pytest.fixture
+def operator_process(namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """`cairn-operator` in a process of its own, watching `namespace`, as users run it; the test
+    starts it (and may SIGKILL and restart it). Its output goes to the file `.log` names, in
+    tmp_path; it is killed at teardown."""
+    operator = OperatorProcess(namespace, tmp_path / "operator.log")
+    yield operator
+    operator.kill()
 
 
 @pytest.fixture

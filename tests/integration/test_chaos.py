@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_deployments import create_deployment, service_base, wait_serving
-from tests.integration.test_rollouts import SETOSA, canary_spec, status_of, traffic
+from tests.support.deployments import create_deployment, service_base, wait_serving
 from tests.support.kube import Kube
 from tests.support.operator import OperatorProcess
+from tests.support.rollouts import SETOSA, canary_spec, status_of, traffic
 from tests.support.training import (
     GROUP,
     TREE_TRAINER,

@@ -3,14 +3,11 @@
 the status subresource, as the operator writes it."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.cli import cairn, ok
 from tests.support.kube import Kube
 from tests.support.training import GROUP, VERSION, kubectl, version_manifest
 
@@ -20,8 +17,6 @@ Body = dict[str, Any]
 DIGEST = "sha256:" + "cd" * 32
 MERGE = "application/merge-patch+json"
 T0 = "2026-01-02T03:04:05Z"
-# Where pip installed the `cairn` and `kubectl-cairn` scripts of this interpreter.
-SCRIPTS = str(Path(sys.executable).parent)
 
 
 def condition(type_: str, status: str, reason: str, message: str = "") -> Body:
@@ -123,19 +118,6 @@ def registry(k8s: Kube, namespace: str) -> None:
         "url": f"http://iris.{namespace}.svc:8080",
         "message": "canary iris-v2 at step 1/2, weight 50%",
     })  # fmt: skip
-
-
-def cairn(*args: str, program: tuple[str, ...] = ("cairn",)) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{SCRIPTS}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(
-        [*program, *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
-
-
-def ok(*args: str) -> str:
-    done = cairn(*args)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.mark.usefixtures("registry")

@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
 from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
 from cairn import training
-from tests.integration.test_deployments import service_base, session, wait_serving
+from tests.support.deployments import service_base, session, wait_serving
 from tests.support.kube import Kube
 from tests.support.operator import RunningOperator
 from tests.support.training import (

@@ -25,7 +25,14 @@ from sklearn.neighbors import KNeighborsClassifier  # type: ignore[import-untype
 from cairn.serving.fetch import fetch
 from cairn.training import TrainingSession
 from cairn.training.datasets import load_dataset
-from tests.integration.test_deployments import create_deployment, infer, service_base, wait_serving
+from tests.support.deployments import (
+    create_deployment,
+    infer,
+    service_base,
+    serving_pods,
+    wait_degraded,
+    wait_serving,
+)
 from tests.support.kube import Kube
 from tests.support.object_store import ObjectStore
 from tests.support.operator import RunningOperator
@@ -43,7 +50,7 @@ from tests.support.training import (
     wait_for_run,
 )
 from tests.support.wait import wait_for
-from tests.support.workloads import TRAINER_IMAGE, describe_pod, pod_logs
+from tests.support.workloads import TRAINER_IMAGE, pod_logs
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
@@ -89,11 +96,6 @@ def upload_model(store: ObjectStore, uri: str, tmp: Path, monkeypatch: pytest.Mo
 def create_version(k8s: Kube, namespace: str, uri: str, digest: str, number: int = 1) -> None:
     body = version_manifest("iris", number, {"uri": uri, "digest": digest}, metrics={"a": 1.0})
     k8s.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "modelversions", body)
-
-
-def serving_pods(k8s: Kube, namespace: str, name: str) -> list[Any]:
-    selector = f"cairn.dev/deployment={name}"
-    return list(k8s.core.list_namespaced_pod(namespace, label_selector=selector).items)
 
 
 def fetch_metrics(pod: Any) -> dict[str, float]:
@@ -212,25 +214,6 @@ def test_a_200_mb_model_uploads_in_parts_and_downloads_intact(
     assert again.cache_hit and again.downloaded_bytes == 0 and again.directory == got.directory
 
 
-def wait_degraded(k8s: Kube, namespace: str, name: str, reason: str) -> Body:
-    def degraded() -> Body | None:
-        found = get(k8s, namespace, "modeldeployments", name) or {}
-        return found if condition(found, "Degraded").get("reason") == reason else None
-
-    result: Body = wait_for(
-        degraded,
-        timeout=SERVE_TIMEOUT,
-        message=f"ModelDeployment {name} Degraded with {reason}",
-        describe=lambda: str(
-            [
-                ((get(k8s, namespace, "modeldeployments", name) or {}).get("status")),
-                [describe_pod(p) for p in serving_pods(k8s, namespace, name)],
-            ]
-        ),
-    )
-    return result
-
-
 def test_a_tampered_object_is_never_served(
     k8s: Kube,
     namespace: str,
@@ -254,7 +237,7 @@ def test_a_tampered_object_is_never_served(
     k8s.core.create_namespaced_secret(namespace, object_store.credentials_secret("store"))
 
     create_deployment(k8s, namespace, "iris", version=1, storage={"secretName": "store"})
-    mdep = wait_degraded(k8s, namespace, "iris", "ArtifactUnavailable")
+    mdep = wait_degraded(k8s, namespace, "iris", "ArtifactUnavailable", SERVE_TIMEOUT)
 
     message = condition(mdep, "Degraded")["message"]
     assert "iris-v1 (stable)" in message and "ArtifactDigestMismatch" in message
@@ -358,7 +341,10 @@ def test_store_failures_keep_a_deployment_unready_naming_the_version_and_cause(
     for name, (version, secret, _) in cases.items():
         create_deployment(k8s, namespace, name, version=version, storage={"secretName": secret})
 
-    found = {name: wait_degraded(k8s, namespace, name, "ArtifactUnavailable") for name in cases}
+    found = {
+        name: wait_degraded(k8s, namespace, name, "ArtifactUnavailable", SERVE_TIMEOUT)
+        for name in cases
+    }
     for name, (version, _, cause) in cases.items():
         message = condition(found[name], "Degraded")["message"]
         assert f"iris-v{version} (stable)" in message and "ArtifactDownloadFailed" in message

@@ -3,7 +3,6 @@ restart every run converges, and no version number is duplicated or lost."""
 
 import itertools
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,6 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
 RUNS = 8
-
-
-@pytest.fixture
-def operator_process(namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    operator = OperatorProcess(namespace, tmp_path / "operator.log")
-    yield operator
-    operator.kill()
 
 
 def registered_count(k8s: Kube, namespace: str) -> int:

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 
 from cairn import training
 from cairn.cli.main import main
-from tests.integration.test_deployments import (
+from tests.support.deployments import (
     X,
     Y,
     create_deployment,
@@ -29,7 +29,10 @@ from tests.integration.test_deployments import (
     wait_serving,
     wait_version_phase,
 )
-from tests.integration.test_rollouts import (
+from tests.support.kube import Kube
+from tests.support.operator import RunningOperator
+from tests.support.prometheus import running_prometheus, scraped_pods
+from tests.support.rollouts import (
     ROLLOUT_TIMEOUT,
     SETOSA,
     VIRGINICA,
@@ -38,10 +41,8 @@ from tests.integration.test_rollouts import (
     status_of,
     traffic,
     two_versions,
+    wait_at_step,
 )
-from tests.support.kube import Kube
-from tests.support.operator import RunningOperator
-from tests.support.prometheus import running_prometheus, scraped_pods
 from tests.support.training import condition, create_model, expect_event, get
 from tests.support.wait import wait_for
 
@@ -94,23 +95,6 @@ def settled(k8s: Kube, namespace: str, service: str, stable: int, canary: int) -
         describe=lambda: str(endpoint_tracks(k8s, namespace, service)),
     )
     time.sleep(3)
-
-
-def wait_at_step(k8s: Kube, namespace: str, name: str, step: int, weight: int) -> Body:
-    def arrived() -> Body | None:
-        status = status_of(k8s, namespace, name)
-        canary = status.get("canary") or {}
-        ready = canary.get("readyReplicas") == canary.get("replicas")
-        at = canary.get("step") == step and canary.get("weight") == weight
-        return status if at and ready and status.get("phase") == "Paused" else None
-
-    found: Body = wait_for(
-        arrived,
-        timeout=ROLLOUT_TIMEOUT,
-        message=f"the rollout to pause at step {step} with weight {weight}",
-        describe=lambda: describe(k8s, namespace, name),
-    )
-    return found
 
 
 def test_traffic_splits_in_the_configured_proportion(

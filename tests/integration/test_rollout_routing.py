@@ -10,17 +10,16 @@ from typing import Any
 import pytest
 
 from cairn.cli.main import main
-from tests.integration.test_deployments import (
+from tests.support.deployments import (
     create_deployment,
     describe,
     infer,
     service_base,
     wait_serving,
 )
-from tests.integration.test_rollout_analysis import wait_at_step
-from tests.integration.test_rollouts import canary_spec, set_version, status_of, two_versions
 from tests.support.kube import Kube, read_or_none
 from tests.support.operator import RunningOperator
+from tests.support.rollouts import canary_spec, set_version, status_of, two_versions, wait_at_step
 from tests.support.training import condition, event_reasons, get
 from tests.support.wait import wait_for
 

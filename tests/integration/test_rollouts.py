@@ -12,33 +12,35 @@ the API server and judges the canary per interval.
 
 import collections
 import datetime
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import requests
 
 from cairn.cli.main import main
-from tests.integration.test_deployments import (
-    X,
-    Y,
+from tests.support.deployments import (
     create_deployment,
     create_version,
     describe,
     save_version,
     service_base,
     serving,
-    session,
     wait_serving,
     wait_version_phase,
 )
 from tests.support.kube import Kube, read_or_none
 from tests.support.operator import OperatorProcess, RunningOperator
+from tests.support.rollouts import (
+    ROLLOUT_TIMEOUT,
+    SETOSA,
+    VIRGINICA,
+    canary_spec,
+    set_version,
+    status_of,
+    traffic,
+    two_versions,
+)
 from tests.support.training import (
     GROUP,
     VERSION,
@@ -53,112 +55,6 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
 Body = dict[str, Any]
-ROLLOUT_TIMEOUT = 180
-# Rows of class 0 and of class 2 (the last iris rows are virginica).
-SETOSA, VIRGINICA = X[0], X[149]
-ANALYSIS = {
-    "interval": "3s",
-    "failureLimit": 2,
-    "minRequests": 10,
-    "metrics": [{"name": "errorRate", "max": 0.05}, {"name": "latencyP99", "max": 1.0}],
-}
-
-
-class Traffic:
-    """Requests to the Service from the test process, one after another, recording which
-    version answered each and with what status."""
-
-    def __init__(self, base: str, rows: list[Any]) -> None:
-        self.base, self.rows = base, rows
-        self.answers: collections.Counter[tuple[int, str]] = collections.Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        http = session()
-        index = 0
-        while not self._stop.is_set():
-            row = self.rows[index % len(self.rows)]
-            index += 1
-            body = {
-                "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [row]}]
-            }
-            try:
-                # A new connection each time: kube-proxy balances connections, not requests,
-                # so one kept-alive connection would always reach the same pod.
-                response = http.post(
-                    f"{self.base}/v2/models/iris/infer",
-                    json=body,
-                    headers={"Connection": "close"},
-                    timeout=10,
-                )
-            except requests.RequestException:
-                self.answers[(0, "lost")] += 1
-                continue
-            version = response.json().get("model_version", "?") if response.ok else "?"
-            self.answers[(response.status_code, version)] += 1
-            time.sleep(0.01)
-
-    def versions(self) -> set[str]:
-        return {version for (code, version) in self.answers if code == 200}
-
-    def failures(self) -> int:
-        return sum(n for (code, _), n in self.answers.items() if code != 200)
-
-
-@contextmanager
-def traffic(base: str, rows: list[Any]) -> Iterator[Traffic]:
-    sender = Traffic(base, rows)
-    sender._thread.start()
-    try:
-        yield sender
-    finally:
-        sender._stop.set()
-        sender._thread.join(timeout=15)
-
-
-def canary_spec(steps: list[Body], analysis: Body | None = ANALYSIS) -> Body:
-    canary: Body = {"steps": steps}
-    if analysis is not None:
-        canary["analysis"] = analysis
-    return {"canary": canary}
-
-
-def set_version(k8s: Kube, namespace: str, name: str, version: int) -> None:
-    k8s.custom.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, "modeldeployments", name, {"spec": {"version": version}}
-    )
-
-
-def status_of(k8s: Kube, namespace: str, name: str) -> Body:
-    status: Body = (get(k8s, namespace, "modeldeployments", name) or {}).get("status") or {}
-    return status
-
-
-def two_versions(k8s: Kube, namespace: str, artifacts: Path, second: str = "iris-b") -> None:
-    create_model(k8s, namespace, "iris", {})
-    digest1, _ = save_version(artifacts, "iris-a", 1.0)
-    create_version(k8s, namespace, 1, "iris-a", digest1)
-    if second == "iris-b":
-        digest2, _ = save_version(artifacts, "iris-b", 0.5)
-    else:
-        digest2 = save_broken_version(artifacts, second)
-    create_version(k8s, namespace, 2, second, digest2)
-    wait_version_phase(k8s, namespace, "iris-v2", "Approved")
-
-
-def save_broken_version(artifacts: Path, directory: str) -> str:
-    """A model that fails on virginica rows: it knows only two of the three classes, so
-    predicting class 2 indexes past its classes_ — an IndexError, which cairn-serve answers
-    with a 500 (a bug of the model, not the client's input)."""
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-
-    from cairn import training
-
-    model = LogisticRegression(max_iter=500).fit(X, Y)
-    model.classes_ = np.array([0, 1])
-    saved = training.save_model(model, path=artifacts / "iris" / directory, sample_input=X[:1])
-    return str(saved.digest)
 
 
 def test_a_healthy_canary_walks_every_step_and_is_promoted(
@@ -351,16 +247,8 @@ def test_a_canary_that_never_becomes_ready_is_rolled_back_after_the_deadline(
     assert read_or_none(k8s.apps.read_namespaced_deployment, "stuck-canary", namespace) is None
 
 
-@pytest.fixture
-def killable_operator(namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    """`cairn-operator` in a process of its own, which the test may SIGKILL and restart."""
-    operator = OperatorProcess(namespace, tmp_path / "operator.log")
-    yield operator
-    operator.kill()
-
-
 def test_an_alias_move_starts_a_rollout_that_survives_an_operator_kill(
-    k8s: Kube, namespace: str, artifacts: Path, killable_operator: OperatorProcess
+    k8s: Kube, namespace: str, artifacts: Path, operator_process: OperatorProcess
 ) -> None:
     """No manual step starts it; `cairn-operator` is SIGKILLed at the manual gate and, restarted,
     resumes at the same step without recreating anything; `cairn resume` lets it finish."""
@@ -369,7 +257,7 @@ def test_an_alias_move_starts_a_rollout_that_survives_an_operator_kill(
     digest2, _ = save_version(artifacts, "iris-b", 0.5)
     create_version(k8s, namespace, 1, "iris-a", digest1)
     create_version(k8s, namespace, 2, "iris-b", digest2)
-    killable_operator.start()
+    operator_process.start()
     wait_version_phase(k8s, namespace, "iris-v2", "Approved")
     steps: list[Body] = [{"setWeight": 50}, {"pause": {}}]
     create_deployment(
@@ -391,8 +279,8 @@ def test_an_alias_move_starts_a_rollout_that_survives_an_operator_kill(
     assert at_gate["phase"] == "Paused" and "cairn resume" in at_gate["message"]
     canary_uid = k8s.apps.read_namespaced_deployment("prod-canary", namespace).metadata.uid
 
-    killable_operator.kill()
-    killable_operator.start()
+    operator_process.kill()
+    operator_process.start()
     time.sleep(8)  # several rollout ticks of the new process
     status = status_of(k8s, namespace, "prod")
     assert (

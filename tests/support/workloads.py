@@ -96,8 +96,13 @@ def wait_for_pod_success(kube: Kube, namespace: str, name: str, timeout: float =
     )
 
 
-def pod_logs(kube: Kube, namespace: str, name: str, container: str | None = None) -> str:
+def pod_logs(
+    kube: Kube, namespace: str, name: str, container: str | None = None, previous: bool = False
+) -> str:
+    """The container's log (`previous`: of its last terminated run)."""
     # Raw bytes: the client otherwise parses logs that look like JSON and returns their repr.
-    options = {"container": container} if container else {}
+    options: dict[str, Any] = {"container": container} if container else {}
+    if previous:
+        options["previous"] = True
     response = kube.core.read_namespaced_pod_log(name, namespace, _preload_content=False, **options)
     return bytes(response.data).decode()
