@@ -162,10 +162,14 @@ def test_a_kill_right_after_a_scheduled_run_is_created_never_starts_it_twice(
         wait_for(new_run, timeout=30, interval=0.05, message="a new scheduled run")
         operator_process.kill()
         operator_process.start()
-    time.sleep(5)
+
+    def counted() -> list[int] | None:
+        """The runs, once the restarted operator's status counts each of them exactly once."""
+        ct = get(k8s, namespace, "continuoustrainings", "hourly") or {}
+        times = schedule_times(k8s, namespace, "hourly")
+        return times if (ct.get("status") or {}).get("runsStarted") == len(times) else None
+
+    times = wait_for(counted, timeout=60, message="status.runsStarted counting every run once")
     # Every run is a schedule time's (schedule_times checks the names), one per time, none
     # skipped: a restart at the worst moment repeated its decision and found the run it made.
-    times = schedule_times(k8s, namespace, "hourly")
     assert {b - a for a, b in itertools.pairwise(times)} == {10}, times
-    ct = get(k8s, namespace, "continuoustrainings", "hourly") or {}
-    assert ct["status"]["runsStarted"] == len(times)

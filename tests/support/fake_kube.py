@@ -22,7 +22,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from cairn.api import Resource
-from cairn.api.labels import CONTINUOUS_TRAINING_LABEL
+from cairn.api.labels import CONTINUOUS_TRAINING_LABEL, RUN_LABEL
 from cairn.kube import cache, events, objects, routes, workloads
 
 Body = dict[str, Any]
@@ -309,6 +309,13 @@ class FakeKube:
         return self._list(
             "trainingruns", namespace, {CONTINUOUS_TRAINING_LABEL: continuous_training}
         )
+
+    def run_job(self, namespace: str, run: str) -> Body | None:
+        jobs = self._list("jobs", namespace, {RUN_LABEL: run})
+        return jobs[0] if jobs else None
+
+    def run_pods(self, namespace: str, run: str) -> list[Body]:
+        return self._list("pods", namespace, {RUN_LABEL: run})
 
     # --- what the test puts in the cluster, and what the cluster's controllers do ----------
 

@@ -15,7 +15,7 @@ from cairn.api import (
     Resource,
     TrainingRun,
 )
-from cairn.api.labels import CONTINUOUS_TRAINING_LABEL
+from cairn.api.labels import CONTINUOUS_TRAINING_LABEL, RUN_LABEL
 from cairn.kube import cache
 
 Body = dict[str, Any]
@@ -23,12 +23,22 @@ Key = tuple[str | None, str | None]
 Index = kopf.Index[Key, Body]
 
 
+def cacheable(body: kopf.Body) -> Body:
+    """The body without metadata.managedFields: nothing reads them from the cache, and they are
+    often the larger part of an object (a record per writer), held for every object watched."""
+    kept = dict(body)
+    meta = kept.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        kept["metadata"] = {key: value for key, value in meta.items() if key != "managedFields"}
+    return kept
+
+
 def _by_name(namespace: str | None, name: str, body: kopf.Body) -> dict[Key, Body]:
-    return {(namespace, name): dict(body)}
+    return {(namespace, name): cacheable(body)}
 
 
 def _by_model(namespace: str | None, spec: kopf.Spec, body: kopf.Body) -> dict[Key, Body]:
-    return {(namespace, spec.get("model")): dict(body)}
+    return {(namespace, spec.get("model")): cacheable(body)}
 
 
 @kopf.index(GROUP, VERSION, Model.plural())
@@ -71,7 +81,21 @@ def cached_runs(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> 
 def cached_runs_by_continuous_training(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, Body]:
-    return {(namespace, labels.get(CONTINUOUS_TRAINING_LABEL)): dict(body)}
+    return {(namespace, labels.get(CONTINUOUS_TRAINING_LABEL)): cacheable(body)}
+
+
+@kopf.index("batch", "v1", "jobs", labels={RUN_LABEL: kopf.PRESENT})
+def cached_run_jobs(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, Body]:
+    return {(namespace, labels.get(RUN_LABEL)): cacheable(body)}
+
+
+@kopf.index("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
+def cached_run_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, Body]:
+    return {(namespace, labels.get(RUN_LABEL)): cacheable(body)}
 
 
 @kopf.index(GROUP, VERSION, ContinuousTraining.plural())
@@ -86,9 +110,13 @@ class IndexStore:
     read them in worker threads: each read copies what it takes in one step (list() of a dict's
     values runs without releasing the GIL)."""
 
-    def __init__(self, by_name: dict[Any, Index], by_model: dict[Any, Index]) -> None:
+    def __init__(
+        self, by_name: dict[Any, Index], by_model: dict[Any, Index], jobs: Index, pods: Index
+    ) -> None:
         self._by_name = by_name
         self._by_model = by_model
+        self._jobs = jobs
+        self._pods = pods
 
     @staticmethod
     def _values(index: Index, key: Key) -> list[Body]:
@@ -104,6 +132,13 @@ class IndexStore:
 
     def runs_of(self, namespace: str, continuous_training: str) -> list[Body]:
         return self._values(self._by_model[ContinuousTraining], (namespace, continuous_training))
+
+    def run_job(self, namespace: str, run: str) -> Body | None:
+        found = self._values(self._jobs, (namespace, run))
+        return found[0] if found else None
+
+    def run_pods(self, namespace: str, run: str) -> list[Body]:
+        return self._values(self._pods, (namespace, run))
 
 
 @kopf.on.startup()
@@ -128,6 +163,8 @@ def install_caches(**kwargs: Any) -> None:
                 # The runs a ContinuousTraining started, by its name.
                 ContinuousTraining: index(cached_runs_by_continuous_training),
             },
+            jobs=index(cached_run_jobs),
+            pods=index(cached_run_pods),
         )
     )
 

@@ -94,9 +94,13 @@ def parse(kind: type[R], body: Body) -> R | None:
 
 # Objects from the watch caches, parsed once per resourceVersion: a Model's 500 versions are read
 # by every reconcile of the Model and of each version, and parsing them again each time would make
-# background work grow with the square of the data.
+# background work grow with the square of the data. One entry per object (its latest version
+# replaces the one before), so status writes that churn versions do not fill the memo with parses
+# nobody reads again; deleted objects leave it least recently used first.
 PARSED_MAX = 20000
-_parsed: collections.OrderedDict[tuple[str, str, str], Resource | None] = collections.OrderedDict()
+_parsed: collections.OrderedDict[tuple[str, str], tuple[str, Resource | None]] = (
+    collections.OrderedDict()
+)
 _parsed_lock = threading.Lock()
 
 
@@ -107,19 +111,21 @@ def cached(kind: type[R], body: Body | None) -> R | None:
         return None
     meta = body.get("metadata") or {}
     version = meta.get("resourceVersion")
-    key = (kind.__name__, str(meta.get("uid")), str(version))
+    key = (kind.__name__, str(meta.get("uid")))
     if version is not None:
         with _parsed_lock:
-            if key in _parsed:
+            memo = _parsed.get(key)
+            if memo is not None and memo[0] == version:
                 _parsed.move_to_end(key)
-                return _parsed[key]  # type: ignore[return-value]
+                return memo[1]  # type: ignore[return-value]
     try:
         parsed: R | None = kind.model_validate(body)
     except ValidationError:
         parsed = None
     if version is not None:
         with _parsed_lock:
-            _parsed[key] = parsed
+            _parsed[key] = (version, parsed)
+            _parsed.move_to_end(key)
             while len(_parsed) > PARSED_MAX:
                 _parsed.popitem(last=False)
     return parsed

@@ -25,7 +25,7 @@ SLACK_SECONDS = 0.1
 # Reconciles wait on the API server, not the CPU: many at once keep a burst short (200
 # ContinuousTrainings due at the same second). A pool of its own: asyncio's default one has
 # only a few threads on a small machine, and kopf's handlers use theirs.
-CONCURRENCY = 24
+CONCURRENCY = 32
 
 Key = tuple[str, str]
 Reconcile = Callable[[str, str], None]

@@ -11,7 +11,8 @@ a reconcile that writes reads the object it writes to from the API server first,
 cache already shows the version this process last read or wrote (`for_write`).
 
 Cached: Models, ModelVersions, ModelDeployments, TrainingRuns and ContinuousTrainings by name,
-versions and ModelDeployments by model, runs by the ContinuousTraining that started them. The
+versions and ModelDeployments by model, runs by the ContinuousTraining that started them, and the
+Jobs and pods of training runs by run. The
 operator installs a store backed by kopf indexes at startup (controllers.cache); tests install
 their own.
 """
@@ -33,6 +34,10 @@ class Store(Protocol):
     def of_model(self, kind: Kind, namespace: str, model: str) -> list[Body]: ...
 
     def runs_of(self, namespace: str, continuous_training: str) -> list[Body]: ...
+
+    def run_job(self, namespace: str, run: str) -> Body | None: ...
+
+    def run_pods(self, namespace: str, run: str) -> list[Body]: ...
 
 
 class NotInstalled(RuntimeError):
@@ -66,6 +71,16 @@ def of_model(kind: Kind, namespace: str, model: str) -> list[Body]:
 def runs_of(namespace: str, continuous_training: str) -> list[Body]:
     """The TrainingRuns a ContinuousTraining started (labelled with its name)."""
     return _installed().runs_of(namespace, continuous_training)
+
+
+def run_job(namespace: str, run: str) -> Body | None:
+    """The training Job of the TrainingRun `run` (labelled with its name), None when unseen."""
+    return _installed().run_job(namespace, run)
+
+
+def run_pods(namespace: str, run: str) -> list[Body]:
+    """The pods of the TrainingRun `run`'s Job (labelled with its name)."""
+    return _installed().run_pods(namespace, run)
 
 
 # The resourceVersion of each object as this process last read it from the API server or wrote

@@ -100,7 +100,7 @@ def start(
     after a crash finds the run it made); returns its name."""
     for name in names[:NAMES_TRIED]:
         try:
-            objects.create(TrainingRun, ct.namespace, manifest(ct, name, decision, at))
+            created = objects.create(TrainingRun, ct.namespace, manifest(ct, name, decision, at))
         except ApiException as error:
             if not is_conflict(error):
                 raise
@@ -109,6 +109,8 @@ def start(
                 return name
             logger.info("run name %s is taken by another object; trying the next", name)
             continue
+        # The run's first reconcile then works from the watch cache instead of reading it back.
+        cache.remember(TrainingRun, created)
         logger.info("started TrainingRun %s (%s)", name, decision.reason)
         return name
     raise NameTaken(f"run names {names[0]} and on are taken by objects of another owner")

@@ -45,10 +45,6 @@ def labels(run: TrainingRun) -> dict[str, str]:
     return {RUN_LABEL: run.name, MODEL_LABEL: run.spec.model}
 
 
-def pod_selector(run_name: str) -> dict[str, str]:
-    return {RUN_LABEL: run_name}
-
-
 def _code(run: TrainingRun) -> tuple[list[Body], list[Body], str | None]:
     """Volumes, mounts and the default script path for spec.code."""
     code = run.spec.code

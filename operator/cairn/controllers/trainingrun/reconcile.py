@@ -70,7 +70,7 @@ def _reconcile(run: TrainingRun) -> None:
         return
 
     if current.phase is not None and current.job_name is not None:
-        job = workloads.get_job(run.namespace, jobspec.job_name(run.name))
+        job = observed_job(run)
         if job is None:
             # Its Job existed (the run was observed) and is gone before its result was read:
             # training again would silently produce a different model. Say so and stop.
@@ -88,8 +88,7 @@ def _reconcile(run: TrainingRun) -> None:
             _advance(run, Observation(Phase.FAILED, Reason.CONFIG_ERROR, str(error)), None)
             return
     # A Job the controller manager has not touched yet (empty status) has no pods to list.
-    selector = jobspec.pod_selector(run.name)
-    pods = workloads.list_pods(run.namespace, selector) if job.get("status") else []
+    pods = cache.run_pods(run.namespace, run.name) if job.get("status") else []
     seen = dataclasses.replace(observe(job, pods), champion=jobspec.champion_of(job))
     # A Job that would wait forever is stopped; otherwise it follows spec.suspend.
     suspended = seen.stop_job or run.spec.suspend
@@ -116,6 +115,15 @@ def _write(run: TrainingRun, new: TrainingRunStatus) -> None:
     before = run.status or TrainingRunStatus()
     status.write(run, run.status, new)
     announce_registration(run, before, new)
+
+
+def observed_job(run: TrainingRun) -> Body | None:
+    """The run's Job as the watch shows it. One the watch has not shown (gone, or the cache is
+    behind) is asked of the API server: failing the run as JobLost is an action, not a compare."""
+    job = cache.run_job(run.namespace, run.name)
+    if job is not None:
+        return job
+    return workloads.get_job(run.namespace, jobspec.job_name(run.name))
 
 
 def missing_inputs(run: TrainingRun) -> Observation | None:
