@@ -284,6 +284,8 @@ class FakeKube:
             for name, function in functions.items():
                 monkeypatch.setattr(module, name, function)
         monkeypatch.setattr(cache, "_store", self)
+        # A fresh cluster, a fresh operator: no versions remembered from another test's objects.
+        monkeypatch.setattr(cache, "_known", type(cache._known)())
 
     def _config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         found = self.store.get(("configmaps", namespace, name))

@@ -104,15 +104,16 @@ def remember(kind: Kind, body: Body) -> None:
 
 def for_write(kind: Kind, namespace: str, name: str) -> Body | None:
     """The object to reconcile and then write. The cached copy when it is the very version this
-    process last read or wrote (a newer one would have a new resourceVersion: nothing of ours
-    is missing from it); from the API server otherwise. Only the one writer of a status may
-    rely on this: another process's write may still be on its way to the watch."""
+    process last read or wrote, or when this process has not read or written the object at all
+    (then no write of ours can be missing from it: a run someone just created); from the API
+    server otherwise. Only the one writer of a status may rely on this: another process's write
+    may still be on its way to the watch."""
     key = (kind.plural(), namespace, name)
     cached = get(kind, namespace, name) if _store is not None else None
     if cached is not None:
         version = (cached.get("metadata") or {}).get("resourceVersion")
         with _known_lock:
-            if version and _known.get(key) == version:
+            if version and _known.get(key, version) == version:
                 return cached
     fresh = objects.get(kind, namespace, name)
     if fresh is not None:

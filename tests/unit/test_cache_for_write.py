@@ -1,0 +1,95 @@
+"""Which copy a reconcile writes from (kube.cache.for_write): the watch cache's, unless this
+process has read or written a version of the object that the cache does not show yet."""
+
+from typing import Any
+
+import pytest
+
+from cairn.api import TrainingRun
+from cairn.kube import cache, objects
+
+Body = dict[str, Any]
+
+
+class OneObjectStore:
+    """A watch cache holding one TrainingRun, at whatever version the test sets."""
+
+    def __init__(self) -> None:
+        self.body: Body | None = None
+
+    def get(self, kind: Any, namespace: str, name: str) -> Body | None:
+        return self.body
+
+    def of_model(self, kind: Any, namespace: str, model: str) -> list[Body]:
+        return []
+
+    def runs_of(self, namespace: str, continuous_training: str) -> list[Body]:
+        return []
+
+    def run_job(self, namespace: str, run: str) -> Body | None:
+        return None
+
+    def run_pods(self, namespace: str, run: str) -> list[Body]:
+        return []
+
+
+def run_at(version: str) -> Body:
+    return {"metadata": {"name": "iris-1", "namespace": "ml", "resourceVersion": version}}
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> OneObjectStore:
+    found = OneObjectStore()
+    monkeypatch.setattr(cache, "_store", found)
+    monkeypatch.setattr(cache, "_known", type(cache._known)())
+    return found
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The API server's copy is at version 9; records each read."""
+    reads: list[str] = []
+
+    def get(kind: Any, namespace: str, name: str) -> Body:
+        reads.append(name)
+        return run_at("9")
+
+    monkeypatch.setattr(objects, "get", get)
+    return reads
+
+
+def test_an_object_this_process_never_touched_comes_from_the_cache(
+    store: OneObjectStore, server: list[str]
+) -> None:
+    store.body = run_at("5")
+    assert cache.for_write(TrainingRun, "ml", "iris-1") == run_at("5")
+    assert server == []
+
+
+def test_the_cache_serves_the_version_this_process_last_wrote(
+    store: OneObjectStore, server: list[str]
+) -> None:
+    cache.remember(TrainingRun, run_at("7"))
+    store.body = run_at("7")
+    assert cache.for_write(TrainingRun, "ml", "iris-1") == run_at("7")
+    assert server == []
+
+
+def test_a_cache_behind_this_process_s_own_write_is_not_used(
+    store: OneObjectStore, server: list[str]
+) -> None:
+    store.body = run_at("5")
+    cache.remember(TrainingRun, run_at("7"))  # written by this process, not yet in the watch
+    assert cache.for_write(TrainingRun, "ml", "iris-1") == run_at("9")
+    assert server == ["iris-1"]
+    # The server's copy is now the version known: the cache serves it once the watch shows it.
+    store.body = run_at("9")
+    assert cache.for_write(TrainingRun, "ml", "iris-1") == run_at("9")
+    assert server == ["iris-1"]
+
+
+def test_an_object_missing_from_the_cache_is_read_from_the_server(
+    store: OneObjectStore, server: list[str]
+) -> None:
+    assert cache.for_write(TrainingRun, "ml", "iris-1") == run_at("9")
+    assert server == ["iris-1"]
