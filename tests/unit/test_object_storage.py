@@ -107,8 +107,7 @@ def test_parts_written_in_any_order_are_hashed_as_the_whole_file(
     with (tmp_path / "f").open("w+b") as file:
         writer = _HashingWriter(file)
         for offset, chunk in parts:
-            writer.seek(offset)
-            writer.write(chunk)
+            writer.write_at(offset, chunk)
         file.seek(0, 2)
         writer.complete(file.tell())
     assert writer.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
@@ -118,8 +117,7 @@ def test_parts_written_in_any_order_are_hashed_as_the_whole_file(
 def test_a_download_with_a_gap_is_refused(tmp_path: Path) -> None:
     with (tmp_path / "f").open("w+b") as file:
         writer = _HashingWriter(file)
-        writer.seek(10)
-        writer.write(b"later")
+        writer.write_at(10, b"later")
         file.seek(0, 2)
         with pytest.raises(OSError, match="gap: 0 of 15 bytes"):
             writer.complete(file.tell())

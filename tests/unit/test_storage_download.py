@@ -1,22 +1,25 @@
 """Downloads hashed on a thread of their own while the parts arrive: the hash is always that of
 the bytes in the file, and a download enters the model cache only once it matches its digest
-(nothing is unpickled before). The store is a fake that writes parts out of order, as s3transfer
-does; the real one is exercised in tests/integration/test_object_storage.py."""
+(nothing is unpickled before). The store is a fake of boto3's HEAD and ranged GET, whose bodies
+can break off; the real one is exercised in tests/integration/test_object_storage.py."""
 
 import hashlib
+import io
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
+from botocore.exceptions import ResponseStreamingError
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.tree import DecisionTreeClassifier  # type: ignore[import-untyped]
 
 from cairn.serving.fetch import fetch
 from cairn.storage import DigestMismatch, directory_digest
 from cairn.storage import transfer as transfer_module
-from cairn.storage.s3 import _loader, client
+from cairn.storage.s3 import ObjectStoreError, _loader, client
 from cairn.storage.transfer import _Extents, _HashingWriter
 from cairn.training import TrainingSession
 
@@ -40,8 +43,7 @@ def test_extents_grow_a_front_and_tell_overlaps() -> None:
 
 def write_parts(writer: _HashingWriter, parts: list[tuple[int, bytes]]) -> None:
     for offset, chunk in parts:
-        writer.seek(offset)
-        writer.write(chunk)
+        writer.write_at(offset, chunk)
 
 
 def test_many_parts_in_any_order_hash_like_one_pass_over_the_file(
@@ -81,21 +83,40 @@ def test_a_failed_download_stops_the_hashing_thread(tmp_path: Path) -> None:
 
 
 class FakeStore:
-    """download_fileobj of s3transfer's shape: a seekable target gets the object in parts, out
-    of order."""
+    """head_object and ranged get_object of boto3's shape, over objects in memory. A body breaks
+    off after `breaks_after` bytes, `breaks` times per object."""
 
-    def __init__(self, objects: dict[str, bytes]) -> None:
+    def __init__(self, objects: dict[str, bytes], breaks_after: int = 0, breaks: int = 0) -> None:
         self.objects = objects
+        self.breaks_after = breaks_after
+        self.breaks = dict.fromkeys(objects, breaks)
+        self.ranges: list[str] = []
+        self.lock = threading.Lock()
 
-    def download_fileobj(
-        self, bucket: str, key: str, fileobj: IO[Any], Config: Any = None, Callback: Any = None
-    ) -> None:
-        data = self.objects[key]
-        offsets = list(range(0, len(data), 700))
-        random.Random(key).shuffle(offsets)
-        for offset in offsets:
-            fileobj.seek(offset)
-            fileobj.write(data[offset : offset + 700])
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        return {"ContentLength": len(self.objects[Key]), "ETag": '"v1"'}
+
+    def get_object(self, Bucket: str, Key: str, Range: str, IfMatch: str) -> dict[str, Any]:
+        assert IfMatch == '"v1"'
+        first, last = (int(end) for end in Range.removeprefix("bytes=").split("-"))
+        data = self.objects[Key][first : last + 1]
+        with self.lock:
+            self.ranges.append(Range)
+            breaking = self.breaks[Key] > 0 and len(data) > self.breaks_after
+            self.breaks[Key] -= breaking
+        return {"Body": BreakingBody(data, self.breaks_after if breaking else None)}
+
+
+class BreakingBody(io.BytesIO):
+    def __init__(self, data: bytes, breaks_after: int | None) -> None:
+        super().__init__(data)
+        self.breaks_after = breaks_after
+
+    def readinto(self, buffer: Any) -> int:
+        if self.breaks_after is not None and self.tell() >= self.breaks_after:
+            raise ResponseStreamingError(error="connection reset")
+        limit = len(buffer) if self.breaks_after is None else self.breaks_after - self.tell()
+        return super().readinto(memoryview(buffer)[:limit])
 
 
 def saved_model(tmp_path: Path) -> tuple[Path, str]:
@@ -105,13 +126,19 @@ def saved_model(tmp_path: Path) -> tuple[Path, str]:
     return saved.path, saved.digest
 
 
-def serve(monkeypatch: pytest.MonkeyPatch, directory: Path, damage: str | None = None) -> None:
+def serve(
+    monkeypatch: pytest.MonkeyPatch, directory: Path, damage: str | None = None, **breaking: int
+) -> FakeStore:
+    """A store of the model directory's files, in small parts so that they are several."""
+    monkeypatch.setattr(transfer_module, "PART", 1000)
+    monkeypatch.setattr(transfer_module, "READ", 300)
     objects = {f"iris/v1/{path.name}": path.read_bytes() for path in directory.iterdir()}
     if damage is not None:
         key = f"iris/v1/{damage}"
         objects[key] = objects[key][:-1] + bytes([objects[key][-1] ^ 1])
-    store = FakeStore(objects)
+    store = FakeStore(objects, **breaking)
     monkeypatch.setattr("cairn.training.artifacts.client", lambda environ=None: store)
+    return store
 
 
 def test_a_download_enters_the_cache_under_the_digest_of_its_bytes(
@@ -155,3 +182,37 @@ def test_clients_share_one_loader_without_growing_its_search_paths(
     paths = _loader().search_paths
     assert len(paths) == len(set(paths)) and any(path.endswith("boto3/data") for path in paths)
     assert all(hasattr(each, "download_fileobj") for each in made)
+
+
+def test_a_part_that_breaks_off_resumes_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved, digest = saved_model(tmp_path)
+    store = serve(monkeypatch, saved, breaks_after=400, breaks=2)
+
+    got = fetch(URI, digest, tmp_path / "cache")
+
+    assert got.manifest is not None and got.manifest.digest == digest
+    assert directory_digest(got.directory) == digest
+    assert {"bytes=0-999", "bytes=400-999"} <= set(store.ranges)  # resumed, not restarted
+
+
+def test_a_store_that_keeps_breaking_off_fails_the_fetch_and_caches_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved, digest = saved_model(tmp_path)
+    serve(monkeypatch, saved, breaks_after=0, breaks=1000)
+
+    with pytest.raises(ObjectStoreError, match=r"downloading s3://models/iris/v1/\S+ at AWS S3"):
+        fetch(URI, digest, tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_parts_written_from_several_threads_hash_like_one_pass(tmp_path: Path) -> None:
+    data = random.Random(3).randbytes(200_000)
+    spans = [(offset, data[offset : offset + 3000]) for offset in range(0, len(data), 3000)]
+    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file) as writer:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda span: writer.write_at(*span), spans))
+        writer.complete(len(data))
+    assert writer.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
