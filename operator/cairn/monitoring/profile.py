@@ -15,6 +15,8 @@ memory per feature and a window of traffic is a vector of counts:
 
 import contextlib
 import dataclasses
+import functools
+import itertools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -30,6 +32,9 @@ CATEGORIES_MAX = 20  # the most frequent values of a categorical feature; the re
 ROWS_MAX = 100_000  # a profile of a larger training set is made from an even sample of it
 
 Kind = Literal["numeric", "categorical"]
+# dtypes whose equal values have one text (counted per distinct value): booleans, integers,
+# fixed-width bytes and text.
+_DISTINCT_KINDS = "biuSU"
 
 
 class ProfileError(ValueError):
@@ -54,24 +59,42 @@ class Histogram:
     def total(self) -> int:
         return sum(self.counts) + self.missing
 
+    @functools.cached_property
+    def _edges(self) -> NDArray[np.float64]:
+        return np.asarray(self.edges, dtype=np.float64)
+
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        return {value: i for i, value in enumerate(self.values)}
+
     def count(self, column: ArrayLike) -> tuple[NDArray[np.int64], int]:
         """The counts of `column`'s values in these bins, and how many were missing."""
         values = np.asarray(column)
         if self.kind == "numeric":
             numbers = _as_float(values)
             present = ~np.isnan(numbers)
-            index = np.searchsorted(np.asarray(self.edges), numbers[present], side="left")
+            index = np.searchsorted(self._edges, numbers[present], side="left")
             return np.bincount(index, minlength=self.bins).astype(np.int64), int((~present).sum())
-        texts = [_category(v) for v in values.reshape(-1).tolist()]
-        position = {value: i for i, value in enumerate(self.values)}
-        counts = np.zeros(self.bins, dtype=np.int64)
+        flat = values.reshape(-1)
+        if flat.dtype.kind in _DISTINCT_KINDS:
+            # Each distinct value's text once, not each row's (floats are not: -0.0 == 0.0).
+            unique, times = np.unique(flat, return_counts=True)
+            return self._count_texts(unique.tolist(), times.tolist())
+        return self._count_texts(flat.tolist(), itertools.repeat(1))
+
+    def _count_texts(
+        self, values: list[Any], times: Iterable[int]
+    ) -> tuple[NDArray[np.int64], int]:
+        position, other = self._positions, self.bins - 1
+        counts = [0] * self.bins
         missing = 0
-        for text in texts:
+        for value, n in zip(values, times, strict=False):
+            text = _category(value)
             if text is None:
-                missing += 1
+                missing += n
             else:
-                counts[position.get(text, self.bins - 1)] += 1
-        return counts, missing
+                counts[position.get(text, other)] += n
+        return np.asarray(counts, dtype=np.int64), missing
 
     def with_counts(self, counts: Iterable[int], missing: int) -> "Histogram":
         return dataclasses.replace(self, counts=tuple(int(c) for c in counts), missing=missing)
