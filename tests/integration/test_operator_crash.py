@@ -81,8 +81,9 @@ def test_runs_converge_without_duplicates_across_operator_kills(
     )
 
 
-def schedule_times(k8s: Kube, namespace: str, ct: str) -> list[int]:
-    """The schedule time of each run the ContinuousTraining started, from the run names."""
+def run_creations(k8s: Kube, namespace: str, ct: str) -> list[tuple[int, float]]:
+    """(schedule time, creation time) of each run the ContinuousTraining started, by time; the
+    schedule time from the run's name."""
     listing = k8s.custom.list_namespaced_custom_object(
         "cairn.dev",
         "v1alpha1",
@@ -92,25 +93,18 @@ def schedule_times(k8s: Kube, namespace: str, ct: str) -> list[int]:
     )
     names = [item["metadata"]["name"] for item in listing["items"]]
     assert all("-schedule-" in name for name in names), names
-    return sorted(int(name.rsplit("-", 1)[1]) for name in names)
-
-
-def run_creations(k8s: Kube, namespace: str, ct: str) -> list[tuple[int, float]]:
-    """(schedule time, creation time) of each run the ContinuousTraining started."""
-    listing = k8s.custom.list_namespaced_custom_object(
-        "cairn.dev",
-        "v1alpha1",
-        namespace,
-        "trainingruns",
-        label_selector=f"cairn.dev/continuous-training={ct}",
-    )
-    return [
+    return sorted(
         (
             int(item["metadata"]["name"].rsplit("-", 1)[1]),
             datetime.datetime.fromisoformat(item["metadata"]["creationTimestamp"]).timestamp(),
         )
         for item in listing["items"]
-    ]
+    )
+
+
+def schedule_times(k8s: Kube, namespace: str, ct: str) -> list[int]:
+    """The schedule time of each run the ContinuousTraining started."""
+    return [time_ for time_, _ in run_creations(k8s, namespace, ct)]
 
 
 def scheduled(k8s: Kube, namespace: str, name: str) -> None:
