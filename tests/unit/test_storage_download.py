@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ResponseStreamingError
+from botocore.exceptions import ClientError, ResponseStreamingError
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.tree import DecisionTreeClassifier  # type: ignore[import-untyped]
 
@@ -167,6 +167,28 @@ def test_a_corrupted_download_is_refused_and_not_cached_nor_unpickled(
     with pytest.raises(DigestMismatch, match=f"expected {digest}"):
         fetch(URI, digest, tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []  # no entry, no staging left
+
+
+class MissingBucket:
+    """A store without the bucket, answering as S3 does: a bare 404 to a HEAD (it has no body),
+    NoSuchBucket to a GET."""
+
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
+
+    def get_object(self, Bucket: str, Key: str, Range: str, **_: Any) -> dict[str, Any]:
+        raise ClientError(
+            {"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"}},
+            "GetObject",
+        )
+
+
+def test_a_missing_bucket_is_named_as_such_not_as_a_missing_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("cairn.training.artifacts.client", lambda environ=None: MissingBucket())
+    with pytest.raises(ObjectStoreError, match="NoSuchBucket"):
+        fetch(URI, "sha256:" + "0" * 64, tmp_path / "cache")
 
 
 # --- making clients ---------------------------------------------------------------------------

@@ -298,7 +298,7 @@ def _download_object(
     s3: S3Client, bucket: str, key: str, target: Path, progress: Callable[[int], Any] | None
 ) -> tuple[str, int]:
     """Download one object into `target`, in parts at once; its sha256 (hex) and size."""
-    head = s3.head_object(Bucket=bucket, Key=key)
+    head = _head(s3, bucket, key)
     size, etag = int(head["ContentLength"]), str(head["ETag"])
     spans = [(start, min(start + PART, size)) for start in range(0, size, PART)]
     # w+b: the writer reads the file back to hash it.
@@ -312,6 +312,17 @@ def _download_object(
                     done.result()  # the first failure; the other parts then stop early
         writer.complete(size)
     return writer.sha256.hexdigest(), writer.size
+
+
+def _head(s3: S3Client, bucket: str, key: str) -> Any:
+    """The object's HEAD. A HEAD's error has no body to name its cause (a missing bucket and a
+    missing key are both a bare 404), so a failed one is asked again as a one-byte GET, whose
+    error says which (NoSuchBucket, NoSuchKey, AccessDenied)."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].close()
+        raise
 
 
 @dataclass
