@@ -90,20 +90,31 @@ def main() -> int:
     done = threading.Event()
 
     def watch_runs() -> None:
-        stream = watch.Watch()
-        for event in stream.stream(
-            custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            "trainingruns",
-            timeout_seconds=0,
-        ):
-            if event["type"] == "ADDED":
-                appeared.setdefault(event["object"]["metadata"]["name"], time.time())
-            if done.is_set():
-                break
-        stream.stop()
+        # A watch ends when the API server closes it (or a burst overflows it): start again from
+        # the last version seen, so that no run created meanwhile goes untimed.
+        version = None
+        while not done.is_set():
+            stream = watch.Watch()
+            try:
+                for event in stream.stream(
+                    custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    "trainingruns",
+                    resource_version=version,
+                    timeout_seconds=60,
+                ):
+                    meta = event["object"]["metadata"]
+                    version = meta.get("resourceVersion", version)
+                    if event["type"] == "ADDED":
+                        appeared.setdefault(meta["name"], time.time())
+                    if done.is_set():
+                        break
+            except client.ApiException:
+                version = None  # too old: list again (ADDED for every run, first times kept)
+            finally:
+                stream.stop()
 
     watcher = threading.Thread(target=watch_runs, daemon=True)
     watcher.start()
