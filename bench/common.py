@@ -13,6 +13,7 @@ from typing import Any
 from kubernetes import client
 
 CRDS = Path(__file__).resolve().parents[1] / "crds"
+ARTIFACTS_CLAIM = Path(__file__).resolve().parents[1] / "hack/localkube/artifacts-claim.sh"
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -83,6 +84,17 @@ def bench_namespace(core: Any, prefix: str) -> str:
         )
     )
     return namespace
+
+
+def claim_artifacts(namespace: str) -> None:
+    """The namespace's cairn-artifacts claim, bound to a volume of the local cluster."""
+    subprocess.run([str(ARTIFACTS_CLAIM), namespace], check=True, stdout=subprocess.DEVNULL)
+
+
+def delete_with_artifacts(core: Any, namespace: str) -> None:
+    """Delete the namespace and the volume its artifacts claim was bound to."""
+    core.delete_namespace(namespace)
+    subprocess.run([str(ARTIFACTS_CLAIM), "--delete", namespace], check=False)
 
 
 def stop_operator(operator: subprocess.Popen[bytes]) -> None:

@@ -26,18 +26,16 @@ import argparse
 import datetime
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench.common import start_operator
+from bench.common import bench_namespace, claim_artifacts, delete_with_artifacts, start_operator
 from kubernetes import client, config
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
@@ -233,11 +231,9 @@ def main() -> int:
     parser.add_argument("--healthy", type=int, default=50, help="healthy rollouts (default 50)")
     args = parser.parse_args()
     config.load_kube_config()
-    namespace = f"bench-rollout-{uuid.uuid4().hex[:6]}"
     core, custom = client.CoreV1Api(), client.CustomObjectsApi()
-    claim = REPO / "hack/localkube/artifacts-claim.sh"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    subprocess.run([str(claim), namespace], check=True, stdout=subprocess.DEVNULL)
+    namespace = bench_namespace(core, "bench-rollout")
+    claim_artifacts(namespace)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"{namespace}-operator.log"
     operator = start_operator(namespace, log)
     traffic: Traffic | None = None
@@ -308,8 +304,7 @@ def main() -> int:
             traffic.join(timeout=15)
         operator.terminate()
         operator.wait(timeout=30)
-        core.delete_namespace(namespace)
-        subprocess.run([str(claim), "--delete", namespace], check=False)
+        delete_with_artifacts(core, namespace)
 
     fastest, slowest = min(promote_times), max(promote_times)
     spread = f"median of {len(promote_times)}; min {fastest:.1f}, max {slowest:.1f}"

@@ -18,18 +18,21 @@ version here is bad. The last line is
 
 import argparse
 import json
-import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import start_operator, stop_operator
+from bench.common import (
+    bench_namespace,
+    claim_artifacts,
+    delete_with_artifacts,
+    start_operator,
+    stop_operator,
+)
 from bench.rollout.bench_rollout import (
     GROUP,
-    REPO,
     VERSION,
     Bench,
     Traffic,
@@ -121,11 +124,9 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=5, help="minutes between rollouts")
     args = parser.parse_args()
     config.load_kube_config()
-    namespace = f"soak-{uuid.uuid4().hex[:6]}"
     core, custom = client.CoreV1Api(), client.CustomObjectsApi()
-    claim = REPO / "hack/localkube/artifacts-claim.sh"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    subprocess.run([str(claim), namespace], check=True, stdout=subprocess.DEVNULL)
+    namespace = bench_namespace(core, "soak")
+    claim_artifacts(namespace)
     log = Path("/tmp") / f"{namespace}-operator.log"
     operator = start_operator(namespace, log)
     rollouts = int(args.minutes // args.every)
@@ -186,8 +187,7 @@ def main() -> int:
             sender.stop.set()
             sender.join(timeout=15)
         stop_operator(operator)
-        core.delete_namespace(namespace)
-        subprocess.run([str(claim), "--delete", namespace], check=False)
+        delete_with_artifacts(core, namespace)
 
     errors = sum(n for sender in traffic for code, n in sender.codes.items() if code != 200)
     answered = sum(sum(sender.codes.values()) for sender in traffic)

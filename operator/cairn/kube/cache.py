@@ -8,7 +8,8 @@ it, and asking the API server for them every time would cost requests per versio
 cached object can be a moment old, so the rule is: compare from the cache, act from the API
 server. A periodic resync computes from the cache and does nothing when that changes nothing;
 a reconcile that writes reads the object it writes to from the API server first, unless the
-cache already shows the version this process last read or wrote (`for_write`).
+cache already shows the version this process last read or wrote, or the process has neither
+read nor written it (`for_write`): either way no write of its own can be missing from the cache.
 
 Cached: Models, ModelVersions, ModelDeployments, TrainingRuns and ContinuousTrainings by name,
 versions and ModelDeployments by model, runs by the ContinuousTraining that started them, and the
