@@ -52,7 +52,8 @@ start_component kube-apiserver "$K8S_BIN/kube-apiserver" \
   --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
-  --service-cluster-ip-range "$SERVICE_CIDR" --allow-privileged=true --profiling=false \
+  --service-cluster-ip-range "$SERVICE_CIDR" --allow-privileged=true \
+  --profiling="${CAIRN_LOCALKUBE_PROFILING:-false}" \
   --requestheader-client-ca-file "$PKI/ca.crt" --requestheader-allowed-names front-proxy-client \
   --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
   --requestheader-extra-headers-prefix X-Remote-Extra- \

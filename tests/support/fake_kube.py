@@ -70,6 +70,8 @@ class FakeKube:
         self.fault: Fault | None = None
         self.fired: Fault | None = None  # the fault, once it happened (each fires once)
         self.pod_metrics: dict[str, str] = {}  # pod name → its /metrics page
+        self.unwatched: set[Key] = set()  # created while the watch lags: not in the cache yet
+        self.watch_lags = False
         self._versions = itertools.count(1)
 
     # --- bookkeeping ------------------------------------------------------------------------
@@ -107,6 +109,8 @@ class FakeKube:
         if key in self.store:
             raise ApiException(status=409, reason="AlreadyExists")
         self.store[key] = self._stamp(copy.deepcopy(body), namespace)
+        if self.watch_lags:
+            self.unwatched.add(key)
         return copy.deepcopy(self.store[key])
 
     def _patch(self, resource: str, namespace: str, name: str, patch: Body) -> Body:
@@ -286,6 +290,7 @@ class FakeKube:
         monkeypatch.setattr(cache, "_store", self)
         # A fresh cluster, a fresh operator: no versions remembered from another test's objects.
         monkeypatch.setattr(cache, "_known", type(cache._known)())
+        monkeypatch.setattr(cache, "_created", {})
 
     def _config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         found = self.store.get(("configmaps", namespace, name))
@@ -295,9 +300,28 @@ class FakeKube:
         name = obj.name if isinstance(obj, Resource) else obj["metadata"]["name"]
         self.events.append((name, type_, str(reason), message))
 
-    # --- cairn.kube.cache (always fresh: the watch caught up) --------------------------------
+    # --- cairn.kube.cache (fresh, unless the test makes the watch lag) ----------------------
+
+    def lag(self) -> None:
+        """From now on, what is created reaches the cache only at catch_up()."""
+        self.watch_lags = True
+
+    def catch_up(self) -> None:
+        self.watch_lags = False
+        self.unwatched.clear()
+
+    def _watched(
+        self, resource: str, namespace: str, labels: Mapping[str, str] | None
+    ) -> list[Body]:
+        return [
+            body
+            for body in self._list(resource, namespace, labels)
+            if (resource, namespace, body["metadata"]["name"]) not in self.unwatched
+        ]
 
     def get(self, kind: type[Resource], namespace: str, name: str) -> Body | None:
+        if (kind.plural(), namespace, name) in self.unwatched:
+            return None
         return self._get(kind.plural(), namespace, name)
 
     def of_model(self, kind: type[Resource], namespace: str, model: str) -> list[Body]:
@@ -308,7 +332,7 @@ class FakeKube:
         ]
 
     def runs_of(self, namespace: str, continuous_training: str) -> list[Body]:
-        return self._list(
+        return self._watched(
             "trainingruns", namespace, {CONTINUOUS_TRAINING_LABEL: continuous_training}
         )
 

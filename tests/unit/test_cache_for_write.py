@@ -1,6 +1,7 @@
 """Which copy a reconcile writes from (kube.cache.for_write): the watch cache's, unless this
 process has read or written a version of the object that the cache does not show yet."""
 
+import time
 from typing import Any
 
 import pytest
@@ -42,6 +43,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> OneObjectStore:
     found = OneObjectStore()
     monkeypatch.setattr(cache, "_store", found)
     monkeypatch.setattr(cache, "_known", type(cache._known)())
+    monkeypatch.setattr(cache, "_created", {})
     return found
 
 
@@ -93,3 +95,36 @@ def test_an_object_missing_from_the_cache_is_read_from_the_server(
 ) -> None:
     assert cache.for_write(TrainingRun, "ml", "iris-1") == run_at("9")
     assert server == ["iris-1"]
+
+
+def started_run(version: str = "3") -> Body:
+    body = run_at(version)
+    body["metadata"]["labels"] = {"cairn.dev/continuous-training": "iris"}
+    return body
+
+
+def test_a_run_this_process_created_is_read_until_the_watch_shows_it(
+    store: OneObjectStore, server: list[str]
+) -> None:
+    cache.created(TrainingRun, started_run())
+    assert cache.runs_of("ml", "iris") == [started_run()]
+    assert cache.get(TrainingRun, "ml", "iris-1") == started_run()
+    assert cache.runs_of("ml", "other") == [] and cache.runs_of("elsewhere", "iris") == []
+    assert cache.for_write(TrainingRun, "ml", "iris-1") == started_run()
+    assert server == []
+    store.body = started_run("4")  # the watch caught up: its copy, and only it, from now on
+    assert cache.get(TrainingRun, "ml", "iris-1") == started_run("4")
+    store.body = None
+    assert cache.get(TrainingRun, "ml", "iris-1") is None  # deleted since, as the watch says
+
+
+def test_a_created_run_is_forgotten_when_deleted_or_after_a_while(
+    store: OneObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache.created(TrainingRun, started_run())
+    cache.forget(TrainingRun, "ml", "iris-1")
+    assert cache.runs_of("ml", "iris") == []
+    cache.created(TrainingRun, started_run())
+    later = time.monotonic() + cache.CREATED_KEPT_SECONDS + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert cache.runs_of("ml", "iris") == []

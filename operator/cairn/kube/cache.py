@@ -20,9 +20,11 @@ their own.
 
 import collections
 import threading
+import time
 from typing import Any, Protocol
 
-from cairn.api import Resource
+from cairn.api import Resource, TrainingRun
+from cairn.api.labels import CONTINUOUS_TRAINING_LABEL
 from cairn.kube import objects
 
 Body = dict[str, Any]
@@ -60,8 +62,15 @@ def _installed() -> Store:
 
 
 def get(kind: Kind, namespace: str, name: str) -> Body | None:
-    """The object as last seen, None when it does not exist."""
-    return _installed().get(kind, namespace, name)
+    """The object as last seen (or as this process just created it), None when it does not
+    exist."""
+    seen = _installed().get(kind, namespace, name)
+    if seen is not None:
+        if _created:  # the watch has caught up with it
+            forget(kind, namespace, name)
+        return seen
+    unseen = _created_unseen(kind, namespace, lambda body: body["metadata"]["name"] == name, 1)
+    return unseen[0] if unseen else None
 
 
 def of_model(kind: Kind, namespace: str, model: str) -> list[Body]:
@@ -70,8 +79,15 @@ def of_model(kind: Kind, namespace: str, model: str) -> list[Body]:
 
 
 def runs_of(namespace: str, continuous_training: str) -> list[Body]:
-    """The TrainingRuns a ContinuousTraining started (labelled with its name)."""
-    return _installed().runs_of(namespace, continuous_training)
+    """The TrainingRuns a ContinuousTraining started (labelled with its name), with those it has
+    just created and the watch has not shown yet."""
+    seen = _installed().runs_of(namespace, continuous_training)
+
+    def started_by(body: Body) -> bool:
+        labels = body["metadata"].get("labels") or {}
+        return labels.get(CONTINUOUS_TRAINING_LABEL) == continuous_training
+
+    return [*seen, *_created_unseen(TrainingRun, namespace, started_by)]
 
 
 def run_job(namespace: str, run: str) -> Body | None:
@@ -101,6 +117,51 @@ def remember(kind: Kind, body: Body) -> None:
         _known.move_to_end(key)
         while len(_known) > KNOWN_MAX:
             _known.popitem(last=False)
+
+
+# Objects this process created that the watch may not have shown yet, by (plural, namespace)
+# and name, with when they were created (monotonic). Under a burst a watch runs seconds behind: a
+# ContinuousTraining reconciled again before its new run reaches the cache must still count that
+# run as active, or it would list it as gone and start another under concurrencyPolicy Forbid.
+# An entry goes when the watch shows the object, when this process deletes it, or after
+# CREATED_KEPT_SECONDS (an object someone else deleted before the watch showed it).
+CREATED_KEPT_SECONDS = 60.0
+_created: dict[tuple[str, str], dict[str, tuple[Body, float]]] = {}
+_created_lock = threading.Lock()
+
+
+def created(kind: Kind, body: Body) -> None:
+    """Note an object this process has just created, as the API server returned it."""
+    remember(kind, body)
+    meta, now = body["metadata"], time.monotonic()
+    with _created_lock:
+        for group in _created.values():  # what nobody asked about again still goes
+            for name in [n for n, (_, at) in group.items() if now - at > CREATED_KEPT_SECONDS]:
+                del group[name]
+        _created.setdefault((kind.plural(), meta["namespace"]), {})[meta["name"]] = (body, now)
+
+
+def forget(kind: Kind, namespace: str, name: str) -> None:
+    """Note that this process deleted an object: no longer one it created."""
+    with _created_lock:
+        _created.get((kind.plural(), namespace), {}).pop(name, None)
+
+
+def _created_unseen(kind: Kind, namespace: str, wanted: Any, limit: int = 0) -> list[Body]:
+    """The objects of `kind` in `namespace` this process created, `wanted` and not yet in the
+    watch cache (at most `limit`, 0 for all); those the watch has caught up with are dropped."""
+    with _created_lock:
+        group = _created.get((kind.plural(), namespace))
+        candidates = list(group.items()) if group else []
+    found, now = [], time.monotonic()
+    for name, (body, at) in candidates:
+        if now - at > CREATED_KEPT_SECONDS or _installed().get(kind, namespace, name) is not None:
+            forget(kind, namespace, name)
+        elif wanted(body):
+            found.append(body)
+            if len(found) == limit:
+                break
+    return found
 
 
 def for_write(kind: Kind, namespace: str, name: str) -> Body | None:

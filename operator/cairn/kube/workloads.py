@@ -2,6 +2,8 @@
 tails), and the Deployments and Services that serve models."""
 
 import json
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,23 +50,40 @@ def list_pods(namespace: str, labels: Mapping[str, str]) -> list[Body]:
     return items
 
 
-def _exists(read: Any, namespace: str, name: str) -> bool:
+# Inputs a run needs (its output claim, its code ConfigMap) found within this many seconds are
+# taken as still there: 200 scheduled runs at one second share one claim, and one GET of it each
+# is a fifth of the burst's reads. Only finding is remembered; a missing input is asked again.
+FOUND_KEPT_SECONDS = 10.0
+_found: dict[tuple[str, str, str], float] = {}
+_found_lock = threading.Lock()
+
+
+def _exists(kind: str, read: Any, namespace: str, name: str) -> bool:
+    key, now = (kind, namespace, name), time.monotonic()
+    with _found_lock:
+        if now - _found.get(key, -FOUND_KEPT_SECONDS) < FOUND_KEPT_SECONDS:
+            return True
     try:
         read(name, namespace, _preload_content=False)
     except ApiException as error:
         if is_not_found(error):
             return False
         raise
+    with _found_lock:
+        for stale in [k for k, at in _found.items() if now - at >= FOUND_KEPT_SECONDS]:
+            del _found[stale]
+        _found[key] = now
     return True
 
 
 def claim_exists(namespace: str, name: str) -> bool:
     """Whether the PersistentVolumeClaim exists (a run checks its output claim up front)."""
-    return _exists(client.core().read_namespaced_persistent_volume_claim, namespace, name)
+    read = client.core().read_namespaced_persistent_volume_claim
+    return _exists("persistentvolumeclaims", read, namespace, name)
 
 
 def config_map_exists(namespace: str, name: str) -> bool:
-    return _exists(client.core().read_namespaced_config_map, namespace, name)
+    return _exists("configmaps", client.core().read_namespaced_config_map, namespace, name)
 
 
 def config_map_data(namespace: str, name: str) -> dict[str, str] | None:

@@ -109,8 +109,9 @@ def start(
                 return name
             logger.info("run name %s is taken by another object; trying the next", name)
             continue
-        # The run's first reconcile then works from the watch cache instead of reading it back.
-        cache.remember(TrainingRun, created)
+        # The run's first reconcile then works from the watch cache instead of reading it back,
+        # and this ContinuousTraining's next reconcile counts it even if the watch lags.
+        cache.created(TrainingRun, created)
         logger.info("started TrainingRun %s (%s)", name, decision.reason)
         return name
     raise NameTaken(f"run names {names[0]} and on are taken by objects of another owner")
@@ -118,6 +119,7 @@ def start(
 
 def delete(ct: ContinuousTraining, name: str) -> None:
     objects.delete(TrainingRun, ct.namespace, name)
+    cache.forget(TrainingRun, ct.namespace, name)
 
 
 def beyond_history(ct: ContinuousTraining, runs: Runs) -> list[str]:
