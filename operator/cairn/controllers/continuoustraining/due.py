@@ -18,17 +18,23 @@ def _elapsed(since: datetime.datetime | None, moment: datetime.datetime, every: 
     return since is None or (moment - since).total_seconds() >= duration_seconds(every)
 
 
+def unobserved(body: Body) -> bool:
+    """Its spec or its cairn.dev/retrain request changed since its status was written (or it
+    has no status, or a spec the reconcile has to report)."""
+    ct = cached(ContinuousTraining, body)
+    if ct is None or ct.status is None or ct.status.observed_generation != ct.generation:
+        return True
+    request = ct.annotations.get(RETRAIN_ANNOTATION)
+    return bool(request) and request != ct.status.observed_request
+
+
 def due(body: Body, moment: datetime.datetime) -> bool:
     ct = cached(ContinuousTraining, body)
-    if ct is None:
-        return True  # the reconcile says what is wrong
-    current = ct.status
-    if current is None or current.observed_generation != ct.generation:
+    if ct is None or ct.status is None or unobserved(body):
         return True
+    current = ct.status
     triggers = ct.spec.triggers
-    request = ct.annotations.get(RETRAIN_ANNOTATION)
     checks = (
-        bool(request) and request != current.observed_request,
         current.next_schedule_time is not None and moment >= current.next_schedule_time,
         triggers.dataset is not None
         and _elapsed(

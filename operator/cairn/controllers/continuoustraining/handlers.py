@@ -10,7 +10,7 @@ import kopf
 
 from cairn.api import GROUP, VERSION, ContinuousTraining
 from cairn.controllers import resync
-from cairn.controllers.continuoustraining.due import due
+from cairn.controllers.continuoustraining.due import due, unobserved
 from cairn.controllers.continuoustraining.reconcile import reconcile
 from cairn.kube import cache
 
@@ -18,12 +18,16 @@ PLURAL = ContinuousTraining.plural()
 TICK_SECONDS = 1
 
 
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")
-def on_continuous_training(namespace: str | None, name: str, **_: Any) -> None:
-    if namespace:
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def on_continuous_training(
+    type: str | None, namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> None:
+    """Reconcile a ContinuousTraining that is new, first seen by this process (type None: the
+    initial listing), or whose spec or cairn.dev/retrain request its status has not observed;
+    its own status writes need nothing. An event handler rather than kopf's create and update
+    handlers, which keep the last handled spec in an annotation (one more write per object) and
+    read it back on every event, a status write each run it starts."""
+    if namespace and type != "DELETED" and (type in (None, "ADDED") or unobserved(dict(body))):
         reconcile(namespace, name)
 
 
