@@ -18,7 +18,7 @@ from typing import Any
 
 import kopf
 
-from cairn.kube import cache
+from cairn.kube import cache, events
 
 TICK_SECONDS = 1.0
 SLACK_SECONDS = 0.1
@@ -26,6 +26,9 @@ SLACK_SECONDS = 0.1
 # ContinuousTrainings due at the same second). A pool of its own: asyncio's default one has
 # only a few threads on a small machine, and kopf's handlers use theirs.
 CONCURRENCY = 32
+
+# This many visits under way is a burst: Events wait for it to pass (kube.events.hold_while).
+BURST_VISITS = 8
 
 Key = tuple[str, str]
 Reconcile = Callable[[str, str], None]
@@ -74,9 +77,17 @@ def _until_next_tick(now: float) -> float:
     return TICK_SECONDS - (now % TICK_SECONDS) + 0.01
 
 
+_running: set[tuple[str, Key]] = set()  # the visits under way
+
+
+def in_burst() -> bool:
+    """Whether many reconciles are under way at once (200 schedule times at one second)."""
+    return len(_running) >= BURST_VISITS
+
+
 async def _run(resyncs: list[tuple[Resync, Any]]) -> None:
     last: dict[str, dict[Key, float]] = {r.index: {} for r, _ in resyncs}
-    running: set[tuple[str, Key]] = set()
+    running = _running
     pool = concurrent.futures.ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="resync")
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
@@ -113,6 +124,7 @@ async def _run(resyncs: list[tuple[Resync, Any]]) -> None:
 @kopf.on.startup()
 async def start_resync(memo: kopf.Memo, **kwargs: Any) -> None:
     resyncs = [(r, kwargs[r.index]) for r in RESYNCS]
+    events.hold_while(in_burst)
     memo["resync_task"] = asyncio.create_task(_run(resyncs))
 
 

@@ -7,6 +7,8 @@ routine handler log lines into Events; Cairn posts exactly the transitions it de
 import concurrent.futures
 import datetime
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -45,9 +47,28 @@ def _involved(obj: Regarding) -> dict[str, Any]:
 # Posting happens beside the reconcile, not in it: an Event is not worth the API round trip on
 # the path of a burst (200 scheduled runs at one second). Its time is the decision's.
 _posting = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="events")
+# Nor is it worth the API server's time during one: posting waits while the operator says it is
+# busy (hold_while), for HOLD_SECONDS at most, so that a burst's creates come first.
+HOLD_SECONDS = 5.0
+
+
+def _never_busy() -> bool:
+    return False
+
+
+_busy: Callable[[], bool] = _never_busy
+
+
+def hold_while(busy: Callable[[], bool]) -> None:
+    """Hold Events back while `busy()` is true (and at most HOLD_SECONDS each)."""
+    global _busy
+    _busy = busy
 
 
 def _create(namespace: str, event: dict[str, Any]) -> None:
+    deadline = time.monotonic() + HOLD_SECONDS
+    while _busy() and time.monotonic() < deadline:
+        time.sleep(0.05)
     try:
         client.core().create_namespaced_event(namespace, event)
     except Exception as error:  # nothing waits for this: say it here or nowhere
