@@ -1,8 +1,8 @@
 """A served model that a test can hold inside a model call, and that writes down every call.
 
 Whether concurrent requests were batched depends on when they arrive, unless the model itself
-waits: while it is held, requests that arrive can only queue, and once every request is in
-flight (cairn_serving_inflight_requests), releasing it leaves the batcher one queue to share out.
+waits: while it is held, requests that arrive can only queue, and once all of them wait
+(cairn_serving_queue_depth), releasing it leaves the batcher one queue to share out.
 Each call's rows are written down by the model, not by the server, so a test counts the model
 calls it did without believing the server's own metrics.
 
@@ -100,13 +100,14 @@ def save_held_model(root: Path, estimator: Any, X: NDArray[Any], y: NDArray[Any]
 async def hold_first_then_queue(
     gate: Gate,
     requests: Sequence[Callable[[], Awaitable[T]]],
-    in_flight: Callable[[], Awaitable[int]],
+    queued: Callable[[], Awaitable[int]],
     timeout: float = 30,
 ) -> list[T]:
     """Send the first request with the model held, the others once the model is called on it,
-    and release the model once `in_flight` (the server's count of requests being served) says
-    all are in. So the model answers the first alone and finds all the others queued, whatever
-    the timing: the batcher alone decides how they are shared out.
+    and release the model once `queued` (the server's count of requests waiting for the model,
+    cairn_serving_queue_depth) says all the others wait. So the model answers the first alone
+    and finds all the others queued, whatever the timing: the batcher alone decides how they
+    are shared out.
 
     The server's first model call must run off its event loop, which it does on a fresh server
     (the batcher runs inline only calls it has measured cheap)."""
@@ -117,10 +118,10 @@ async def hold_first_then_queue(
         await _until(_async(lambda: bool(gate.calls())), "the model called on the first", timeout)
         rest = [asyncio.ensure_future(request()) for request in requests[1:]]
 
-        async def all_in() -> bool:
-            return await in_flight() == len(requests)
+        async def all_queued() -> bool:
+            return await queued() == len(rest)
 
-        await _until(all_in, f"{len(requests)} requests in flight", timeout)
+        await _until(all_queued, f"{len(rest)} requests queued", timeout)
     finally:
         gate.release()
     return list(await asyncio.gather(first, *rest))

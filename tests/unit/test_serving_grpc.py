@@ -358,8 +358,8 @@ def test_rest_and_grpc_requests_share_model_calls(tmp_path: Path) -> None:
                 body = {"inputs": [tensor | {"data": rows.tolist()}]}
                 return functools.partial(http.post, "/v2/models/iris/infer", json=body)
 
-            async def in_flight() -> int:
-                return app.metrics.inflight
+            async def queued() -> int:
+                return app.batcher.queue_depth  # type: ignore[union-attr]
 
             # The held request first, then every other row of X over gRPC, the rest over REST.
             calls: list[Callable[[], Awaitable[Any]]] = [
@@ -370,7 +370,7 @@ def test_rest_and_grpc_requests_share_model_calls(tmp_path: Path) -> None:
                 for r in grpc_rows
             ]
             calls += [rest(r) for r in rest_rows]
-            return await hold_first_then_queue(gate, calls, in_flight)
+            return await hold_first_then_queue(gate, calls, queued)
 
     try:
         answers = run(app, both)

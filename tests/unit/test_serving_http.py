@@ -546,11 +546,11 @@ def post_while_held(app: ServingApp, gate: Gate, bodies: list[Any]) -> list[http
     hold_first_then_queue)."""
 
     async def body(client: httpx.AsyncClient) -> list[httpx.Response]:
-        async def in_flight() -> int:
-            return app.metrics.inflight
+        async def queued() -> int:
+            return app.batcher.queue_depth  # type: ignore[union-attr]
 
         posts = [functools.partial(client.post, "/v2/models/iris/infer", json=b) for b in bodies]
-        return await hold_first_then_queue(gate, posts, in_flight)
+        return await hold_first_then_queue(gate, posts, queued)
 
     return run(app, body)
 
