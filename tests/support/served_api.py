@@ -29,43 +29,65 @@ from tests.support.inference import v2
 Fetch = Callable[..., httpx.Response]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
-# Paths of the Open Inference Protocol and of KServe V1 that this server does not implement, and
-# paths a web framework would serve; each must be 404 unless the document lists it.
-PROBES = (
+# Every path a client might try: the Open Inference Protocol's and KServe V1's (which this server
+# implements in part), this server's own (as docs/ name them), other model servers' extensions,
+# a web framework's usual ones, and near misses. Each is documented, an alias, or 404; a route
+# under a name none of these has would go unnoticed.
+_SERVER_PATHS = (
     "/",
-    "/v1",
-    "/v1/models",
-    "/v1/models/{model_name}:explain",
-    "/v1/models/{model_name}/",
+    "/v2",
+    "/v2/",
     "/v2/models",
     "/v2/models/",
-    "/v2/models/{model_name}/",
-    "/v2/models/{model_name}/explain",
-    "/v2/models/{model_name}/generate",
-    "/v2/models/{model_name}/stats",
-    "/v2/models/{model_name}/config",
-    "/v2/models/{model_name}/infer/",
-    "/v2/models/{model_name}/versions",
-    "/v2/models/{model_name}/versions/",
-    "/v2/models/{model_name}/versions//infer",
-    "/v2/models/{model_name}/versions/{model_version}/stats",
     "/v2/models//infer",
+    "/v2/health",
+    "/v2/health/",
+    "/v2/health/live",
+    "/v2/health/ready",
     "/v2/repository/index",
-    "/v2/repository/models/{model_name}/load",
     "/v2/trace/setting",
     "/v2/logging",
     "/v2/systemsharedmemory/status",
     "/v2/cudasharedmemory/status",
-    "/v2/health",
-    "/v2/health/",
+    "/v1",
+    "/v1/models",
+    "/v1/models/{model_name}",
+    "/v1/models/{model_name}/",
+    "/v1/models/{model_name}:predict",
+    "/v1/models/{model_name}:explain",
     "/health",
     "/healthz",
     "/ready",
+    "/metrics",
     "/metrics/",
+    "/openapi.json",
     "/openapi.yaml",
     "/docs",
     "/redoc",
 )
+_MODEL_PATHS = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
+_MODEL_ENDPOINTS = (
+    "",
+    "/",
+    "/ready",
+    "/infer",
+    "/infer/",
+    "/monitoring",
+    "/feedback",
+    "/explain",
+    "/generate",
+    "/generate_stream",
+    "/stats",
+    "/config",
+    "/metadata",
+    "/trace/setting",
+    "/load",
+    "/unload",
+    "/versions",
+    "/versions/",
+    "/versions//infer",
+)
+PROBES = _SERVER_PATHS + tuple(model + end for model in _MODEL_PATHS for end in _MODEL_ENDPOINTS)
 # Undocumented paths the server answers as a documented one (exactly as that one).
 ALIASES = {"/v2/": "/v2"}
 
