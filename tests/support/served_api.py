@@ -29,6 +29,8 @@ from tests.support.inference import v2
 Fetch = Callable[..., httpx.Response]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
+# The keys of a Path Item Object that are operations (the others: summary, parameters, ...).
+_OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Every path a client might try: the Open Inference Protocol's and KServe V1's (which this server
 # implements in part), this server's own (as docs/ name them), other model servers' extensions,
 # a web framework's usual ones, and near misses. Each is documented, an alias, or 404; a route
@@ -122,13 +124,13 @@ class ServedApi:
     def operations(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         for template, item in self.document["paths"].items():
             for method, operation in item.items():
-                if method in ("get", "put", "post", "delete", "options", "head", "patch"):
+                if method in _OPERATIONS:
                     yield template, method.upper(), operation
 
     def allowed(self, template: str) -> set[str]:
         """The documented methods of a path; HEAD wherever GET is (HTTP servers answer HEAD
         as GET without the body, and OpenAPI documents do not list it)."""
-        methods = {m.upper() for m in self.document["paths"][template] if m != "parameters"}
+        methods = {m.upper() for m in self.document["paths"][template] if m in _OPERATIONS}
         return methods | ({"HEAD"} if "GET" in methods else set())
 
     def validate(self, schema: dict[str, Any], instance: Any) -> None:
