@@ -1,5 +1,6 @@
 """cairn-serve as its own process on loopback ports, as a user runs it."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -9,6 +10,10 @@ import urllib.request
 from pathlib import Path
 
 from cairn import training
+
+# On the server's import path too: a model whose class lives in tests.support (a HeldClassifier)
+# is unpickled there.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -26,7 +31,13 @@ class Server:
         command += ["--name", "iris", "--version", "2", "--host", "127.0.0.1"]
         command += ["--port", str(self.http), "--grpc-port", str(self.grpc)]
         command += ["--expected-digest", training.load_model(model_dir).digest, *options]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"PYTHONPATH": path},
+        )
         deadline = time.monotonic() + 60
         while not self._ready():
             assert self.process.poll() is None, self.process.communicate()[0].decode()

@@ -2,6 +2,7 @@
 every RPC, typed and raw contents, errors as gRPC statuses, metrics that canary analysis reads."""
 
 import asyncio
+import functools
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from cairn.serving.grpc import generate
 from cairn.serving.grpc import grpc_predict_v2_pb2 as pb
 from cairn.serving.grpc.server import SERVICE, grpc_server
 from cairn.serving.tensors import from_raw, to_raw
+from tests.support.held_model import hold_first_then_queue, save_held_model
 
 T = TypeVar("T")
 X, Y = load_iris(return_X_y=True)
@@ -336,40 +338,58 @@ def test_grpc_requests_are_counted_by_protocol_and_status(models: dict[str, Path
         app.close()
 
 
-def test_rest_and_grpc_requests_share_model_calls(forest: tuple[ServingApp, Any]) -> None:
-    """Requests of both protocols in flight at once all get their own rows' predictions."""
+def test_rest_and_grpc_requests_share_model_calls(tmp_path: Path) -> None:
+    """Requests of both protocols queued at once share model calls, and each gets its own rows'
+    predictions."""
     import httpx
 
-    app, model = forest
-    rows = [X[i : i + 1] for i in range(0, 150, 5)]
+    gate = save_held_model(tmp_path, LogisticRegression(max_iter=500), X, Y)
+    app = build_app(ServeConfig(model_dir=tmp_path / "model", name="iris", runtime="sklearn"))
+    model = training.load_model(tmp_path / "model").estimator.estimator_
+    grpc_rows = [X[i : i + 1] for i in range(0, 60, 2)]
+    rest_rows = [X[i : i + 1] for i in range(1, 60, 2)]
 
-    async def both(client: Client) -> tuple[list[Any], list[Any]]:
+    async def both(client: Client) -> list[Any]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://cairn.test") as http:
-            grpc_calls = [client("ModelInfer", infer_request(r, raw=True)) for r in rows]
-            rest_calls = [
-                http.post(
-                    "/v2/models/iris/infer",
-                    json={
-                        "inputs": [
-                            {
-                                "name": "input-0",
-                                "shape": [1, 4],
-                                "datatype": "FP64",
-                                "data": r.tolist(),
-                            }
-                        ]
-                    },
-                )
-                for r in rows
-            ]
-            answers = await asyncio.gather(*grpc_calls, *rest_calls)
-        return list(answers[: len(rows)]), list(answers[len(rows) :])
 
-    grpc_answers, rest_answers = run(app, both)
-    expected = [int(model.predict(r)[0]) for r in rows]
-    assert [int(outputs_of(a)["predict"][0]) for a in grpc_answers] == expected
-    assert [a.json()["outputs"][0]["data"][0] for a in rest_answers] == expected
+            def rest(rows: Any) -> Callable[[], Awaitable[httpx.Response]]:
+                tensor = {"name": "input-0", "shape": [1, 4], "datatype": "FP64"}
+                body = {"inputs": [tensor | {"data": rows.tolist()}]}
+                return functools.partial(http.post, "/v2/models/iris/infer", json=body)
+
+            async def queued() -> int:
+                return app.batcher.queue_depth  # type: ignore[union-attr]
+
+            # The held request first, then every other row of X over gRPC, the rest over REST.
+            calls: list[Callable[[], Awaitable[Any]]] = [
+                functools.partial(client, "ModelInfer", infer_request(X[149:], raw=True))
+            ]
+            calls += [
+                functools.partial(client, "ModelInfer", infer_request(r, raw=True))
+                for r in grpc_rows
+            ]
+            calls += [rest(r) for r in rest_rows]
+            return await hold_first_then_queue(gate, calls, queued)
+
+    try:
+        answers = run(app, both)
+    finally:
+        app.close()
+    grpc_answers, rest_answers = answers[1 : 1 + len(grpc_rows)], answers[1 + len(grpc_rows) :]
+    assert [int(outputs_of(a)["predict"][0]) for a in grpc_answers] == [
+        int(model.predict(r)[0]) for r in grpc_rows
+    ]
+    assert [a.json()["outputs"][0]["data"][0] for a in rest_answers] == [
+        int(model.predict(r)[0]) for r in rest_rows
+    ]
+    # The model's own record: after the held request, the 60 queued ones took two calls, and
+    # (32 of 60) rows of both protocols met in one of them.
+    calls = gate.calls()
+    assert [len(rows) for rows in calls] == [1, 32, 28]
+    sent_by = {tuple(r[0]): "grpc" for r in grpc_rows} | {tuple(r[0]): "rest" for r in rest_rows}
+    assert len(sent_by) == 60, "the two protocols' rows must differ to tell them apart"
+    assert {sent_by[tuple(row)] for row in calls[1]} == {"grpc", "rest"}
 
 
 # -- the generated modules ---------------------------------------------------------------------

@@ -1,6 +1,9 @@
-"""The model server over HTTP, in-process (httpx's ASGI transport): every endpoint and error."""
+"""The model server over HTTP, in-process (httpx's ASGI transport): every endpoint and error.
+
+test_serving_socket.py makes the checks a client relies on over a real socket too."""
 
 import asyncio
+import functools
 import json
 import math
 import shutil
@@ -10,9 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import jsonschema_rs
 import numpy as np
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,7 +25,14 @@ from sklearn.linear_model import LinearRegression, LogisticRegression  # type: i
 from cairn import training
 from cairn.serving import ServingApp, build_app
 from cairn.serving.config import ServeConfig
-from cairn.serving.openapi import openapi_document
+from tests.support.held_model import Gate, hold_first_then_queue, save_held_model
+from tests.support.inference import assert_error, v2
+from tests.support.served_api import (
+    Fetch,
+    check_documented_operations_answer,
+    check_only_documented_paths_answer,
+    fetch_document,
+)
 
 T = TypeVar("T")
 X, Y = load_iris(return_X_y=True)
@@ -90,18 +98,8 @@ def logistic_app(models: dict[str, Path]) -> Iterator[ServingApp]:
     app.close()
 
 
-def v2(rows: Any, **extra: Any) -> dict[str, Any]:
-    rows = np.asarray(rows).tolist()
-    tensor = {"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64"}
-    return {"inputs": [tensor | {"data": rows}], **extra}
-
-
-def assert_error(response: httpx.Response, status: int, *words: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    message = response.json()["error"]
-    for word in words:
-        assert word in message, message
+def fetch(app: ServingApp) -> Fetch:
+    return functools.partial(request, app)
 
 
 # -- health, metadata ------------------------------------------------------------------------
@@ -535,48 +533,81 @@ def test_concurrent_clients_get_their_own_predictions(
     assert total / count > 1, "concurrent requests were never batched"
 
 
-def test_batched_and_unbatched_results_are_identical(models: dict[str, Path]) -> None:
-    results = []
-    for batching in (True, False):
-        app = make_app(models["logistic"], batching=batching, runtime="sklearn")
-
-        async def body(client: httpx.AsyncClient) -> list[Any]:
-            responses = await asyncio.gather(
-                *(
-                    client.post("/v2/models/iris/infer", json=v2(X[i : i + 2]))
-                    for i in range(0, 150, 2)
-                )
-            )
-            return [r.json()["outputs"] for r in responses]
-
-        try:
-            results.append(run(app, body))
-        finally:
-            app.close()
-    assert results[0] == results[1]
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Gate]:
+    """A logistic regression that the test holds inside a model call (see held_model)."""
+    root = tmp_path_factory.mktemp("held")
+    gate = save_held_model(root, LogisticRegression(max_iter=500), X, Y)
+    return root / "model", gate
 
 
-def test_a_bad_request_does_not_fail_its_batch_mates(models: dict[str, Path]) -> None:
-    app = make_app(models["logistic"], runtime="sklearn")
+def post_while_held(app: ServingApp, gate: Gate, bodies: list[Any]) -> list[httpx.Response]:
+    """POST `bodies` to infer, the first held in the model while the others queue (see
+    hold_first_then_queue)."""
+
+    async def body(client: httpx.AsyncClient) -> list[httpx.Response]:
+        async def queued() -> int:
+            return app.batcher.queue_depth  # type: ignore[union-attr]
+
+        posts = [functools.partial(client.post, "/v2/models/iris/infer", json=b) for b in bodies]
+        return await hold_first_then_queue(gate, posts, queued)
+
+    return run(app, body)
+
+
+@pytest.mark.parametrize(
+    ("options", "requests_per_call"),
+    [
+        # The held request alone, then the 74 queued in calls of at most 32.
+        ({"max_batch_size": 32}, [1, 32, 32, 10]),
+        ({"max_batch_size": 32, "batching": False}, [1] * 75),
+        ({"max_batch_size": 1}, [1] * 75),
+    ],
+    ids=["batching", "batching-off", "max-batch-size-1"],
+)
+def test_queued_requests_share_model_calls_and_get_the_unbatched_answers(
+    held: tuple[Path, Gate], options: dict[str, Any], requests_per_call: list[int]
+) -> None:
+    path, gate = held
+    bodies = [v2(X[i : i + 2]) for i in range(0, 150, 2)]
+    app = make_app(path, runtime="sklearn", **options)
+    try:
+        responses = post_while_held(app, gate, bodies)
+    finally:
+        app.close()
+    # Counted by the model itself: each request has two rows.
+    assert [len(rows) / 2 for rows in gate.calls()] == requests_per_call
+    model = training.load_model(path).estimator.estimator_
+    for sent, response in zip(bodies, responses, strict=True):
+        assert response.status_code == 200, response.text
+        rows = np.asarray(sent["inputs"][0]["data"])
+        predict, proba = response.json()["outputs"]
+        assert predict["data"] == model.predict(rows).tolist()
+        np.testing.assert_allclose(
+            np.reshape(proba["data"], (2, 3)), model.predict_proba(rows), atol=1e-12
+        )
+
+
+def test_a_bad_request_does_not_fail_its_batch_mates(held: tuple[Path, Gate]) -> None:
+    path, gate = held
+    app = make_app(path, runtime="sklearn")
     original = app.model.runtime.predict  # type: ignore[union-attr]
+    refused: list[int] = []  # rows of each call refused
 
     def picky(rows: Any, outputs: Any) -> Any:
         if (rows == 666).any():
+            refused.append(len(rows))
             raise ValueError("666 is not a flower")
         return original(rows, outputs)
 
     object.__setattr__(app.model.runtime, "predict", picky)  # type: ignore[union-attr]
-
-    async def body(client: httpx.AsyncClient) -> list[httpx.Response]:
-        rows = [X[:1], X[1:2], np.full((1, 4), 666.0), X[2:3]]
-        return await asyncio.gather(
-            *(client.post("/v2/models/iris/infer", json=v2(r)) for r in rows)
-        )
-
     try:
-        responses = run(app, body)
+        rows = [X[:1], X[1:2], np.full((1, 4), 666.0), X[2:3]]
+        responses = post_while_held(app, gate, [v2(r) for r in rows])
     finally:
         app.close()
+    # The bad rows failed a call of three requests, then alone; the other two were answered.
+    assert refused == [3, 1]
     assert [r.status_code for r in responses] == [200, 200, 400, 200]
     assert_error(responses[2], 400, "666 is not a flower")
 
@@ -661,34 +692,16 @@ def test_metrics_parse_and_carry_what_the_issue_asks(forest_app: ServingApp) -> 
     assert feature[0].value >= 4
 
 
-def _example(path: str) -> str:
-    return path.replace("{model_name}", "iris").replace("{model_version}", "1")
+def test_the_served_openapi_document_is_valid_and_every_operation_answers_as_documented(
+    forest_app: ServingApp,
+) -> None:
+    api = fetch_document(fetch(forest_app), "iris", "1")
+    check_documented_operations_answer(fetch(forest_app), api, X[:2].tolist())
 
 
-def test_openapi_matches_the_implementation(forest_app: ServingApp) -> None:
-    document = request(forest_app, "GET", "/openapi.json").json()
-    assert document == orjson.loads(orjson.dumps(openapi_document()))
-    # The metadata the server answers (shapes [-1, 4]) is what the document declares.
-    metadata_schema = document["components"]["schemas"]["ModelMetadata"]
-    metadata = request(forest_app, "GET", "/v2/models/iris").json()
-    assert metadata["inputs"][0]["shape"] == [-1, 4]
-    jsonschema_rs.validate(metadata_schema, metadata)
-    for path, operations in document["paths"].items():
-        for method, operation in operations.items():
-            body: Any = v2(X[:1]) if path.endswith("infer") else {"instances": [X[0].tolist()]}
-            if path.endswith("feedback"):
-                body = [{"id": "never-answered", "label": 0}]
-            ok = request(forest_app, method.upper(), _example(path), json=body)
-            assert ok.status_code == 200, (path, ok.text)
-            assert str(ok.status_code) in operation["responses"]
-            if method == "post":
-                bad = request(forest_app, "POST", _example(path), content=b"{")
-                assert str(bad.status_code) in operation["responses"]
-    # And nothing answers that is not documented.
-    documented = {_example(path) for path in document["paths"]}
-    for path in ("/v2/models/iris/explain", "/v2/models", "/v1/models/iris:explain", "/docs"):
-        assert path not in documented
-        assert request(forest_app, "GET", path).status_code == 404
+def test_nothing_answers_that_the_openapi_document_does_not_list(forest_app: ServingApp) -> None:
+    api = fetch_document(fetch(forest_app), "iris", "1")
+    check_only_documented_paths_answer(fetch(forest_app), api)
 
 
 # -- property: malformed bodies -----------------------------------------------------------------

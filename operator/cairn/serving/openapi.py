@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the server, served at /openapi.json.
 
-tests/unit/test_serving_http.py checks it against the application: every documented operation
-answers, with a documented status code, and every route the application has is documented.
+tests/support/served_api.py holds the served document to the server's answers, in-process and over
+a socket: it is valid OpenAPI (openapi-spec-validator), every documented operation answers as
+documented, and nothing undocumented answers.
 """
 
 from typing import Any
@@ -33,12 +34,16 @@ _MODEL = {"name": "model_name", "in": "path", "required": True, "schema": {"type
 _VERSION = {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+# A Media Type Object has no description of its own (OpenAPI 3.1): the schema carries it.
 _BINARY = {
-    "description": "The binary tensor extension: the JSON object (its size in the "
-    "Inference-Header-Content-Length header), then the raw data of each tensor that has a "
-    "binary_data_size parameter, in order: row-major, little-endian, BYTES elements each after "
-    "a 4-byte length",
-    "schema": {"type": "string", "format": "binary"},
+    "schema": {
+        "type": "string",
+        "format": "binary",
+        "description": "The binary tensor extension: the JSON object (its size in the "
+        "Inference-Header-Content-Length header), then the raw data of each tensor that has a "
+        "binary_data_size parameter, in order: row-major, little-endian, BYTES elements each "
+        "after a 4-byte length",
+    }
 }
 
 
