@@ -50,6 +50,9 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 from cairn import training
 
 HERE = Path(__file__).resolve().parent
+# The cairn package this benchmark imported: cairn-serve runs the same code (a worktree's, when
+# PYTHONPATH points at one), not whatever the venv's editable install points at.
+OPERATOR = Path(training.__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("CAIRN_CACHE_DIR", Path.home() / ".cache" / "cairn"))
 VENV = CACHE / "bench-venv"
 VENV_PACKAGES = [
@@ -161,6 +164,7 @@ def start(server: str, model_dir: Path | None, work: Path, processes: Processes)
     cwd = None
     if server.startswith("cairn"):
         assert model_dir is not None
+        env["PYTHONPATH"] = str(OPERATOR)
         command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(model_dir)]
         command += ["--name", "iris", "--host", "127.0.0.1", "--port", str(port)]
         command += ["--grpc-port", str(grpc_port)]
