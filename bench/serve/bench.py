@@ -18,8 +18,9 @@ The models are saved with the profile of their training data, so cairn-serve's d
 every request into drift bins and keep answers for feedback. The cost of that is measured on its
 own: cairn-serve with the defaults and with `--monitoring false --feedback-size 0`, both running,
 RF at 32 connections and 1 row, alternated BENCH_MONITORING_ROUNDS times (the median of each), so
-that a change of load on a shared machine falls on both; the server's CPU time a request is
-printed beside the throughput, as it moves far less with the load of other work.
+that a change of load on a shared machine falls on both; the server's CPU time a request (the
+median of each) is printed beside the throughput, a view of the cost less tied to how much of
+the machine the server got.
 
 The last four lines are the cairn/MLServer REST throughput ratio at 32 connections, 1 row (RF),
 cairn/ceiling at 32 connections, 1 row (LR), cairn/MLServer over gRPC at 32 streams, 1 row (RF),
