@@ -18,7 +18,9 @@ The models are saved with the profile of their training data, so cairn-serve's d
 every request into drift bins and keep answers for feedback. The cost of that is measured on its
 own: cairn-serve with the defaults and with `--monitoring false --feedback-size 0`, both running,
 RF at 32 connections and 1 row, alternated BENCH_MONITORING_ROUNDS times (the median of each), so
-that a change of load on a shared machine falls on both.
+that a change of load on a shared machine falls on both; the server's CPU time a request (the
+median of each) is printed beside the throughput, a view of the cost less tied to how much of
+the machine the server got.
 
 The last four lines are the cairn/MLServer REST throughput ratio at 32 connections, 1 row (RF),
 cairn/ceiling at 32 connections, 1 row (LR), cairn/MLServer over gRPC at 32 streams, 1 row (RF),
@@ -36,7 +38,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,9 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 from cairn import training
 
 HERE = Path(__file__).resolve().parent
+# The cairn package this benchmark imported: cairn-serve runs the same code (a worktree's, when
+# PYTHONPATH points at one), not whatever the venv's editable install points at.
+OPERATOR = Path(training.__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("CAIRN_CACHE_DIR", Path.home() / ".cache" / "cairn"))
 VENV = CACHE / "bench-venv"
 VENV_PACKAGES = [
@@ -161,6 +166,7 @@ def start(server: str, model_dir: Path | None, work: Path, processes: Processes)
     cwd = None
     if server.startswith("cairn"):
         assert model_dir is not None
+        env["PYTHONPATH"] = str(OPERATOR)
         command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(model_dir)]
         command += ["--name", "iris", "--host", "127.0.0.1", "--port", str(port)]
         command += ["--grpc-port", str(grpc_port)]
@@ -406,13 +412,25 @@ def monitoring_overhead(
         for _ in range(MONITORING_ROUNDS):
             for key, running in (("on", on), ("off", off)):
                 wrk(running.url, 1, 32, WARMUP, work)
+                cpu = server_cpu_seconds(running.process.pid)
                 point = wrk(running.url, 1, 32, DURATION, work)
+                point.cpu_us = per_request(server_cpu_seconds(running.process.pid) - cpu, point)
                 measured[key].append(point)
-                log(f"monitoring {key}: {point.rps:.0f} req/s p99 {point.p99_ms:.2f} ms")
+                log(
+                    f"monitoring {key}: {point.rps:.0f} req/s p99 {point.p99_ms:.2f} ms, "
+                    f"{point.cpu_us:.0f} us CPU a request"
+                )
     finally:
         processes.stop(on.process)
         processes.stop(off.process)
-    return _median(measured["on"]), _median(measured["off"])
+    return _median_cpu(measured["on"]), _median_cpu(measured["off"])
+
+
+def _median_cpu(points: list[Point]) -> Point:
+    """The median point by throughput, with the median CPU time per request (a steadier
+    measure of the cost on a machine shared with other work)."""
+    cpu = sorted(p.cpu_us for p in points)[len(points) // 2]
+    return replace(_median(points), cpu_us=cpu)
 
 
 def _best_mlserver(points: Mapping[Any, Any], model: str, key: tuple[int, ...]) -> Any:
@@ -525,7 +543,9 @@ def print_summary(
     on, off = overhead
     print(
         f"monitoring overhead at 32 connections: {(1 - on.rps / off.rps) * 100:.1f}% throughput, "
-        f"p99 {on.p99_ms:.1f} ms vs {off.p99_ms:.1f} ms"
+        f"p99 {on.p99_ms:.1f} ms vs {off.p99_ms:.1f} ms, "
+        f"CPU a request {(on.cpu_us / off.cpu_us - 1) * 100:+.1f}% ({on.cpu_us:.0f} us vs "
+        f"{off.cpu_us:.0f} us)"
     )
 
 

@@ -12,22 +12,25 @@ refused whole.
 
 import collections
 import dataclasses
-import itertools
 import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
+
+from cairn.serving.feedback_keys import answer_key, answer_keys
+from cairn.serving.feedback_log import AnswerLog, ForgottenIds
 
 OUTCOMES = ("matched", "unknown", "expired", "duplicate", "invalid")
 ERRORS_SHOWN = 5  # the first few problems of a batch, said in its answer
 FOLD_ANSWERS = 256  # answers queued by remember() before they are folded into the store
-GONE_GROUP = 1024  # ids per group of forgotten ids (a lookup reads size / GONE_GROUP groups)
+EXPIRED, DUPLICATE = 1, 2  # why an id was forgotten
+_WHY = {EXPIRED: "expired", DUPLICATE: "duplicate"}
 
-_Answer = tuple[float, NDArray[Any]]  # when it was answered, its predictions
-_Kept = tuple[str, _Answer]  # and its id
+_Queued = tuple[str, float, NDArray[Any]]  # an answer's id, when it was answered, its labels
 
 
 @dataclasses.dataclass
@@ -57,7 +60,9 @@ class PredictionStore:
 
     `remember` is on every inference's path, so it only queues the answer; the queue is folded
     into the store in bulk every FOLD_ANSWERS answers and before any read, with the same result
-    as remembering each answer at once (each keeps the time it was answered)."""
+    as remembering each answer at once (each keeps the time it was answered). Folded answers
+    live in numpy arrays (feedback_log): about 130 bytes an answer at the bound, kept and
+    forgotten ids together, and no object for the garbage collector to walk."""
 
     def __init__(
         self,
@@ -70,25 +75,16 @@ class PredictionStore:
         self._clock = clock
         self._lock = threading.Lock()
         # Answers not yet folded in (a deque: appends and pops are atomic, without the lock).
-        self._pending: collections.deque[_Kept] = collections.deque()
-        # Tuples of numbers, strings and numpy arrays, never lists: the garbage collector stops
-        # tracking such tuples, so tens of thousands of kept answers do not make every full
-        # collection (and with it every request that triggers one) walk them all.
-        self._answers: dict[str, _Answer] = {}
-        # Every answer folded in, oldest first; one whose id was answered again or scored since
-        # is stale (no longer what _answers holds) and skipped when it comes first.
-        self._order: collections.deque[_Kept] = collections.deque()
-        # Ids no longer kept, and why (expired, duplicate): as many as the answers, in groups,
-        # newest last. Groups rather than one ordered dict: forgetting thousands of ids a second
-        # then costs a dict update per fold. (An id forgotten twice counts twice.)
-        self._gone: collections.deque[dict[str, str]] = collections.deque()
-        self._gone_ids = 0
+        self._pending: collections.deque[_Queued] = collections.deque()
+        self._kept = AnswerLog(size)
+        self._forgotten = ForgottenIds(size)  # as many ids as answers kept
         self.scores = Scores()
 
     def remember(self, answer_id: str, labels: NDArray[Any]) -> None:
         """Keep an answer's predicted labels or values (a row each, or rows of several columns
-        whose first counts), as they are: they become Python values only if feedback comes."""
-        self._pending.append((answer_id, (self._clock(), labels)))
+        whose first counts): copied into the store's arrays when folded in, Python values only
+        if feedback comes."""
+        self._pending.append((answer_id, self._clock(), labels))
         if len(self._pending) >= FOLD_ANSWERS:
             with self._lock:
                 self._fold()
@@ -96,65 +92,19 @@ class PredictionStore:
     def _fold(self) -> None:
         """Fold the queued answers in (under the lock), then expire as of the newest."""
         pending = self._pending
-        kept = [pending.popleft() for _ in range(len(pending))]
-        if not kept:
+        queued = [pending.popleft() for _ in range(len(pending))]
+        if not queued:
             return
-        self._answers.update(kept)
-        self._order.extend(kept)
-        self._expire(kept[-1][1][0])
-        if len(self._order) > 2 * max(self.size, FOLD_ANSWERS):  # mostly stale: compact
-            answers = self._answers
-            self._order = collections.deque(k for k in self._order if answers.get(k[0]) is k[1])
+        ids, times, labels = zip(*queued, strict=True)
+        columns = [answer if answer.ndim == 1 else first_column(answer) for answer in labels]
+        self._kept.add(answer_keys(ids), np.array(times, np.float64), columns)
+        self._expire(times[-1])
 
     def _expire(self, now: float) -> None:
         """Forget the oldest answers beyond `size`, and those older than `ttl_s`."""
-        answers, order = self._answers, self._order
-        expired: list[str] = []
-        while (excess := len(answers) - self.size) > 0 and order:
-            # Whole runs of the oldest at once: at full traffic every fold pushes out as many.
-            oldest = [order.popleft() for _ in range(min(excess, len(order)))]
-            run = [answer_id for answer_id, answer in oldest if answers.get(answer_id) is answer]
-            for answer_id in run:
-                del answers[answer_id]
-            expired += run
-        while order:
-            answer_id, answer = order[0]
-            if answers.get(answer_id) is answer:
-                if now - answer[0] <= self.ttl_s:
-                    break
-                del answers[answer_id]
-                expired.append(answer_id)
-            order.popleft()
-        if expired:
-            self._forget(expired, "expired")
-
-    def _forget(self, answer_ids: list[str], why: str) -> None:
-        gone = self._gone
-        if gone and len(gone[-1]) + len(answer_ids) <= GONE_GROUP:
-            group = gone[-1]
-            before = len(group)
-            group.update(dict.fromkeys(answer_ids, why))
-            self._gone_ids += len(group) - before
-        else:
-            gone.append(dict.fromkeys(answer_ids, why))
-            self._gone_ids += len(gone[-1])
-        excess = self._gone_ids - self.size
-        while excess > 0:  # the oldest ids beyond `size` go, a whole group when they can
-            oldest = gone[0]
-            if len(oldest) <= excess:
-                excess -= len(gone.popleft())
-            else:
-                for answer_id in list(itertools.islice(oldest, excess)):
-                    del oldest[answer_id]
-                excess = 0
-        self._gone_ids = min(self._gone_ids, self.size)
-
-    def _why_gone(self, answer_id: str) -> str | None:
-        for group in reversed(self._gone):  # the newest says why
-            why = group.get(answer_id)
-            if why is not None:
-                return why
-        return None
+        slots = self._kept.expire(self.size, self.ttl_s, now)
+        if len(slots):
+            self._forgotten.forget(self._kept.keys[slots], EXPIRED)
 
     def score(self, body: Any) -> dict[str, Any]:
         """Score a feedback body, `[{"id": ..., "label": ...}, ...]` (`label` a list for an
@@ -183,15 +133,16 @@ class PredictionStore:
         answer_id = item["id"]
         if item["label"] is None:
             return "invalid", f"{answer_id}: the label is null"
-        kept = self._answers.get(answer_id)
-        if kept is None:
-            why = self._why_gone(answer_id)
+        key = answer_key(answer_id)
+        slot = self._kept.find(key)
+        if slot < 0:
+            why = _WHY.get(self._forgotten.why(key) or 0)
             if why == "expired":
                 return "expired", f"{answer_id}: answered longer ago than this server keeps"
             if why == "duplicate":
                 return "duplicate", f"{answer_id}: its label was already counted"
             return "unknown", f"{answer_id}: not an answer of this server (or it restarted)"
-        predictions = row_values(kept[1])
+        predictions = self._kept.rows(slot)
         labels = item["label"] if isinstance(item["label"], list) else [item["label"]]
         if len(labels) != len(predictions):
             return "invalid", (
@@ -201,8 +152,8 @@ class PredictionStore:
             scored = [self._compare(p, label) for p, label in zip(predictions, labels, strict=True)]
         except (TypeError, ValueError) as error:
             return "invalid", f"{answer_id}: {error}"
-        del self._answers[answer_id]
-        self._forget([answer_id], "duplicate")
+        self._kept.drop(slot)
+        self._forgotten.forget_one(key, DUPLICATE)
         scores = self.scores
         scores.matched_rows += len(scored)
         for correct, difference in scored:
@@ -222,15 +173,25 @@ class PredictionStore:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             self._fold()
-            return {**self.scores.to_dict(), "kept": len(self._answers)}
+            return {**self.scores.to_dict(), "kept": self._kept.alive}
 
 
 def row_values(labels: NDArray[Any]) -> list[Any]:
     """One label or value per row, as Python values (the first column of several)."""
-    values: list[Any] = (
-        labels if labels.ndim == 1 else labels.reshape(len(labels), -1)[:, 0]
-    ).tolist()
+    values: list[Any] = first_column(labels).tolist()
     return values
+
+
+def first_column(labels: NDArray[Any]) -> NDArray[Any]:
+    """One label or value per row (the first column of several; None for a row of none)."""
+    if labels.ndim == 1:
+        return labels
+    if labels.ndim == 0:
+        return labels.reshape(1)
+    if labels.size == 0:
+        return np.full(len(labels), None, dtype=object)
+    column: NDArray[Any] = labels.reshape(len(labels), -1)[:, 0]
+    return column
 
 
 def _same_class(predicted: Any, label: Any) -> bool:
