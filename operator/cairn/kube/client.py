@@ -28,10 +28,11 @@ def api_client() -> Any:
         config.load_incluster_config(client_configuration=configuration)
     except ConfigException:
         config.load_kube_config(client_configuration=configuration)
-    # A connection for every thread that may call at once (kopf's handler workers, the resync's
-    # pool, the Event posters): beyond the pool's size each call opens a new TLS connection and
-    # throws it away, and in a burst the handshakes cost both sides more than the calls.
-    configuration.connection_pool_maxsize = 72
+    # A connection for every thread that may call at once (kopf's 32 handler workers, the
+    # resync's 100, the 4 Event posters): beyond the pool's size each call opens a new TLS
+    # connection and throws it away, and in a burst the handshakes cost both sides more than the
+    # calls.
+    configuration.connection_pool_maxsize = 140
     shared = client.ApiClient(configuration)
     shared.user_agent = f"{_agent}/{__version__}"
     return shared

@@ -3,13 +3,13 @@
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
 from cairn.api import GROUP, VERSION, TrainingRun, TrainingRunConditionType, TrainingRunPhase
 from cairn.api.conditions import find
 from cairn.api.labels import RUN_LABEL
 from cairn.api.trainingrun import TrainingRunReason
 from cairn.controllers import resync
-from cairn.controllers.parsing import cached
 from cairn.controllers.trainingrun.reconcile import reconcile
 from cairn.controllers.trainingrun.status import is_settled
 from cairn.observability import metrics
@@ -43,10 +43,12 @@ def spec_unobserved(body: kopf.Body) -> bool:
 def resync_trainingruns(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], float] | None:
-    """Runs still in progress, revisited every RESYNC_SECONDS (see controllers.resync). Parsed
-    through the memo: the reconcile and resync that follow read the same version."""
-    run = cached(TrainingRun, dict(body))
-    if run is None:
+    """Runs still in progress, revisited every RESYNC_SECONDS (see controllers.resync). Not
+    through the parse memo: nothing reads a run's parse again, and thousands of runs held there
+    would cost the operator tens of MiB."""
+    try:
+        run = TrainingRun.model_validate(dict(body))
+    except ValidationError:
         return {(namespace, name): RESYNC_SECONDS}  # revisited, so that the reconcile reports it
     if is_settled(run):
         return None
