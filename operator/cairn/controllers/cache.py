@@ -33,6 +33,25 @@ def cacheable(body: kopf.Body) -> Body:
     return kept
 
 
+JOB_CONTAINER_FIELDS = ("name", "image", "env")
+
+
+def slim_job(body: kopf.Body) -> Body:
+    """A run's Job as its reconcile reads it: metadata, status and spec, with the pod template
+    cut to each container's name, image and environment (the champion it was given). The
+    template is most of a Job, and a ContinuousTraining's queue keeps thousands of Jobs."""
+    kept = cacheable(body)
+    spec = dict(kept.get("spec") or {})
+    pod = (spec.get("template") or {}).get("spec") or {}
+    containers = [
+        {key: container[key] for key in JOB_CONTAINER_FIELDS if key in container}
+        for container in pod.get("containers") or []
+    ]
+    spec["template"] = {"spec": {"containers": containers}}
+    kept["spec"] = spec
+    return kept
+
+
 def _by_name(namespace: str | None, name: str, body: kopf.Body) -> dict[Key, Body]:
     return {(namespace, name): cacheable(body)}
 
@@ -88,7 +107,7 @@ def cached_runs_by_continuous_training(
 def cached_run_jobs(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, Body]:
-    return {(namespace, labels.get(RUN_LABEL)): cacheable(body)}
+    return {(namespace, labels.get(RUN_LABEL)): slim_job(body)}
 
 
 @kopf.index("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
