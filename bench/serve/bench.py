@@ -47,9 +47,11 @@ from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
+import cairn
 from cairn import training
 
 HERE = Path(__file__).resolve().parent
+CAIRN_SOURCE = Path(cairn.__file__).resolve().parents[1]  # the directory that holds cairn/
 CACHE = Path(os.environ.get("CAIRN_CACHE_DIR", Path.home() / ".cache" / "cairn"))
 VENV = CACHE / "bench-venv"
 VENV_PACKAGES = [
@@ -160,6 +162,9 @@ def start(server: str, model_dir: Path | None, work: Path, processes: Processes)
     env.pop("PYTHONPATH", None)
     cwd = None
     if server.startswith("cairn"):
+        # The cairn this benchmark imported (a worktree's, given PYTHONPATH), not whichever one
+        # the interpreter's editable install points at.
+        env["PYTHONPATH"] = str(CAIRN_SOURCE)
         assert model_dir is not None
         command = [sys.executable, "-m", "cairn.serving", "--model-dir", str(model_dir)]
         command += ["--name", "iris", "--host", "127.0.0.1", "--port", str(port)]

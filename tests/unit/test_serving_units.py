@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -208,6 +209,98 @@ def test_waits_for_requests_on_their_way_at_most_max_wait() -> None:
     batcher = Batcher(model, max_wait=0.05)
 
     async def main() -> float:
+        batcher.arriving()  # a request whose body is still being received, forever
+        started = time.perf_counter()
+        await batcher.predict(np.ones((1, 2)), ("predict",))
+        return time.perf_counter() - started
+
+    try:
+        took = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert 0.04 <= took < 0.5
+
+
+class CheapModel:
+    """Answers at once and says on which thread: a model cheap enough to run on the loop."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.threads: list[str] = []
+
+    def __call__(self, rows: Any, outputs: Any) -> dict[str, Any]:
+        self.calls.append(len(rows))
+        self.threads.append(threading.current_thread().name)
+        if (rows < 0).any():
+            raise ValueError("negative")
+        return {"predict": rows.sum(axis=1)}
+
+
+async def _measured(batcher: Batcher, model: CheapModel) -> None:
+    """The first call (on the worker thread) measures the model; later ones run inline."""
+    await batcher.predict(np.ones((1, 2)), ("predict",))
+    assert batcher.inline
+    model.calls.clear()
+    model.threads.clear()
+
+
+def test_a_cheap_model_runs_on_the_loop_and_still_batches_requests_that_come_together() -> None:
+    model = CheapModel()
+    batcher = Batcher(model, max_batch_size=8, inline_below=1.0)
+
+    async def main() -> tuple[Any, list[Any]]:
+        await _measured(batcher, model)
+        alone = await batcher.predict(np.full((1, 2), 3.0), ("predict",))
+        together = [
+            batcher.predict(np.full((i % 3 + 1, 2), float(i)), ("predict",)) for i in range(20)
+        ]
+        return alone, await asyncio.gather(*together)
+
+    try:
+        alone, together = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert alone["predict"].tolist() == [6.0]
+    # The lone request ran alone; the twenty that came together, in batches of at most 8.
+    assert len(model.calls) == 1 + 3
+    assert set(model.threads) == {threading.main_thread().name}
+    for i, result in enumerate(together):
+        assert result["predict"].tolist() == [2.0 * i] * (i % 3 + 1)
+    assert batcher.queue_depth == 0
+
+
+def test_on_the_loop_a_failing_request_fails_alone_and_a_cancelled_one_leaves_the_rest() -> None:
+    model = CheapModel()
+    batcher = Batcher(model, inline_below=1.0)
+
+    async def main() -> tuple[bool, list[Any]]:
+        await _measured(batcher, model)
+        first = asyncio.create_task(batcher.predict(np.ones((1, 2)), ("predict",)))
+        rows = [np.ones((1, 2)), -np.ones((1, 2)), np.ones((2, 2))]
+        rest = [asyncio.create_task(batcher.predict(r, ("predict",))) for r in rows]
+        await asyncio.sleep(0)  # the first leads: it waits one turn for the others to queue
+        first.cancel()
+        results = await asyncio.gather(*rest, return_exceptions=True)
+        await asyncio.gather(first, return_exceptions=True)
+        return first.cancelled(), results
+
+    try:
+        cancelled, results = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert cancelled
+    assert results[0]["predict"].tolist() == [2.0]
+    assert isinstance(results[1], ValueError)
+    assert results[2]["predict"].tolist() == [2.0, 2.0]
+    assert model.calls[0] == 4  # the three together, without the cancelled one; then each alone
+
+
+def test_on_the_loop_a_lone_request_waits_for_requests_on_their_way_at_most_max_wait() -> None:
+    model = CheapModel()
+    batcher = Batcher(model, max_wait=0.05, inline_below=1.0)
+
+    async def main() -> float:
+        await _measured(batcher, model)
         batcher.arriving()  # a request whose body is still being received, forever
         started = time.perf_counter()
         await batcher.predict(np.ones((1, 2)), ("predict",))
