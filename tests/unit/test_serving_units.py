@@ -17,7 +17,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
-from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.linear_model import (  # type: ignore[import-untyped]
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    RidgeClassifier,
+)
 from sklearn.neighbors import KNeighborsClassifier  # type: ignore[import-untyped]
 
 from cairn import training
@@ -330,13 +337,78 @@ def signature_of(model: Any) -> training.Signature:
 )
 def test_onnx_runtime_is_chosen_and_agrees_with_scikit_learn(model: Any) -> None:
     model.fit(X, Y)
-    choice = choose_runtime(model, signature_of(model), "auto")
+    choice = choose_runtime(model, signature_of(model), "onnx")
     assert choice.runtime.name == "onnx", choice.reason
+    assert choose_runtime(model, signature_of(model), "auto").runtime.name in ("onnx", "linear")
     sample = np.vstack([X, verification_sample(model, signature_of(model))])
     got = choice.runtime.predict(sample, ["predict", "predict_proba"])
     want = SklearnRuntime(model).predict(sample, ["predict", "predict_proba"])
     assert np.array_equal(got["predict"], want["predict"])
     assert np.abs(got["predict_proba"] - want["predict_proba"]).max() <= PROBA_ATOL
+
+
+@pytest.mark.parametrize(
+    ("model", "target"),
+    [
+        (LogisticRegression(max_iter=500), Y),
+        (LogisticRegression(max_iter=500), Y == 1),  # two classes: one score
+        (LogisticRegression(max_iter=500), np.array(["setosa", "versicolor", "virginica"])[Y]),
+        (LogisticRegression(solver="liblinear"), Y == 2),  # one-vs-rest probabilities
+        (RidgeClassifier(), Y),
+        (LinearRegression(), X[:, 3]),
+        (Ridge(), X[:, 3]),
+        (Lasso(alpha=0.01), X[:, 3]),
+        (ElasticNet(alpha=0.01), X[:, 3]),
+    ],
+    ids=[
+        "logistic",
+        "binary",
+        "labels",
+        "liblinear",
+        "ridge-classifier",
+        "linear",
+        "ridge",
+        "lasso",
+        "elastic-net",
+    ],
+)
+def test_linear_models_are_computed_directly_as_scikit_learn_does_whatever_the_batch(
+    model: Any, target: Any
+) -> None:
+    model.fit(X, target)
+    signature = signature_of(model)
+    choice = choose_runtime(model, signature, "auto")
+    assert choice.runtime.name == "linear", choice.reason
+    outputs = [tensor["name"] for tensor in signature["outputs"]]
+    sample = np.vstack([X, verification_sample(model, signature)])
+    got = choice.runtime.predict(sample, outputs)
+    want = SklearnRuntime(model).predict(sample, outputs)
+    assert got["predict"].dtype == want["predict"].dtype
+    if got["predict"].dtype.kind == "f":
+        assert np.allclose(got["predict"], want["predict"], rtol=1e-12, atol=0)
+    else:
+        assert np.array_equal(got["predict"], want["predict"])
+    if "predict_proba" in outputs:
+        assert np.abs(got["predict_proba"] - want["predict_proba"]).max() <= PROBA_ATOL
+    for start, size in ((0, 1), (5, 1), (3, 7), (40, 32)):  # alone or in any batch: the same
+        rows = sample[start : start + size]
+        alone = choice.runtime.predict(rows, outputs)
+        for output in outputs:
+            assert np.array_equal(alone[output], got[output][start : start + size])
+
+
+def test_a_subclass_of_a_linear_model_is_not_computed_directly() -> None:
+    class Custom(LogisticRegression):  # type: ignore[misc]
+        """Its predict may be anything."""
+
+        def predict(self, X: Any) -> Any:
+            return super().predict(X)
+
+    model = Custom(max_iter=500).fit(X, Y)
+    assert choose_runtime(model, signature_of(model), "auto").runtime.name != "linear"
+    plain = LogisticRegression(max_iter=500).fit(X, Y)
+    assert choose_runtime(plain, signature_of(plain), "onnx").runtime.name == "onnx"
+    assert choose_runtime(plain, signature_of(plain), "sklearn").runtime.name == "sklearn"
 
 
 def test_unconvertible_models_fall_back_with_a_reason(caplog: pytest.LogCaptureFixture) -> None:
