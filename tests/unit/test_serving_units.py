@@ -1,6 +1,7 @@
 """The model server's parts: options, the batcher, the ONNX runtime's verification, startup."""
 
 import asyncio
+import functools
 import signal
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
 from sklearn.linear_model import (  # type: ignore[import-untyped]
@@ -28,10 +31,12 @@ from sklearn.linear_model import (  # type: ignore[import-untyped]
 from sklearn.neighbors import KNeighborsClassifier  # type: ignore[import-untyped]
 
 from cairn import training
+from cairn.serving import protocol
 from cairn.serving.batching import Batcher
 from cairn.serving.config import ConfigError, parse_config
 from cairn.serving.grpc import grpc_predict_v2_pb2 as pb
 from cairn.serving.main import EXIT_NOT_SERVABLE
+from cairn.serving.protocol import ModelSpec, ProtocolError
 from cairn.serving.runtime import (
     PROBA_ATOL,
     SklearnRuntime,
@@ -318,6 +323,131 @@ def test_on_the_loop_a_lone_request_waits_for_requests_on_their_way_at_most_max_
     finally:
         batcher.close()
     assert 0.04 <= took < 0.5
+
+
+# -- decoding -----------------------------------------------------------------------------------
+
+_VALUES = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=2),
+)
+_ROW = st.lists(_VALUES, min_size=3, max_size=5)
+_DATA = st.one_of(
+    st.lists(_ROW, min_size=0, max_size=3), _ROW, _VALUES, st.lists(st.lists(_ROW, max_size=2))
+)
+_SHAPE = st.one_of(
+    st.lists(st.integers(-1, 5), min_size=1, max_size=3),
+    st.tuples(st.integers(0, 3), st.just(4)).map(list),
+    st.just([1, 4.0]),
+    st.just([True, 4]),
+)
+_OUTPUT = st.one_of(
+    st.fixed_dictionaries({"name": st.sampled_from(["predict", "predict_proba", "other", 1])}),
+    st.fixed_dictionaries(
+        {
+            "name": st.just("predict"),
+            "parameters": st.sampled_from([{}, None, {"binary_data": True}]),
+        }
+    ),
+    st.just("predict"),
+)
+_INPUT = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["input-0", "x0", "", 3]),
+        "shape": _SHAPE,
+        "datatype": st.sampled_from(["FP64", "FP32", "INT64", "BOOL", "fp64"]),
+        "data": _DATA,
+    },
+    optional={"parameters": st.sampled_from([{}, None, {"binary_data_size": 8}])},
+)
+_WILD: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+    {"inputs": st.one_of(st.lists(_INPUT, min_size=1, max_size=2), st.just([]), st.just({}))},
+    optional={
+        "id": st.sampled_from(["abc", 7, None]),
+        "outputs": st.one_of(st.lists(_OUTPUT, max_size=3), st.none(), st.just({})),
+        "parameters": st.sampled_from([{}, {"binary_data_output": True}, []]),
+    },
+)
+
+
+@st.composite
+def _usual(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid request of the usual form, or one with one thing changed."""
+    rows = draw(st.integers(0, 3))
+    number = st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**65), 2**65)
+    )
+    values: list[list[Any]] = draw(
+        st.lists(st.lists(number, min_size=4, max_size=4), min_size=rows, max_size=rows)
+    )
+    data: Any = values if draw(st.booleans()) else [v for row in values for v in row]
+    tensor: dict[str, Any] = {"name": "input-0", "shape": [rows, 4], "datatype": "FP64"}
+    tensor["data"] = data
+    outputs = draw(
+        st.sampled_from(
+            [None, [{"name": "predict"}], [{"name": "predict_proba"}, {"name": "predict"}]]
+        )
+    )
+    payload: dict[str, Any] = {"inputs": [tensor]}
+    if outputs is not None:
+        payload["outputs"] = outputs
+    if draw(st.booleans()):
+        payload["id"] = draw(st.sampled_from(["abc", ""]))
+    change = draw(st.sampled_from(["none", "value", "shape", "datatype", "extra"]))
+    if change == "value" and values:
+        row = draw(st.integers(0, rows - 1))
+        values[row][0] = draw(_VALUES)
+        tensor["data"] = values
+    elif change == "shape":
+        tensor["shape"] = draw(_SHAPE)
+    elif change == "datatype":
+        tensor["datatype"] = draw(st.sampled_from(["FP32", "INT64", "BOOL"]))
+    elif change == "extra":
+        tensor["parameters"] = draw(st.sampled_from([{}, None]))
+    return payload
+
+
+_PAYLOAD = st.one_of(_usual(), _WILD)
+
+
+@functools.cache
+def _iris_spec() -> ModelSpec:
+    model = LogisticRegression(max_iter=300).fit(X, Y)
+    return ModelSpec.from_signature("iris", None, "sklearn", signature_of(model))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=_PAYLOAD)
+def test_the_quick_decoding_accepts_only_what_the_full_one_does_with_the_same_result(
+    payload: dict[str, Any],
+) -> None:
+    spec = _iris_spec()
+    quick = protocol._decode_simple(payload, spec)
+    try:
+        full = protocol.decode_payload(payload, spec)
+    except ProtocolError:
+        assert quick is None
+        return
+    if quick is not None:
+        assert quick.rows.dtype == full.rows.dtype and np.array_equal(quick.rows, full.rows)
+        assert (quick.outputs, quick.request_id) == (full.outputs, full.request_id)
+        assert (quick.parameters, quick.binary_outputs) == (full.parameters, full.binary_outputs)
+
+
+def test_the_usual_request_is_decoded_quickly() -> None:
+    spec = _iris_spec()
+    for data in ([[5.1, 3.5, 1.4, 0.2]], [5.1, 3.5, 1.4, 0.2], [[5, 3, 1, 0]]):
+        payload = {
+            "id": "a",
+            "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": data}],
+            "outputs": [{"name": "predict"}, {"name": "predict"}],
+        }
+        quick = protocol._decode_simple(payload, spec)
+        assert quick is not None and quick.outputs == ("predict",) and quick.request_id == "a"
+        assert quick.rows.dtype == np.float64 and quick.rows.shape == (1, 4)
 
 
 # -- runtimes ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ names the problem; nothing here lets a malformed body through to the model.
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -142,8 +142,7 @@ class Decoded:
     binary_outputs: frozenset[str] = frozenset()  # outputs to answer in the raw layout
 
 
-@dataclass(frozen=True)
-class InputTensor:
+class InputTensor(NamedTuple):
     """One input tensor as a request gave it: `data` is JSON data (nested lists or one value),
     or an array when the tensor came in the raw layout or as gRPC typed contents."""
 
@@ -179,6 +178,17 @@ def decode_v2(body: bytes, spec: ModelSpec, json_length: int | None = None) -> D
             )
         binary, body = body[json_length:], body[:json_length]
     payload = parse_json(body)
+    if json_length is None:
+        simple = _decode_simple(payload, spec)
+        if simple is not None:
+            return simple
+    return decode_payload(payload, spec, json_length, binary)
+
+
+def decode_payload(
+    payload: Any, spec: ModelSpec, json_length: int | None = None, binary: bytes = b""
+) -> Decoded:
+    """A V2 request's parsed JSON, with the binary data that follows it (binary_data_size)."""
     if not isinstance(payload, dict):
         raise bad_request("the body must be a JSON object with 'inputs'")
     request_id = payload.get("id")
@@ -199,6 +209,70 @@ def decode_v2(body: bytes, spec: ModelSpec, json_length: int | None = None) -> D
     return decode_tensors(
         tensors, _requested_outputs(payload.get("outputs")), spec, request_id, parameters
     )
+
+
+def _decode_simple(payload: Any, spec: ModelSpec) -> Decoded | None:
+    """The request nearly every client sends, decoded in one pass: one row-style FP64 input for a
+    model that takes FP64, its data a list, outputs named without parameters, no parameters.
+    None for anything else (and anything wrong), which decode_payload decodes or refuses with a
+    message: this accepts only what it would accept, with the same result."""
+    if type(payload) is not dict or "parameters" in payload:
+        return None
+    inputs = payload.get("inputs")
+    request_id = payload.get("id")
+    if (
+        type(inputs) is not list
+        or len(inputs) != 1
+        or not (request_id is None or type(request_id) is str)
+    ):
+        return None
+    item = inputs[0]
+    if type(item) is not dict or "parameters" in item or item.get("name") != spec.input_name:
+        return None
+    shape, data = item.get("shape"), item.get("data")
+    if (
+        item.get("datatype") != "FP64"
+        or spec.input_datatype != "FP64"
+        or type(shape) is not list
+        or len(shape) != 2
+        or type(data) is not list
+    ):
+        return None
+    n_rows, n_columns = shape
+    if (
+        type(n_rows) is not int
+        or type(n_columns) is not int
+        or n_rows <= 0
+        or n_columns < 0
+        or (spec.n_features and n_columns != spec.n_features)
+    ):
+        return None
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError):
+        return None
+    # Numbers from orjson: never NaN or infinite.
+    if array.dtype.kind not in "iuf" or array.size != n_rows * n_columns:
+        return None
+    if array.shape != (n_rows, n_columns):
+        array = array.reshape(n_rows, n_columns)
+    if array.dtype != spec.dtype:
+        array = array.astype(spec.dtype)
+    requested = payload.get("outputs")
+    if requested is None:
+        return Decoded(array, tuple(spec.outputs), request_id, {}, frozenset())
+    if type(requested) is not list or not requested:
+        return None
+    names: list[str] = []
+    for output in requested:
+        if type(output) is not dict or len(output) != 1:
+            return None
+        name = output.get("name")
+        if type(name) is not str or name not in spec.outputs:
+            return None
+        if name not in names:
+            names.append(name)
+    return Decoded(array, tuple(names), request_id, {}, frozenset())
 
 
 def decode_tensors(
