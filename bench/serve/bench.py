@@ -450,7 +450,8 @@ def print_table(results: Results, notes: list[str], took: float) -> None:
         f"loopback; total {took / 60:.1f} min"
     )
     print(
-        "cairn = cairn-serve defaults (ONNX Runtime when verified, adaptive batching); "
+        "cairn = cairn-serve defaults (linear models computed directly, others on ONNX Runtime "
+        "when verified; adaptive batching); "
         "cairn-sklearn = --runtime sklearn; ceiling = a raw ASGI app on the same stack "
         "answering a fixed body"
     )

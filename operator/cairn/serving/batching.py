@@ -14,6 +14,12 @@ request's bad input fails that request only.
 A model call runs in a worker thread, which leaves the event loop free to receive the next
 requests while the model computes; once calls are measured to be cheaper than a thread hop
 (INLINE_BELOW seconds, e.g. ONNX Runtime on small models) they run on the event loop itself.
+
+Such a cheap model is called by the request that finds it idle (the leader) rather than by a
+task of the batcher's: the leader yields to the event loop once, so that the requests already
+scheduled on it queue up behind it, then runs the batch and hands each its rows. A task per
+batch and a future awaited by every request cost more than a cheap model's call; the batches
+are the same, since a task started by the first request would also run after those requests.
 """
 
 import asyncio
@@ -21,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,18 +39,25 @@ BatchHook = Callable[[int, NDArray[Any], Results, float], None]
 # Model calls measured below this (an exponential average) run inline on the event loop.
 INLINE_BELOW = 0.0003
 _EWMA = 0.2
+# Of the calls run inline, one in this many is timed: the thread's CPU clock is a system call,
+# a few percent of a cheap model's request (calls on the worker thread are all timed).
+TIME_INLINE_EVERY = 8
 
 
 class ModelError(Exception):
     """The model refused a request's rows (e.g. values it cannot handle)."""
 
 
-@dataclass
 class _Item:
-    rows: NDArray[Any]
-    outputs: tuple[str, ...]
-    future: "asyncio.Future[Results]"
-    enqueued: float = field(default_factory=time.monotonic)
+    __slots__ = ("enqueued", "future", "outputs", "rows")
+
+    def __init__(
+        self, rows: NDArray[Any], outputs: tuple[str, ...], future: "asyncio.Future[Results]"
+    ) -> None:
+        self.rows = rows
+        self.outputs = outputs
+        self.future = future
+        self.enqueued = time.monotonic()
 
 
 class Batcher:
@@ -78,6 +90,7 @@ class Batcher:
         self._task: asyncio.Task[None] | None = None  # the running drain (kept referenced)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="cairn-model")
         self._cost: float | None = None  # seconds per model call, averaged
+        self._inline_calls = 0
 
     # -- requests on their way: counted so that a batch may wait for them -----------------
     def arriving(self) -> None:
@@ -90,6 +103,11 @@ class Batcher:
     def queue_depth(self) -> int:
         return len(self._queue)
 
+    @property
+    def inline(self) -> bool:
+        """Model calls are measured to be cheap enough to run on the event loop."""
+        return self._cost is not None and self._cost < self._inline_below
+
     async def predict(self, rows: NDArray[Any], outputs: tuple[str, ...]) -> Results:
         """The outputs for `rows`, computed with whichever requests share the model call."""
         loop = asyncio.get_running_loop()
@@ -99,8 +117,38 @@ class Batcher:
             self._joined.set()
         if not self._running:
             self._running = True
+            if self.inline:
+                return await self._lead(item, loop)
             self._task = loop.create_task(self._drain())
         return await item.future
+
+    async def _lead(self, item: _Item, loop: asyncio.AbstractEventLoop) -> Results:
+        """The first batch, run by its first request (`item`, first in the queue): a cheap
+        model's call costs less than a task of its own and a future to wake each request."""
+        try:
+            if self.max_batch_size > 1:
+                await asyncio.sleep(0)  # the requests scheduled on the loop now join
+                if self._arriving > 0 and self.max_wait > 0:
+                    await self._wait_for_company()
+        except BaseException:  # cancelled while waiting: the others are served without it
+            item.future.cancel()
+            self._task = loop.create_task(self._drain())
+            raise
+        if not self.inline:  # (no longer cheap: measured meanwhile on the worker thread)
+            self._task = loop.create_task(self._drain())
+            return await item.future
+        batch = [self._queue.popleft() for _ in range(min(self.max_batch_size, len(self._queue)))]
+        # Inline, the batch runs without ever suspending: nothing can cancel it half done.
+        try:
+            await self._run(batch, inline=True)
+        except Exception as error:  # a bug must fail its requests, never hang them
+            for queued in batch:
+                _fail(queued, error)
+        if self._queue:  # more than max_batch_size were waiting
+            self._task = loop.create_task(self._drain())
+        else:
+            self._running = False
+        return item.future.result()
 
     async def _drain(self) -> None:
         try:
@@ -111,7 +159,7 @@ class Batcher:
                     self._queue.popleft() for _ in range(min(self.max_batch_size, len(self._queue)))
                 ]
                 try:
-                    await self._run(batch)
+                    await self._run(batch, self.inline)
                 except Exception as error:  # a bug must fail its requests, never hang them
                     for item in batch:
                         _fail(item, error)
@@ -134,14 +182,18 @@ class Batcher:
         finally:
             self._joined = None
 
-    async def _run(self, batch: list[_Item]) -> None:
+    async def _run(self, batch: list[_Item], inline: bool) -> None:
+        """`inline`: every model call of the batch on the event loop (it then never suspends)."""
         live = [item for item in batch if not item.future.done()]
         if not live:
             return
-        rows = live[0].rows if len(live) == 1 else np.concatenate([i.rows for i in live])
-        outputs = tuple(dict.fromkeys(name for item in live for name in item.outputs))
+        if len(live) == 1:
+            rows, outputs = live[0].rows, live[0].outputs
+        else:
+            rows = np.concatenate([item.rows for item in live])
+            outputs = tuple(dict.fromkeys(name for item in live for name in item.outputs))
         try:
-            results = await self._call(rows, outputs)
+            results = await self._call(rows, outputs, inline)
         except Exception as error:
             if len(live) == 1:
                 _fail(live[0], error)
@@ -149,30 +201,42 @@ class Batcher:
             # Someone's rows broke the batch: find out whose by running each alone.
             for item in live:
                 try:
-                    alone = await self._call(item.rows, item.outputs)
+                    alone = await self._call(item.rows, item.outputs, inline)
                 except Exception as single:
                     _fail(item, single)
                 else:
                     self._report(1, item.rows, alone)
-                    _succeed(item, alone, 0, len(item.rows))
+                    _succeed_alone(item, alone)
             return
         self._report(len(live), rows, results)
+        if len(live) == 1:
+            _succeed_alone(live[0], results)
+            return
         offset = 0
         for item in live:
             _succeed(item, results, offset, offset + len(item.rows))
             offset += len(item.rows)
 
-    async def _call(self, rows: NDArray[Any], outputs: tuple[str, ...]) -> Results:
-        if self._cost is not None and self._cost < self._inline_below:
+    async def _call(self, rows: NDArray[Any], outputs: tuple[str, ...], inline: bool) -> Results:
+        if inline:
+            self._inline_calls += 1
+            if self._inline_calls % TIME_INLINE_EVERY:
+                results = self._predict(rows, outputs)
+                self._check(rows, results)
+                return results
             results, took = self._timed(rows, outputs)
         else:
             loop = asyncio.get_running_loop()
             results, took = await loop.run_in_executor(self._executor, self._timed, rows, outputs)
         self._cost = took if self._cost is None else self._cost + _EWMA * (took - self._cost)
+        self._check(rows, results)
+        return results
+
+    @staticmethod
+    def _check(rows: NDArray[Any], results: Results) -> None:
         for name, value in results.items():
             if len(value) != len(rows):
                 raise ModelError(f"the model returned {len(value)} {name} for {len(rows)} rows")
-        return results
 
     def _timed(self, rows: NDArray[Any], outputs: tuple[str, ...]) -> tuple[Results, float]:
         """The model's own time, without the thread hop (see _clock)."""
@@ -191,6 +255,12 @@ class Batcher:
 def _succeed(item: _Item, results: Results, start: int, stop: int) -> None:
     if not item.future.done():
         item.future.set_result({name: results[name][start:stop] for name in item.outputs})
+
+
+def _succeed_alone(item: _Item, results: Results) -> None:
+    """`results`: of a call for this request's rows and outputs only."""
+    if not item.future.done():
+        item.future.set_result(results)
 
 
 def _fail(item: _Item, error: Exception) -> None:

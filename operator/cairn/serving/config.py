@@ -76,7 +76,8 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--strict": ("CAIRN_STRICT", "exit non-zero when the model cannot be loaded or verified"),
     "--runtime": (
         "CAIRN_RUNTIME",
-        "auto (ONNX Runtime when the converted model verifies, else scikit-learn), onnx, sklearn",
+        "auto (a plain scikit-learn linear model computed directly, else ONNX Runtime when the "
+        "converted model verifies, else scikit-learn), onnx, sklearn",
     ),
     "--batching": ("CAIRN_BATCHING", "adaptive batching of concurrent requests (default on)"),
     "--max-batch-size": ("CAIRN_MAX_BATCH_SIZE", "most requests in one model call (default 32)"),

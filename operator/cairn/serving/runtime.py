@@ -1,6 +1,7 @@
 """Model runtimes: the model's own library (scikit-learn, or XGBoost and LightGBM through their
-scikit-learn wrappers), or ONNX Runtime on the same model converted at load time (skl2onnx, with
-onnxmltools' converters for XGBoost and LightGBM registered into it).
+scikit-learn wrappers), ONNX Runtime on the same model converted at load time (skl2onnx, with
+onnxmltools' converters for XGBoost and LightGBM registered into it), or, for scikit-learn's
+linear models, their decision function computed directly (cairn.serving.linear).
 
 The converted model is used only once it agrees with the original on a signature-shaped sample
 that includes every split threshold of tree models and its neighbours (cairn.serving.splits):
@@ -115,11 +116,16 @@ class RuntimeChoice:
 
 
 def choose_runtime(estimator: Any, signature: Signature, wanted: str) -> RuntimeChoice:
-    """`wanted`: auto, onnx or sklearn. ONNX is used only when it converts and verifies."""
+    """`wanted`: auto, onnx or sklearn. ONNX is used only when it converts and verifies; with
+    auto, a linear model is computed directly when that verifies."""
     fallback = SklearnRuntime(estimator)
     library = _library(estimator)
     if wanted == "sklearn":
         return RuntimeChoice(fallback, f"{library} (--runtime sklearn)")
+    if wanted == "auto":
+        linear = _linear(estimator, signature, fallback)
+        if linear is not None:
+            return linear
     try:
         started = time.perf_counter()
         onnx_runtime = convert(estimator, signature)
@@ -136,6 +142,32 @@ def choose_runtime(estimator: Any, signature: Signature, wanted: str) -> Runtime
         f"{PROBA_ATOL:g})"
     )
     return RuntimeChoice(onnx_runtime, reason)
+
+
+def _linear(estimator: Any, signature: Signature, reference: Runtime) -> RuntimeChoice | None:
+    """The linear runtime for one of scikit-learn's linear models that it agrees with on the
+    verification sample; None for any other model (and, logged, for one that disagrees)."""
+    from cairn.serving.linear import NotLinear, is_linear, linear_runtime
+
+    if not is_linear(estimator):
+        return None
+    try:
+        sample = verification_sample(estimator, signature)
+        runtime = linear_runtime(estimator, signature, sample, PROBA_ATOL)
+        verify(runtime, reference, sample, signature)
+    except NotLinear as why:
+        log.info("runtime: not computed directly (%s)", why)
+        return None
+    except Exception as error:  # a disagreement, or a bug: ONNX Runtime is tried next
+        log.warning("runtime: not computed directly (%s: %s)", type(error).__name__, error)
+        return None
+    name = type(estimator).__name__
+    return RuntimeChoice(
+        runtime,
+        f"linear: {name}'s decision function computed directly, as scikit-learn computes it, "
+        f"and verified against scikit-learn on {len(sample)} signature-shaped rows (labels "
+        f"identical, probabilities within {PROBA_ATOL:g})",
+    )
 
 
 def _library(estimator: Any) -> str:
