@@ -64,9 +64,18 @@ def test_runs_converge_without_duplicates_across_operator_kills(
     ]
     assert sorted(run["status"]["version"] for run in runs) == list(range(1, RUNS + 1))
     assert version_numbers(k8s, namespace, "crash") == list(range(1, RUNS + 1))
-    model = get(k8s, namespace, "models", "crash")
-    assert model is not None
-    assert model["status"]["latestVersion"] == RUNS
+    # The Model follows its versions on its own reconcile, a moment after the last one appears.
+    wait_for(
+        lambda: (
+            ((get(k8s, namespace, "models", "crash") or {}).get("status") or {}).get(
+                "latestVersion"
+            )
+            == RUNS
+        ),
+        timeout=120,
+        message=f"the Model's latestVersion to reach {RUNS}",
+        describe=lambda: str((get(k8s, namespace, "models", "crash") or {}).get("status")),
+    )
     jobs = k8s.batch.list_namespaced_job(namespace, label_selector="cairn.dev/model=crash")
     assert len(jobs.items) == RUNS  # one Job per run: none created twice
 
