@@ -88,9 +88,11 @@ run: install install-crds ## Run the operator in the foreground against the KUBE
 	cairn-operator
 
 .PHONY: chaos
-chaos: install cluster-up images ## The operator SIGKILLed at random moments of a whole workload (CHAOS_KILLS, CHAOS_SEED to replay); last line chaos_runs=.. invariant_violations=..
+chaos: install cluster-up images ## The operator SIGKILLed, the API server, etcd and the kubelet restarted, at random moments of whole workloads (CHAOS_KILLS, CHAOS_FAULTS, CHAOS_SEED to replay); last lines chaos_runs=.. invariant_violations=..
 	KUBECONFIG=$(KUBECONFIG_LOCAL) CAIRN_CHAOS_KILLS=$(or $(CHAOS_KILLS),60) CAIRN_CHAOS_SEED=$(CHAOS_SEED) \
-		$(PYTHON) -m pytest tests/integration/test_chaos.py -p no:cacheprovider -s
+		CAIRN_CONTROL_PLANE_FAULTS=$(or $(CHAOS_FAULTS),60) CAIRN_CHAOS_ROUNDS=$(or $(CHAOS_ROUNDS),30) \
+		$(PYTHON) -m pytest tests/integration/test_chaos.py tests/integration/test_control_plane_chaos.py \
+		-p no:cacheprovider -s
 
 .PHONY: soak
 soak: install cluster-up images ## 30 minutes of traffic with a rollout every 5: operator and server memory growth, errors

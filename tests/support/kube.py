@@ -6,6 +6,7 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.util.retry import Retry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,10 +20,15 @@ class Kube:
     custom: Any  # CustomObjectsApi
 
     @classmethod
-    def from_kubeconfig(cls, kubeconfig: str) -> "Kube":
+    def from_kubeconfig(cls, kubeconfig: str, retries: Retry | None = None) -> "Kube":
+        """Clients of the cluster `kubeconfig` names; `retries` (urllib3's) lets every call
+        wait out an API server that is down, as the control-plane chaos tests need."""
         # An explicit client rather than the global default one: the tests never depend on
         # whatever configuration the process happened to load first.
-        api_client = config.new_client_from_config(config_file=kubeconfig)
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        configuration.retries = retries
+        api_client = client.ApiClient(configuration)
         return cls(
             api_client=api_client,
             core=client.CoreV1Api(api_client),

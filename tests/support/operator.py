@@ -65,9 +65,11 @@ class OperatorProcess:
     def __init__(self, namespace: str, log: Path) -> None:
         self.namespace, self.log = namespace, log
         self.process: subprocess.Popen[bytes] | None = None
+        self.health_url = ""
 
     def start(self) -> None:
         port = free_local_port()
+        self.health_url = f"http://127.0.0.1:{port}/healthz"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 ["cairn-operator", "-n", self.namespace, "--health-addr", f"127.0.0.1:{port}"],
@@ -80,3 +82,17 @@ class OperatorProcess:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=30)
+
+    def wait_until_healthy(self) -> int:
+        """Wait until the process answers its health check; returns its pid."""
+        process = self.process
+        assert process is not None, "start() it first"
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"the operator exited {process.returncode}: see {self.log}")
+            response = get_or_none(self.health_url)
+            return response is not None and response.status_code == 200
+
+        wait_for(healthy, timeout=STARTUP_TIMEOUT, message=f"{self.health_url} to answer 200")
+        return process.pid

@@ -1,0 +1,249 @@
+"""Chaos campaigns: faults injected at seeded random moments of one whole workload (runs trained
+and registered, a version served, an alias move rolled out through a canary under traffic), and
+the invariants checked once it has converged."""
+
+import contextlib
+import dataclasses
+import random
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from urllib3.util.retry import Retry
+
+from tests.support.cluster import REPO_ROOT
+from tests.support.deployments import create_deployment, service_base, wait_serving
+from tests.support.kube import Kube
+from tests.support.rollouts import SETOSA, Traffic, canary_spec, status_of, traffic
+from tests.support.training import (
+    GROUP,
+    TREE_TRAINER,
+    VERSION,
+    create_model,
+    create_run,
+    get,
+    script_config_map,
+    version_numbers,
+    wait_for_phase,
+    wait_for_run,
+)
+from tests.support.wait import wait_for
+
+Body = dict[str, Any]
+RUNS = 4
+TIMEOUT = 600
+RESTART = REPO_ROOT / "hack/localkube/restart.sh"
+# The canary's pause: long enough for a fault to land while a canary is in flight.
+CANARY_PAUSE = "15s"
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    name: str
+    inject: Callable[[], None]  # returns once the fault is over (the component is back)
+
+
+class RandomFaults:
+    """Injects faults one after another while a workload holds them `active()`, each started a
+    random gap after the last one ended, until closed or `count` have been injected. The order
+    is a seeded shuffle of the kinds repeated, so that every kind gets its share."""
+
+    def __init__(
+        self, faults: list[Fault], count: int, seed: int, gap: tuple[float, float]
+    ) -> None:
+        self.random, self.gap = random.Random(seed), gap
+        order = (faults * -(-count // len(faults)))[:count]
+        self.random.shuffle(order)
+        self.pending = order
+        self.injected: list[str] = []
+        self.error: BaseException | None = None
+        self._active, self._stop = threading.Event(), threading.Event()
+        self._injecting = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while self.pending and not self._stop.is_set():
+                if not self._active.wait(timeout=0.5):
+                    continue
+                if self._stop.wait(self.random.uniform(*self.gap)):
+                    return
+                with self._injecting:
+                    if self._active.is_set():
+                        fault = self.pending.pop(0)
+                        fault.inject()
+                        self.injected.append(fault.name)
+        except BaseException as error:  # raised by close(): a failed injection fails the test
+            self.error = error
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Faults may strike inside the block; on leaving it, a fault in progress has ended."""
+        self._active.set()
+        try:
+            yield
+        finally:
+            self._active.clear()
+            with self._injecting:
+                pass
+            self._raise_error()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=300)
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise AssertionError(f"a fault could not be injected: {self.error}") from self.error
+
+    def summary(self) -> str:
+        counts = {name: self.injected.count(name) for name in dict.fromkeys(self.injected)}
+        return ", ".join(f"{name}: {n}" for name, n in counts.items()) or "none"
+
+
+def restart_component(component: str, seconds_down: float) -> Fault:
+    """A component of the local cluster stopped, left down, and started again (restart.sh)."""
+
+    def inject() -> None:
+        done = subprocess.run(
+            [str(RESTART), component, str(seconds_down)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"restart.sh {component} exited {done.returncode}: {done.stderr}")
+
+    return Fault(f"{component} down {seconds_down:g}s", inject)
+
+
+def patient_retries() -> Retry:
+    """Retries for the test's own API calls that wait out an API server or etcd that a fault
+    took down: connections refused while it restarts, 5xx while etcd is away. Reads are retried
+    on any method but POST, whose retry after a lost answer could create twice."""
+    return Retry(
+        total=None,
+        connect=120,
+        read=10,
+        status=120,
+        backoff_factor=0.25,
+        backoff_max=1.0,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"PATCH"},
+        raise_on_status=False,
+    )
+
+
+def rss_mib(pid: int) -> float:
+    """The resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for pid {pid}")
+
+
+def set_production(k8s: Kube, namespace: str, version: int) -> None:
+    patch = {"spec": {"aliases": {"production": version}}}
+    k8s.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "models", "iris", patch)
+
+
+def run_workload(
+    k8s: Kube,
+    namespace: str,
+    faults: RandomFaults,
+    during_canary: Callable[[], None] = lambda: None,
+) -> tuple[list[str], Traffic]:
+    """The workload, with `faults` active while the operator works: from the runs' creation to
+    their registration, and from the ModelDeployment's creation to the end of its rollout (the
+    user's creations fall between, as a user retries a create the API server refused);
+    `during_canary` runs once a canary is in flight. Returns the invariants it found broken and
+    the traffic the Service answered during the rollout."""
+    script_config_map(k8s, namespace, "tree", TREE_TRAINER)
+    create_model(k8s, namespace, "iris", {})
+    for number in range(1, RUNS + 1):
+        create_run(k8s, namespace, f"chaos-{number}", model="iris", code="tree")
+    with faults.active():
+        violations = _trained(k8s, namespace)
+
+    # v1 served, then production moved to the last version: a canary under traffic.
+    set_production(k8s, namespace, 1)
+    steps: list[Body] = [{"setWeight": 50}, {"pause": {"duration": CANARY_PAUSE}}]
+    strategy = canary_spec(steps, analysis=None)
+    create_deployment(k8s, namespace, "chaos", alias="production", strategy=strategy)
+    with faults.active():
+        sent = _rolled_out(k8s, namespace, during_canary)
+    return violations + leftovers(k8s, namespace, sent), sent
+
+
+def _trained(k8s: Kube, namespace: str) -> list[str]:
+    runs = [
+        wait_for_run(k8s, namespace, f"chaos-{n}", "Succeeded", timeout=TIMEOUT, registered=True)
+        for n in range(1, RUNS + 1)
+    ]
+    violations = []
+    if sorted(run["status"]["version"] for run in runs) != list(range(1, RUNS + 1)):
+        violations.append(f"run versions {[run['status']['version'] for run in runs]}")
+    if version_numbers(k8s, namespace, "iris") != list(range(1, RUNS + 1)):
+        violations.append(f"ModelVersions {version_numbers(k8s, namespace, 'iris')}")
+    return violations
+
+
+def _rolled_out(k8s: Kube, namespace: str, during_canary: Callable[[], None]) -> Traffic:
+    wait_for_phase(k8s, namespace, "iris-v1", "Approved")
+    wait_serving(k8s, namespace, "chaos", 1)
+    with traffic(service_base(k8s, namespace, "chaos"), [SETOSA.tolist()]) as sent:
+        set_production(k8s, namespace, RUNS)
+        wait_for(
+            lambda: status_of(k8s, namespace, "chaos").get("canary"),
+            timeout=TIMEOUT,
+            message="a canary of the new version",
+        )
+        during_canary()
+        wait_for(
+            lambda: promoted(status_of(k8s, namespace, "chaos"), RUNS),
+            timeout=TIMEOUT,
+            message=f"the rollout of iris-v{RUNS} to end promoted",
+            describe=lambda: str(status_of(k8s, namespace, "chaos")),
+        )
+    return sent
+
+
+def promoted(status: Body, version: int) -> bool:
+    stable = status.get("stable") or {}
+    return (
+        status.get("phase") == "Available"
+        and not status.get("canary")
+        and (stable.get("version") == version)
+    )
+
+
+def leftovers(k8s: Kube, namespace: str, sent: Traffic) -> list[str]:
+    """What the converged workload must not show: an alias someone else moved, a version lost,
+    an orphaned Job, Deployment or Service, a request that failed."""
+    violations = []
+    model = get(k8s, namespace, "models", "iris") or {}
+    if (model["spec"].get("aliases") or {}).get("production") != RUNS:
+        violations.append(f"production moved by someone else: {model['spec'].get('aliases')}")
+
+    def latest() -> Any:
+        return ((get(k8s, namespace, "models", "iris") or {}).get("status") or {}).get(
+            "latestVersion"
+        )
+
+    try:  # the Model follows its versions on its own reconcile
+        wait_for(lambda: latest() == RUNS, timeout=120, message="latestVersion")
+    except TimeoutError:
+        violations.append(f"latestVersion {latest()}")
+    jobs = k8s.batch.list_namespaced_job(namespace, label_selector="cairn.dev/model=iris").items
+    if sorted(job.metadata.name for job in jobs) != [f"chaos-{n}" for n in range(1, RUNS + 1)]:
+        violations.append(f"Jobs {[job.metadata.name for job in jobs]}")
+    deployments = [d.metadata.name for d in k8s.apps.list_namespaced_deployment(namespace).items]
+    if deployments != ["chaos-stable"]:
+        violations.append(f"Deployments {deployments}")
+    services = sorted(s.metadata.name for s in k8s.core.list_namespaced_service(namespace).items)
+    if services != ["chaos"]:
+        violations.append(f"Services {services}")
+    if sent.failures():
+        violations.append(f"requests failed: {sent.answers}")
+    return violations
