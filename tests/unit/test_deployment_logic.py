@@ -176,6 +176,25 @@ def test_a_prediction_log_mounts_its_claim_and_leaves_sensitive_features_out() -
     assert "--sensitive-features" not in args
 
 
+def test_serving_pods_go_where_the_spec_places_them_and_a_move_rolls_them() -> None:
+    placed = mdep(
+        nodeSelector={"pool": "inference"},
+        tolerations=[
+            {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+        ],
+    )
+    pod = manifests.build_deployment(placed, "canary", V1, 1)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "inference"}
+    assert pod["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+    ]
+    unplaced = manifests.build_deployment(mdep(), "stable", V1, 1)
+    assert "nodeSelector" not in unplaced["spec"]["template"]["spec"]
+    assert "tolerations" not in unplaced["spec"]["template"]["spec"]
+    # A new placement is a new manifest: the Deployment is applied again and its pods roll.
+    assert manifests.needs_apply(manifests.build_deployment(placed, "stable", V1, 1), unplaced)
+
+
 def test_the_service_selects_every_track_on_the_port() -> None:
     service = manifests.build_service(mdep(port=9000))
 

@@ -21,7 +21,13 @@ from cairn.api.common import (
 )
 from cairn.api.model import AliasName
 from cairn.api.monitoring import Monitoring, MonitoringStatus
-from cairn.api.trainingrun import EnvVars, ImagePullPolicy, ResourceRequirements
+from cairn.api.trainingrun import (
+    EnvVars,
+    ImagePullPolicy,
+    NodeSelector,
+    ResourceRequirements,
+    Tolerations,
+)
 
 DEFAULT_SERVER_IMAGE = "docker.io/cairn/server:dev"
 DEFAULT_PORT = 8080
@@ -477,6 +483,16 @@ class ModelDeploymentSpec(ApiModel):
         description="ServiceAccount the serving pods run as, for example one with a workload "
         "identity that may read the artifacts' bucket; the namespace's default if unset. The "
         "pods get no API token either way.",
+    )
+    node_selector: NodeSelector | None = Field(
+        default=None,
+        description="Node labels the serving pods must be scheduled on, for example a pool of "
+        "inference nodes. A change rolls the pods of the served version.",
+    )
+    tolerations: Tolerations | None = Field(
+        default=None,
+        description="Taints the serving pods tolerate, for example those that keep other pods "
+        "off dedicated inference nodes. A change rolls the pods of the served version.",
     )
     monitoring: Monitoring | None = Field(
         default=None,

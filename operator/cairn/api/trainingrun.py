@@ -197,7 +197,7 @@ EnvVars = Annotated[
 
 
 class Toleration(ApiModel):
-    """A taint the training pod tolerates, as in a Pod's spec."""
+    """A taint the pod tolerates, as in a Pod's spec."""
 
     key: str | None = Field(
         default=None,
@@ -218,6 +218,13 @@ class Toleration(ApiModel):
         description="With NoExecute: how long the pod stays bound to a node after the taint "
         "appears; unset means for ever.",
     )
+
+
+# Where a pod may run, as in a Pod's spec: the training pods' and the serving pods' alike.
+NodeSelector = Annotated[
+    dict[str, Annotated[str, Field(max_length=DNS_LABEL_MAX)]], Field(max_length=MAP_MAX)
+]
+Tolerations = Annotated[list[Toleration], Field(max_length=MAP_MAX)]
 
 
 class OutputSpec(ApiModel):
@@ -283,14 +290,10 @@ class TrainingRunTemplate(ApiModel):
     env: EnvVars | None = Field(
         default=None, description="Extra environment variables of the trainer."
     )
-    node_selector: (
-        Annotated[
-            dict[str, Annotated[str, Field(max_length=DNS_LABEL_MAX)]],
-            Field(max_length=MAP_MAX),
-        ]
-        | None
-    ) = Field(default=None, description="Node labels the training pod must be scheduled on.")
-    tolerations: Annotated[list[Toleration], Field(max_length=MAP_MAX)] | None = Field(
+    node_selector: NodeSelector | None = Field(
+        default=None, description="Node labels the training pod must be scheduled on."
+    )
+    tolerations: Tolerations | None = Field(
         default=None, description="Taints the training pod tolerates."
     )
     service_account_name: DnsSubdomain | None = Field(

@@ -244,6 +244,10 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
     }
     if spec.service_account_name:
         pod_spec["serviceAccountName"] = spec.service_account_name
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = spec.node_selector
+    if spec.tolerations:
+        pod_spec["tolerations"] = [toleration.to_dict() for toleration in spec.tolerations]
     annotations = {ARTIFACT_ANNOTATION: target.artifact_uri, DIGEST_ANNOTATION: target.digest}
     return with_hash(
         {
