@@ -7,6 +7,7 @@ import dataclasses
 import random
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,19 @@ TIMEOUT = 600
 RESTART = REPO_ROOT / "hack/localkube/restart.sh"
 # The canary's pause: long enough for a fault to land while a canary is in flight.
 CANARY_PAUSE = "15s"
+# After a control-plane fault has ended, how long kube-proxy may take to catch up with the
+# endpoints that changed while it was away.
+ENDPOINTS_CATCH_UP_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Fault:
     name: str
     inject: Callable[[], None]  # returns once the fault is over (the component is back)
+    # While the API server or etcd is away, no endpoint change reaches kube-proxy: a pod that
+    # ended meanwhile (scaled down by a step the operator took just before) keeps its traffic,
+    # which is refused. That is Kubernetes', not the operator's: such losses are counted apart.
+    stalls_endpoints: bool = False
 
 
 class RandomFaults:
@@ -58,6 +66,7 @@ class RandomFaults:
         self.random.shuffle(order)
         self.pending = order
         self.injected: list[str] = []
+        self.stalls: list[tuple[float, float]] = []  # when endpoint changes could not propagate
         self.error: BaseException | None = None
         self._active, self._stop = threading.Event(), threading.Event()
         self._injecting = threading.Lock()
@@ -74,8 +83,11 @@ class RandomFaults:
                 with self._injecting:
                     if self._active.is_set():
                         fault = self.pending.pop(0)
+                        began = time.time()
                         fault.inject()
                         self.injected.append(fault.name)
+                        if fault.stalls_endpoints:
+                            self.stalls.append((began, time.time() + ENDPOINTS_CATCH_UP_SECONDS))
         except BaseException as error:  # raised by close(): a failed injection fails the test
             self.error = error
 
@@ -90,6 +102,17 @@ class RandomFaults:
             with self._injecting:
                 pass
             self._raise_error()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """No fault strikes inside the block (one under way ends first): for a fault of the
+        test's own, whose effect must be seen alone."""
+        with self._injecting:
+            yield
+
+    def stalled(self, moment: float) -> bool:
+        """Whether endpoint changes could not reach kube-proxy at `moment`."""
+        return any(began <= moment <= ended for began, ended in self.stalls)
 
     def close(self) -> None:
         self._stop.set()
@@ -115,7 +138,8 @@ def restart_component(component: str, seconds_down: float) -> Fault:
         if done.returncode != 0:
             raise RuntimeError(f"restart.sh {component} exited {done.returncode}: {done.stderr}")
 
-    return Fault(f"{component} down {seconds_down:g}s", inject)
+    stalls = component in ("kube-apiserver", "etcd")
+    return Fault(f"{component} down {seconds_down:g}s", inject, stalls_endpoints=stalls)
 
 
 def patient_retries() -> Retry:
@@ -173,7 +197,7 @@ def run_workload(
     create_deployment(k8s, namespace, "chaos", alias="production", strategy=strategy)
     with faults.active():
         sent = _rolled_out(k8s, namespace, during_canary)
-    return violations + leftovers(k8s, namespace, sent), sent
+    return violations + leftovers(k8s, namespace, sent, faults), sent
 
 
 def _trained(k8s: Kube, namespace: str) -> list[str]:
@@ -218,9 +242,10 @@ def promoted(status: Body, version: int) -> bool:
     )
 
 
-def leftovers(k8s: Kube, namespace: str, sent: Traffic) -> list[str]:
+def leftovers(k8s: Kube, namespace: str, sent: Traffic, faults: RandomFaults) -> list[str]:
     """What the converged workload must not show: an alias someone else moved, a version lost,
-    an orphaned Job, Deployment or Service, a request that failed."""
+    an orphaned Job, Deployment or Service, a request that failed (but for those refused while
+    a fault kept endpoint changes from kube-proxy, which `sent` counts)."""
     violations = []
     model = get(k8s, namespace, "models", "iris") or {}
     if (model["spec"].get("aliases") or {}).get("production") != RUNS:
@@ -244,6 +269,7 @@ def leftovers(k8s: Kube, namespace: str, sent: Traffic) -> list[str]:
     services = sorted(s.metadata.name for s in k8s.core.list_namespaced_service(namespace).items)
     if services != ["chaos"]:
         violations.append(f"Services {services}")
-    if sent.failures():
-        violations.append(f"requests failed: {sent.answers}")
+    failed = [moment for moment in sent.failed_at if not faults.stalled(moment)]
+    if failed:
+        violations.append(f"{len(failed)} requests failed: {sent.answers}")
     return violations

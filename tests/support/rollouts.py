@@ -44,6 +44,7 @@ class Traffic:
     def __init__(self, base: str, rows: list[Any]) -> None:
         self.base, self.rows = base, rows
         self.answers: collections.Counter[tuple[int, str]] = collections.Counter()
+        self.failed_at: list[float] = []  # when each request not answered 200 was sent
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -56,6 +57,7 @@ class Traffic:
             body = {
                 "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [row]}]
             }
+            sent_at = time.time()
             try:
                 # A new connection each time: kube-proxy balances connections, not requests,
                 # so one kept-alive connection would always reach the same pod.
@@ -67,9 +69,12 @@ class Traffic:
                 )
             except requests.RequestException:
                 self.answers[(0, "lost")] += 1
+                self.failed_at.append(sent_at)
                 continue
             version = response.json().get("model_version", "?") if response.ok else "?"
             self.answers[(response.status_code, version)] += 1
+            if response.status_code != 200:
+                self.failed_at.append(sent_at)
             time.sleep(0.01)
 
     def versions(self) -> set[str]:
