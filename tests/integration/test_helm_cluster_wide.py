@@ -171,8 +171,8 @@ def test_cluster_wide_release_reconciles_every_namespace_with_its_cluster_role(
             assert not outside.get("status"), outside.get("status")
             assert not k8s.batch.list_namespaced_job(outside_namespace).items
             assert "Not enough permissions" not in log, log[-3000:]
-            restarts = ready_operator_pod(k8s, release_namespace, release).status
-            assert restarts.container_statuses[0].restart_count == 0, log[-3000:]
+            state = ready_operator_pod(k8s, release_namespace, release).status.container_statuses[0]
+            assert state.restart_count == 0, f"{state.last_state}\n{log[-3000:]}"
 
             # Uninstalled: nothing cluster-scoped of the release is left, nor its permissions.
             helm("uninstall", release, "--namespace", release_namespace, "--wait")
