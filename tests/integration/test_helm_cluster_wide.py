@@ -175,9 +175,15 @@ def test_cluster_wide_release_reconciles_every_namespace_with_its_cluster_role(
             assert state.restart_count == 0, f"{state.last_state}\n{log[-3000:]}"
 
             # Uninstalled: nothing cluster-scoped of the release is left, nor its permissions.
+            of_release = f"{INSTANCE_LABEL}={release}"
+            assert sorted(cluster_scoped_objects(of_release)) == [
+                f"clusterrole.rbac.authorization.k8s.io/{approver_role}",
+                f"clusterrole.rbac.authorization.k8s.io/{release}",
+                f"clusterrolebinding.rbac.authorization.k8s.io/{release}",
+            ]
             helm("uninstall", release, "--namespace", release_namespace, "--wait")
             installed = False
-            assert cluster_scoped_objects(f"{INSTANCE_LABEL}={release}") == []
+            assert cluster_scoped_objects(of_release) == []
             for name in (release, approver_role):
                 assert read_or_none(rbac.read_cluster_role, name) is None, name
             assert not can_i("create", "jobs.batch", namespace, operator)
