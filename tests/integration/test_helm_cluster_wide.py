@@ -37,6 +37,7 @@ from tests.support.training import (
     wait_for_run,
 )
 from tests.support.wait import wait_for
+from tests.support.workloads import describe_pod
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
@@ -158,9 +159,16 @@ def test_cluster_wide_release_reconciles_every_namespace_with_its_cluster_role(
             for team in teams:
                 start_run(k8s, team, "tree-1")
             for team in teams:
-                wait_for_run(
-                    k8s, team, "tree-1", "Succeeded", timeout=TRAINING_TIMEOUT, registered=True
-                )
+                try:
+                    wait_for_run(
+                        k8s, team, "tree-1", "Succeeded", timeout=TRAINING_TIMEOUT, registered=True
+                    )
+                except TimeoutError as error:
+                    # What the run's pods and the operator did: a busy cluster-wide operator
+                    # (thousands of other objects) is one way to get here.
+                    pods = [describe_pod(p) for p in k8s.core.list_namespaced_pod(team).items]
+                    tail = operator_log(k8s, release_namespace, pod.metadata.name)[-4000:]
+                    raise AssertionError(f"{error}\npods: {pods}\noperator: {tail}") from None
                 assert get(k8s, team, "modelversions", "tree-v1") is not None, team
             log = wait_for(
                 lambda: refused_in(operator_log(k8s, release_namespace, pod.metadata.name)),
