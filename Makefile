@@ -42,7 +42,7 @@ demo-drift: install helm cluster-up images ## Monitoring: traffic drifts, Drifte
 	@hack/demo-drift.sh
 
 .PHONY: test
-test: install lint helm cluster-up images storage-up ## Lint, then run unit and integration tests on the local cluster
+test: install lint helm cluster-up images storage-up ## Lint, then unit and integration tests on the local cluster (a slice also against the chart's operator)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-in-cluster

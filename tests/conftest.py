@@ -41,6 +41,8 @@ from tests.support.wait import wait_for
 TESTS_DIR = Path(__file__).parent
 FOLDER_MARKERS = ("unit", "integration", "e2e")
 CLUSTER_MARKERS = ("integration", "e2e")
+BOTH_OPERATORS_MARKER = "both_operators"
+OPERATOR_MODES = [in_cluster.IN_PROCESS_MODE, in_cluster.CHART_MODE]
 NODE_READY_TIMEOUT = 180
 
 FOUND_CLUSTER = pytest.StashKey[str | ClusterUnavailable]()
@@ -51,6 +53,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # metrics on the default port 8081, which concurrent test runs would fight over: they serve
     # none unless a test asks for a port (the `operator` fixture picks a free one).
     os.environ.setdefault(METRICS_ENV, "0")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The slice marked both_operators runs twice in the default run: with the in-process operator
+    # and with the one the Helm chart installs, so that CI covers the in-cluster mode too.
+    # Under CAIRN_TEST_OPERATOR=chart every test already runs against the chart: once is enough.
+    marked = metafunc.definition.get_closest_marker(BOTH_OPERATORS_MARKER)
+    if marked and "operator" in metafunc.fixturenames and not in_cluster.wanted():
+        metafunc.parametrize("operator_mode", OPERATOR_MODES, indirect=True)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
@@ -127,16 +138,27 @@ def namespace(k8s: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
+def operator_mode(request: pytest.FixtureRequest) -> str:
+    """in-process or chart: the test's parameter (the both_operators tests), else
+    CAIRN_TEST_OPERATOR's."""
+    mode: str = getattr(request, "param", None) or (
+        in_cluster.CHART_MODE if in_cluster.wanted() else in_cluster.IN_PROCESS_MODE
+    )
+    return mode
+
+
+@pytest.fixture
 def operator(
-    k8s: Kube, namespace: str, monkeypatch: pytest.MonkeyPatch
+    k8s: Kube, namespace: str, operator_mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[RunningOperator]:
     """The Cairn controllers running in-process, watching `namespace`, once kopf is healthy;
-    their metrics are served on a free port. With CAIRN_TEST_OPERATOR=chart: the operator the
-    Helm chart installs in `namespace` instead (tests/support/in_cluster.py).
+    their metrics are served on a free port. With CAIRN_TEST_OPERATOR=chart, and in the chart
+    run of a both_operators test: the operator the Helm chart installs in `namespace` instead
+    (tests/support/in_cluster.py).
 
     At teardown the operator is stopped, and the test fails unless it exited cleanly.
     """
-    if in_cluster.wanted():
+    if operator_mode == in_cluster.CHART_MODE:
         with in_cluster.installed(k8s, namespace) as ip:
             yield RunningOperator(
                 namespace=namespace,

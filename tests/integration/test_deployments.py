@@ -39,6 +39,7 @@ pytestmark = pytest.mark.usefixtures("crds_installed")
 Body = dict[str, Any]
 
 
+@pytest.mark.both_operators
 def test_a_pinned_ready_version_is_served_and_deletion_cleans_up(
     k8s: Kube, namespace: str, artifacts: Path, operator: RunningOperator
 ) -> None:

@@ -1,9 +1,9 @@
 """The Helm chart on the real cluster: install in namespaced mode, train under the in-cluster
 operator with only the chart's RBAC, upgrade, uninstall.
 
-Only namespaced mode is installed here: a cluster-wide operator would also reconcile the objects
-of every other test, fighting their in-process operators. The operator image must be in the
-node's containerd (`make images`).
+Namespaced mode only: the cluster-wide mode, whose operator would see every other test's objects,
+is tested fenced in test_helm_cluster_wide.py. The operator image must be in the node's
+containerd (`make images`).
 """
 
 import json
@@ -16,12 +16,19 @@ import pytest
 from kubernetes import client
 
 from tests.support.cluster import REPO_ROOT
-from tests.support.helm import CHART, helm
+from tests.support.helm import (
+    CHART,
+    can_i,
+    granted_resources,
+    helm,
+    operator_log,
+    ready_operator_pod,
+    service_account_user,
+)
 from tests.support.kube import Kube, read_or_none
 from tests.support.namespaces import create_test_namespace, delete_namespace
 from tests.support.training import apply_example, condition, get, kubectl, wait_for_run
 from tests.support.wait import wait_for
-from tests.support.workloads import pod_logs
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
@@ -70,55 +77,6 @@ def crds_restored(k8s: Kube, crds_installed: list[str]) -> Iterator[list[str]]:
         )
 
 
-def operator_pods(k8s: Kube, namespace: str) -> list[Any]:
-    pods = k8s.core.list_namespaced_pod(
-        namespace, label_selector=f"app.kubernetes.io/instance={RELEASE}"
-    )
-    return [pod for pod in pods.items if not pod.metadata.deletion_timestamp]
-
-
-def ready_pod(k8s: Kube, namespace: str) -> Any:
-    """The operator's single pod once it is Ready (and no other one is left)."""
-
-    def found() -> Any:
-        pods = operator_pods(k8s, namespace)
-        if len(pods) != 1:
-            return None
-        ready = [c for c in pods[0].status.conditions or [] if c.type == "Ready"]
-        return pods[0] if ready and ready[0].status == "True" else None
-
-    return wait_for(found, timeout=120, message=f"the operator pod in {namespace} to be Ready")
-
-
-def operator_log(k8s: Kube, namespace: str, pod: str) -> str:
-    return pod_logs(k8s, namespace, pod, container="operator")
-
-
-def granted_resources(namespace: str, service_account: str) -> list[list[str]]:
-    """`kubectl auth can-i --list` as the service account: [resource, resource names, verbs]
-    per row with a resource (the non-resource URL rows are the cluster's discovery defaults)."""
-    out = subprocess.run(
-        [kubectl(), "auth", "can-i", "--list", f"--as={service_account}", "-n", namespace],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    header, *lines = out.splitlines()
-    urls, names, verbs = (header.index(h) for h in ("Non-Resource URLs", "Resource Names", "Verbs"))
-    rows = [[row[:urls].strip(), row[names:verbs].strip(), row[verbs:].strip()] for row in lines]
-    return [row for row in rows if row[0]]
-
-
-def can_i(verb: str, resource: str, namespace: str | None, service_account: str) -> bool:
-    scope = ["-n", namespace] if namespace else []
-    done = subprocess.run(
-        [kubectl(), "auth", "can-i", verb, resource, f"--as={service_account}", *scope],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() == "yes"
-
-
 def test_install_train_upgrade_uninstall(
     k8s: Kube, release_namespace: str, namespace: str, artifacts: Path, crds_restored: list[str]
 ) -> None:
@@ -139,9 +97,9 @@ def test_install_train_upgrade_uninstall(
             "--wait", "--timeout", HELM_TIMEOUT,
         )  # fmt: skip
         # The operator runs with the chart's RBAC alone and is Ready.
-        pod = ready_pod(k8s, release_namespace)
+        pod = ready_operator_pod(k8s, release_namespace, RELEASE)
         assert pod.spec.service_account_name == RELEASE
-        service_account = f"system:serviceaccount:{release_namespace}:{RELEASE}"
+        service_account = service_account_user(release_namespace, RELEASE)
 
         # Least privilege as the API server sees it: no wildcard, only the watched namespace.
         rows = granted_resources(watched, service_account)
@@ -192,7 +150,7 @@ def test_install_train_upgrade_uninstall(
             "--reuse-values", "--set", "logFormat=json",
             "--wait", "--timeout", HELM_TIMEOUT,
         )  # fmt: skip
-        upgraded = ready_pod(k8s, release_namespace)
+        upgraded = ready_operator_pod(k8s, release_namespace, RELEASE)
         assert upgraded.metadata.name != pod.metadata.name
         env = {e.name: e.value for e in upgraded.spec.containers[0].env}
         assert env["CAIRN_LOG_FORMAT"] == "json"
@@ -203,7 +161,10 @@ def test_install_train_upgrade_uninstall(
         )
         assert all(json.loads(line)["message"] for line in lines), lines[:5]
         wait_for(
-            lambda: ready_pod(k8s, release_namespace).metadata.name == upgraded.metadata.name,
+            lambda: (
+                ready_operator_pod(k8s, release_namespace, RELEASE).metadata.name
+                == upgraded.metadata.name
+            ),
             timeout=30,
             message="the upgraded operator to stay Ready",
         )

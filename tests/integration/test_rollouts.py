@@ -57,6 +57,7 @@ pytestmark = pytest.mark.usefixtures("crds_installed")
 Body = dict[str, Any]
 
 
+@pytest.mark.both_operators
 def test_a_healthy_canary_walks_every_step_and_is_promoted(
     k8s: Kube, namespace: str, artifacts: Path, operator: RunningOperator
 ) -> None:

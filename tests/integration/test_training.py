@@ -41,6 +41,7 @@ TINY_TRAINER = textwrap.dedent(
 )
 
 
+@pytest.mark.both_operators
 def test_iris_example_trains_and_registers_version_1(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:

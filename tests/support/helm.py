@@ -7,10 +7,15 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.cluster import REPO_ROOT
+from tests.support.kube import Kube
+from tests.support.training import kubectl
+from tests.support.wait import wait_for
+from tests.support.workloads import pod_logs
 
 CHART = REPO_ROOT / "charts/cairn"
 # A helm 3 on PATH from 3.17 on will do (`helm install --take-ownership`).
@@ -46,3 +51,58 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check and done.returncode != 0:
         pytest.fail(f"helm {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
     return done
+
+
+def operator_pods(k8s: Kube, namespace: str, release: str) -> list[Any]:
+    """The release's operator pods that are not on their way out."""
+    pods = k8s.core.list_namespaced_pod(
+        namespace, label_selector=f"app.kubernetes.io/instance={release}"
+    )
+    return [pod for pod in pods.items if not pod.metadata.deletion_timestamp]
+
+
+def ready_operator_pod(k8s: Kube, namespace: str, release: str) -> Any:
+    """The release's single operator pod once it is Ready (and no other one is left)."""
+
+    def found() -> Any:
+        pods = operator_pods(k8s, namespace, release)
+        if len(pods) != 1:
+            return None
+        ready = [c for c in pods[0].status.conditions or [] if c.type == "Ready"]
+        return pods[0] if ready and ready[0].status == "True" else None
+
+    return wait_for(found, timeout=120, message=f"the operator pod in {namespace} to be Ready")
+
+
+def granted_resources(namespace: str, user: str) -> list[list[str]]:
+    """`kubectl auth can-i --list` as `user`: [resource, resource names, verbs] per row with a
+    resource (the non-resource URL rows are the cluster's discovery defaults)."""
+    out = subprocess.run(
+        [kubectl(), "auth", "can-i", "--list", f"--as={user}", "-n", namespace],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    header, *lines = out.splitlines()
+    urls, names, verbs = (header.index(h) for h in ("Non-Resource URLs", "Resource Names", "Verbs"))
+    rows = [[row[:urls].strip(), row[names:verbs].strip(), row[verbs:].strip()] for row in lines]
+    return [row for row in rows if row[0]]
+
+
+def can_i(verb: str, resource: str, namespace: str | None, user: str) -> bool:
+    """What the API server's authorizer answers for `user` (`kubectl auth can-i`)."""
+    scope = ["-n", namespace] if namespace else []
+    done = subprocess.run(
+        [kubectl(), "auth", "can-i", verb, resource, f"--as={user}", *scope],
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip() == "yes"
+
+
+def service_account_user(namespace: str, name: str) -> str:
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+def operator_log(k8s: Kube, namespace: str, pod: str) -> str:
+    return pod_logs(k8s, namespace, pod, container="operator")

@@ -18,11 +18,15 @@ RELEASE = "cairn-operator"
 HEALTH_PORT, METRICS_PORT = 8080, 8081
 
 
+IN_PROCESS_MODE, CHART_MODE = "in-process", "chart"
+
+
 def wanted() -> bool:
-    mode = os.environ.get(MODE_ENV, "in-process")
-    if mode not in ("in-process", "chart"):
-        raise ValueError(f"{MODE_ENV}={mode!r}: use in-process (the default) or chart")
-    return mode == "chart"
+    mode = os.environ.get(MODE_ENV, IN_PROCESS_MODE)
+    if mode not in (IN_PROCESS_MODE, CHART_MODE):
+        choices = f"{IN_PROCESS_MODE} (the default) or {CHART_MODE}"
+        raise ValueError(f"{MODE_ENV}={mode!r}: use {choices}")
+    return mode == CHART_MODE
 
 
 def _pod(k8s: Kube, namespace: str) -> Any:
