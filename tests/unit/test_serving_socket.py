@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -449,3 +450,45 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(held: tuple[Path, Gat
     assert answers[0].json()["outputs"][0]["data"] == model.predict(X[100:101]).tolist()
     assert server.process.returncode == 0, output.decode()
     assert b"SIGTERM: readiness false, draining" in output and b"stopped after" in output
+
+
+def test_after_sigterm_the_server_serves_on_while_requests_still_arrive(
+    forest: tuple[Path, Any],
+) -> None:
+    """A control plane slow to drop the pod's endpoint keeps sending requests past the shutdown
+    delay: with --shutdown-max-delay they are served, and the listener closes only once a second
+    passes without one. Without it, the listener closes at the delay and they are refused."""
+    path = forest[0]
+    patient = Server(path, *NO_GRPC, "--shutdown-delay", "1", "--shutdown-max-delay", "30")
+    strict = Server(path, *NO_GRPC, "--shutdown-delay", "1")
+    try:
+        patient_answers = requests_around_sigterm(patient, seconds_after=4)
+        strict_answers = requests_around_sigterm(strict, seconds_after=4)
+        for server in (patient, strict):
+            server.process.communicate(timeout=60)
+    finally:
+        patient.stop()
+        strict.stop()
+    assert patient_answers and set(patient_answers) == {200}, patient_answers
+    assert patient.process.returncode == 0
+    # The same traffic without the maximum: refused once the delay is over.
+    assert 200 in strict_answers and 0 in strict_answers, strict_answers
+
+
+def requests_around_sigterm(server: Server, seconds_after: float) -> list[int]:
+    """Status of each request sent one after another on new connections, from just before
+    SIGTERM to `seconds_after` after it (0: the connection was refused)."""
+    answers: list[int] = []
+    with httpx.Client(base_url=server.url, timeout=10, trust_env=False) as client:
+        client.post(INFER, json=v2(X[:1])).raise_for_status()
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + seconds_after
+        while time.monotonic() < deadline:
+            try:
+                answers.append(
+                    client.post(INFER, json=v2(X[:1]), headers={"Connection": "close"}).status_code
+                )
+            except httpx.TransportError:
+                answers.append(0)
+            time.sleep(0.05)
+    return answers

@@ -27,6 +27,7 @@ class ServeConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     body_timeout_s: float = 30.0
     shutdown_delay_s: float = 0.0
+    shutdown_max_delay_s: float = 0.0
     drain_timeout_s: float = 30.0
     access_log: bool = False
     log_level: str = "info"
@@ -90,6 +91,12 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "--shutdown-delay": (
         "CAIRN_SHUTDOWN_DELAY",
         "seconds between SIGTERM (readiness false) and closing the listener (default 0)",
+    ),
+    "--shutdown-max-delay": (
+        "CAIRN_SHUTDOWN_MAX_DELAY",
+        "past --shutdown-delay, keep serving while requests still arrive (endpoints that have not "
+        "yet stopped routing here), until a second passes without one, for at most this many "
+        "seconds after SIGTERM (default 0: no longer than --shutdown-delay)",
     ),
     "--drain-timeout": ("CAIRN_DRAIN_TIMEOUT", "seconds to finish in-flight requests (default 30)"),
     "--access-log": ("CAIRN_ACCESS_LOG", "one JSON line per request on stdout (default off)"),
@@ -220,6 +227,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--max-body-bytes", type=_positive_int, default=8 * 1024 * 1024)
     add("--body-timeout", type=_non_negative, default=30.0)
     add("--shutdown-delay", type=_non_negative, default=0.0)
+    add("--shutdown-max-delay", type=_non_negative, default=0.0)
     add("--drain-timeout", type=_non_negative, default=30.0)
     add("--access-log", type=_bool, nargs="?", const=True, default=False)
     add("--log-level", choices=("debug", "info", "warning", "error"), default="info")
@@ -266,6 +274,7 @@ def parse_config(
         max_body_bytes=args.max_body_bytes,
         body_timeout_s=args.body_timeout,
         shutdown_delay_s=args.shutdown_delay,
+        shutdown_max_delay_s=args.shutdown_max_delay,
         drain_timeout_s=args.drain_timeout,
         access_log=args.access_log,
         log_level=args.log_level,

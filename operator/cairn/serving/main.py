@@ -4,8 +4,10 @@ REST (uvicorn) and gRPC (grpc.aio, --grpc-port) run in one process and one event
 model, batcher and set of metrics.
 
 Shutdown is graceful: on SIGTERM (or SIGINT) readiness turns false at once, requests keep being
-served for --shutdown-delay seconds (so that endpoints stop routing here first), then the
-listeners close and in-flight requests finish (up to --drain-timeout); a second signal forces.
+served for --shutdown-delay seconds (so that endpoints stop routing here first) and, up to
+--shutdown-max-delay, for as long as inference requests still arrive (a control plane slow to
+drop the endpoint), then the listeners close and in-flight requests finish (up to
+--drain-timeout); a second signal forces.
 """
 
 import asyncio
@@ -36,6 +38,8 @@ log = logging.getLogger("cairn.serving")
 EXIT_NOT_SERVABLE = 3
 # Where the kubelet reads a container's termination message (CAIRN_TERMINATION_LOG overrides).
 TERMINATION_LOG = Path("/dev/termination-log")
+# After SIGTERM, a second with no new inference request means no endpoint routes here any more.
+QUIET_SECONDS = 1.0
 # Why a model from an object store is not served: the first word of the NOT READY message, which
 # the operator reads from the pod's termination message into the ModelDeployment's conditions.
 DOWNLOAD_FAILED = "ArtifactDownloadFailed"
@@ -232,6 +236,7 @@ class _Server(uvicorn.Server):
         self._app = app
         self._settings = serve
         self._delay = serve.shutdown_delay_s
+        self._max_delay = max(serve.shutdown_max_delay_s, serve.shutdown_delay_s)
         self._signalled = False
         self._grpc: grpc.aio.Server | None = None
         self.grpc_error: GrpcListenError | None = None
@@ -279,7 +284,20 @@ class _Server(uvicorn.Server):
         except RuntimeError:
             self.should_exit = True
             return
-        loop.call_later(self._delay, self._exit)
+        signalled = loop.time()
+        seen = self._app.metrics.requests_seen()
+        loop.call_later(QUIET_SECONDS, self._exit_when_quiet, signalled, seen)
 
-    def _exit(self) -> None:
-        self.should_exit = True
+    def _exit_when_quiet(self, signalled: float, seen: int) -> None:
+        """Close the listeners once the minimum delay has passed and a quiet second with no
+        new inference request says nothing routes here any more, or at the maximum delay."""
+        loop = asyncio.get_running_loop()
+        now_seen = self._app.metrics.requests_seen()
+        elapsed = loop.time() - signalled
+        quiet = now_seen == seen
+        if elapsed >= self._max_delay or (elapsed >= self._delay and quiet):
+            if not quiet:
+                log.info("requests still arriving %.0fs after the signal: closing", elapsed)
+            self.should_exit = True
+            return
+        loop.call_later(QUIET_SECONDS, self._exit_when_quiet, signalled, now_seen)

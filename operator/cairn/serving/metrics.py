@@ -136,6 +136,10 @@ class ServingMetrics:
             registry=self.registry,
         )
 
+    def requests_seen(self) -> int:
+        """Inference requests answered or under way (REST and gRPC; probes are not counted)."""
+        return self.inflight + sum(count[0] for count in self._requests.values())
+
     def observe_fetch(self, cache_hit: bool, downloaded: int, seconds: float) -> None:
         source = "cache" if cache_hit else "store"
         self._artifact_fetches.labels(**self._labels, source=source).inc()

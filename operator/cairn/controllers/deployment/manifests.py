@@ -46,6 +46,9 @@ LOG_VOLUME = "predictions"
 # Seconds between SIGTERM (readiness turns false) and the listener closing: time for the
 # endpoints to drop the pod, so that a rollout loses no request.
 SHUTDOWN_DELAY_SECONDS = 5
+# ...and longer while requests still arrive: kube-proxy drops an ended pod's endpoint only once
+# the control plane has told it, which a busy (or restarting) one does late.
+SHUTDOWN_MAX_DELAY_SECONDS = 20
 DEFAULT_RESOURCES: Body = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
     "limits": {"memory": "1Gi"},
@@ -126,6 +129,8 @@ def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
         target.digest,
         "--shutdown-delay",
         str(SHUTDOWN_DELAY_SECONDS),
+        "--shutdown-max-delay",
+        str(SHUTDOWN_MAX_DELAY_SECONDS),
     ]
 
 
@@ -238,7 +243,7 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
         "volumes": volumes,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": SHUTDOWN_DELAY_SECONDS + 30,
+        "terminationGracePeriodSeconds": SHUTDOWN_MAX_DELAY_SECONDS + 30,
         # fsGroup makes the prediction log's claim writable for the server.
         "securityContext": podsecurity.pod_context(),
     }
