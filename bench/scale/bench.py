@@ -178,7 +178,10 @@ class Bench:
 
 def scrape() -> list[measure.Sample]:
     text = subprocess.run(
-        ["kubectl", "get", "--raw", "/metrics"], check=True, capture_output=True, text=True
+        ["kubectl", "get", "--raw", "/metrics", "--request-timeout=60s"],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return measure.samples(text)
 

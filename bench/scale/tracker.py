@@ -12,6 +12,7 @@ from kubernetes import client, watch
 
 GROUP, VERSION = "cairn.dev", "v1alpha1"
 WATCH_SECONDS = 20  # each watch call ends this often, so that stop() takes effect soon
+LIST_SECONDS = 120  # 10,000 versions in one list on a busy API server
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Tracker:
     def _list(self) -> str:
         """Everything there is now (after a watch expired: the time seen is an upper bound)."""
         listed = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural
+            GROUP, VERSION, self.namespace, self.plural, _request_timeout=LIST_SECONDS
         )
         now = time.monotonic()
         for item in listed["items"]:
@@ -79,6 +80,8 @@ class Tracker:
                     resource_version=version,
                     allow_watch_bookmarks=True,
                     timeout_seconds=WATCH_SECONDS,
+                    # A connection that hangs (the API server restarting) cannot stall it.
+                    _request_timeout=WATCH_SECONDS + 15,
                 ):
                     body = event["object"]
                     if event["type"] == "ERROR":  # 410 Gone: listed again
