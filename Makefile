@@ -104,7 +104,7 @@ fuzz: install cluster-up ## Objects drawn from the CRDs' schemas against the rea
 		$(PYTHON) -m pytest tests/integration/test_fuzzed_specs.py -p no:cacheprovider -s
 
 .PHONY: bench
-bench: bench-train bench-registry bench-ct bench-serve bench-rollout bench-storage bench-monitoring ## Every benchmark; each ends with a one-line summary
+bench: bench-train bench-registry bench-ct bench-scale bench-serve bench-rollout bench-storage bench-monitoring ## Every benchmark; each ends with a one-line summary
 
 .PHONY: bench-train
 bench-train: install cluster-up ## 200 TrainingRuns at once: run-to-Job latency and operator memory
@@ -117,6 +117,14 @@ bench-registry: install cluster-up ## 1 Model, 500 versions, 20 ModelDeployments
 .PHONY: bench-ct
 bench-ct: install cluster-up ## 200 ContinuousTrainings scheduled every 10s for 2 min: schedule lag, missed, duplicated (~4 min)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.ct.bench_ct $(BENCH_ARGS)
+
+.PHONY: bench-scale
+bench-scale: install cluster-up ## 50 kwok nodes; 2,000 runs, 10,000 versions of 100 Models, 300 ModelDeployments: reconcile p99, API requests at rest, memory (BENCH_ARGS="--runs 200 --versions 1000 --models 10 --deployments 30" for a quick one)
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(PYTHON) -m bench.scale.bench $(BENCH_ARGS)
+
+.PHONY: kwok
+kwok: ## Build (or reuse cached) kwok from its Go module, for bench-scale
+	hack/kwok/build.sh --path
 
 .PHONY: localkube
 localkube: ## Build (or reuse cached) Kubernetes, etcd and containerd from their Go modules
