@@ -5,8 +5,8 @@ that only the bench's pods land there, and `cairn-operator` as its own process u
 of its own (bench/scale/identity.py: the API server counts its requests apart). Then, in a
 namespace of its own and CONCURRENCY creates at a time, MODELS Models, VERSIONS ModelVersions
 spread over them (created directly, as the registry does: labelled with their model, owned by
-it), DEPLOYMENTS ModelDeployments following an alias (replicas 0: a ModelDeployment cannot
-tolerate the fake nodes' taint, so its pods would land on the real node) and RUNS TrainingRuns
+it), DEPLOYMENTS ModelDeployments following an alias (replicas 0: their pods are not
+exercised; see docs/testing.md) and RUNS TrainingRuns
 (their pods tolerate the taint and select the fake nodes; kwok runs them to Succeeded at once
 without writing anything, so the runs end Failed or Succeeded with nothing registered: the
 report counts which).

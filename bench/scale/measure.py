@@ -9,6 +9,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from cairn.analysis import metrics
+
 # Keys of .status that are not the operator's answer: kopf's own bookkeeping.
 NOT_AN_ANSWER = frozenset({"kopf"})
 Sample = tuple[str, dict[str, str], float]
@@ -88,26 +90,11 @@ def difference(after: Buckets, before: Buckets) -> Buckets:
 
 
 def histogram_quantile(q: float, buckets: Buckets) -> float:
-    """The q-quantile of a cumulative histogram, interpolated linearly inside its bucket as
-    Prometheus's histogram_quantile() does; nan without observations. In the +Inf bucket: the
+    """The q-quantile of a cumulative histogram as Prometheus's histogram_quantile() computes
+    it (the canary analysis's own function); nan without observations. In the +Inf bucket: the
     largest finite bound (the true value is higher)."""
-    bounds = sorted(buckets)
-    if not bounds or buckets[bounds[-1]] <= 0:
-        return math.nan
-    rank = q * buckets[bounds[-1]]
-    lower_bound, lower_count = 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound
-            if count == lower_count:
-                return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
-                count - lower_count
-            )
-        lower_bound, lower_count = bound, count
-    return lower_bound
+    found = metrics.quantile(q, {repr(le): count for le, count in buckets.items()})
+    return math.nan if found is None else found
 
 
 def rest_target_rps(objects: int, resync_seconds: float) -> float:
