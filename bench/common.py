@@ -106,14 +106,15 @@ def delete_with_artifacts(core: Any, namespace: str) -> None:
     subprocess.run([str(ARTIFACTS_CLAIM), "--delete", namespace], check=False)
 
 
-def stop_operator(operator: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not stopped within 30 s; never leaves it running."""
-    operator.send_signal(signal.SIGTERM)
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the operator, kwok, ...), then SIGKILL if it has not stopped within 30 s; never
+    leaves it running."""
+    process.send_signal(signal.SIGTERM)
     try:
-        operator.wait(timeout=30)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         pass
     finally:
-        if operator.poll() is None:
-            operator.kill()
-            operator.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()

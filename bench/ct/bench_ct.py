@@ -28,7 +28,7 @@ from bench.common import (
     peak_rss_mib,
     quantile,
     start_operator,
-    stop_operator,
+    stop_process,
 )
 from kubernetes import client, config, watch
 
@@ -145,7 +145,7 @@ def main() -> int:
         existing = [item["metadata"]["name"] for item in listed["items"]]
     finally:
         done.set()
-        stop_operator(operator)
+        stop_process(operator)
         core.delete_namespace(namespace)
 
     expected = [(name, moment) for name in names for moment in range(start, end + 1, args.interval)]

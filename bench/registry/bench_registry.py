@@ -33,7 +33,7 @@ from bench.common import (
     peak_rss_mib,
     quantile,
     start_operator,
-    stop_operator,
+    stop_process,
 )
 from kubernetes import client, config, watch
 from prometheus_client.parser import text_string_to_metric_families
@@ -262,7 +262,7 @@ def main() -> int:
                 seen[name] = deadline  # counted at the timeout: the true latency is longer
         peak = peak_rss_mib(operator.pid)
     finally:
-        stop_operator(operator)
+        stop_process(operator)
         core.delete_namespace(namespace)
 
     latency = [seen[name] - created_at[name] for name in created_at]

@@ -55,7 +55,7 @@ from bench.common import (
     quantile,
     rss_mib,
     start_operator,
-    stop_operator,
+    stop_process,
 )
 from bench.scale import identity, kwok, measure
 from bench.scale.tracker import GROUP, VERSION, Tracker
@@ -281,7 +281,7 @@ def set_up(cleanup: contextlib.ExitStack, args: argparse.Namespace, private: Pat
     cleanup.callback(core.delete_namespace, namespace)
     kwok_log = logs / f"{namespace}-kwok.log"
     kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube/config")
-    cleanup.callback(kwok.stop, kwok.start_kwok(kubeconfig, bench_id, kwok_log))
+    cleanup.callback(stop_process, kwok.start_kwok(kubeconfig, bench_id, kwok_log))
     # Nodes go before kwok stops (the callbacks run last-in first-out).
     cleanup.callback(kwok.delete_nodes, core, bench_id)
     kwok.create_nodes(core, bench_id, args.nodes)
@@ -293,7 +293,7 @@ def set_up(cleanup: contextlib.ExitStack, args: argparse.Namespace, private: Pat
     operator_log = logs / f"{namespace}-operator.log"
     env = {**os.environ, "KUBECONFIG": str(who.kubeconfig)}
     operator = start_operator(namespace, operator_log, env=env)
-    cleanup.callback(stop_operator, operator)
+    cleanup.callback(stop_process, operator)
 
     trackers = {kind: Tracker(custom, namespace, kind) for kind in KINDS}
     for tracker in trackers.values():

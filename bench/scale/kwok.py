@@ -113,12 +113,3 @@ def delete_nodes(core: Any, bench_id: str) -> None:
         except client.ApiException as error:
             if error.status != 404:
                 raise
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

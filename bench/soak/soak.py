@@ -29,7 +29,7 @@ from bench.common import (
     claim_artifacts,
     delete_with_artifacts,
     start_operator,
-    stop_operator,
+    stop_process,
 )
 from bench.rollout.bench_rollout import (
     GROUP,
@@ -186,7 +186,7 @@ def main() -> int:
         for sender in traffic:
             sender.stop.set()
             sender.join(timeout=15)
-        stop_operator(operator)
+        stop_process(operator)
         delete_with_artifacts(core, namespace)
 
     errors = sum(n for sender in traffic for code, n in sender.codes.items() if code != 200)

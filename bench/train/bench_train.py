@@ -25,7 +25,7 @@ from bench.common import (
     peak_rss_mib,
     quantile,
     start_operator,
-    stop_operator,
+    stop_process,
 )
 from kubernetes import client, config, watch
 
@@ -111,7 +111,7 @@ def main() -> int:
         done.set()
         peak = peak_rss_mib(operator.pid)
     finally:
-        stop_operator(operator)
+        stop_process(operator)
         core.delete_namespace(namespace)
 
     missing = sorted(set(created_at) - set(job_seen))
