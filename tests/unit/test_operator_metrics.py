@@ -1,5 +1,6 @@
 """The operator's metric helpers, the gauge kept from the watch cache, and the metrics server."""
 
+import asyncio
 import datetime
 from typing import Any
 
@@ -132,14 +133,17 @@ def test_observed_gauge_reads_its_source_at_scrape_time() -> None:
     assert [f.samples for f in gauge.collect()] == [[]]
 
 
+def _phases(status: kopf.Status) -> Any:
+    indexed: Any = trainingrun_handlers.trainingrun_phases(  # type: ignore[call-arg]
+        namespace="ml", status=status
+    )
+    return asyncio.run(indexed)
+
+
 def test_trainingrun_phases_index_and_its_counts() -> None:
-    assert trainingrun_handlers.trainingrun_phases(  # type: ignore[call-arg]
-        namespace="ml", status=kopf.Body({"status": {"phase": "Running"}}).status
-    ) == {("ml", "Running"): True}
+    assert _phases(kopf.Body({"status": {"phase": "Running"}}).status) == {("ml", "Running"): True}
     # A run the operator has not observed yet has no phase: it is pending.
-    assert trainingrun_handlers.trainingrun_phases(  # type: ignore[call-arg]
-        namespace="ml", status=kopf.Body({}).status
-    ) == {("ml", "Pending"): True}
+    assert _phases(kopf.Body({}).status) == {("ml", "Pending"): True}
 
     # kopf's index maps each key to a store of one value per object.
     index: dict[tuple[str, str], list[bool]] = {

@@ -32,7 +32,7 @@ def on_continuous_training(
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def resync_continuoustrainings(
+async def resync_continuoustrainings(
     namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str | None, str], float]:
     return {(namespace, name): TICK_SECONDS}

@@ -35,7 +35,7 @@ def on_deployment(namespace: str | None, name: str, **_: Any) -> None:
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def resync_modeldeployments(
+async def resync_modeldeployments(
     body: kopf.Body, namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str | None, str], float]:
     """Every ModelDeployment is revisited (see controllers.resync): often while a rollout runs,

@@ -67,7 +67,7 @@ def _resync_versions(namespace: str, model: str) -> None:
 
 
 @kopf.index(GROUP, VERSION, ModelVersion.plural())
-def resync_modelversions(
+async def resync_modelversions(
     namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str | None, str], float]:
     """Every version is looked at again every RESYNC_SECONDS (see controllers.resync)."""
@@ -75,7 +75,7 @@ def resync_modelversions(
 
 
 @kopf.index(GROUP, VERSION, Model.plural())
-def resync_models(
+async def resync_models(
     namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str | None, str], float]:
     """Every Model is looked at again every RESYNC_SECONDS (see controllers.resync)."""

@@ -40,7 +40,7 @@ def spec_unobserved(body: kopf.Body) -> bool:
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def resync_trainingruns(
+async def resync_trainingruns(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], float] | None:
     """Runs still in progress, revisited every RESYNC_SECONDS (see controllers.resync). Not
@@ -67,7 +67,7 @@ resync.register(resync_trainingruns, _reconcile_named)
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def trainingrun_phases(
+async def trainingrun_phases(
     namespace: str | None, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], bool]:
     """Every run under its namespace and phase, for the cairn_operator_trainingruns gauge."""
