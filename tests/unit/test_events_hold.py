@@ -51,3 +51,20 @@ def test_an_event_is_held_no_longer_than_the_limit(
     events.warn(RUN, reason="Failed", message="the pod failed")
     assert posted.arrived.wait(5)
     assert time.monotonic() - started >= 0.3
+
+
+def test_events_decided_together_are_held_together_not_one_after_another(
+    posted: Posted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events, "HOLD_SECONDS", 0.3)
+    events.hold_while(lambda: True)  # a burst that lasts: thousands of objects at once
+    started = time.monotonic()
+    for index in range(20):  # more than there are posters
+        events.info(RUN, reason=f"Reason{index}", message="something happened")
+    deadline = started + 5
+    while len(posted.reasons) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(posted.reasons) == 20
+    # Each waited HOLD_SECONDS from when it was decided, not from when a poster took it up
+    # (20 Events on 4 posters, 0.3 s each in turn, would take 1.5 s).
+    assert time.monotonic() - started < 1.0

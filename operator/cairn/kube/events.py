@@ -48,7 +48,10 @@ def _involved(obj: Regarding) -> dict[str, Any]:
 # the path of a burst (200 scheduled runs at one second). Its time is the decision's.
 _posting = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="events")
 # Nor is it worth the API server's time during one: posting waits while the operator says it is
-# busy (hold_while), for HOLD_SECONDS at most, so that a burst's creates come first.
+# busy (hold_while), so that a burst's creates come first; an Event waits HOLD_SECONDS at most
+# from when it was decided, not from when a poster takes it up: held one after another on the 4
+# posters, Events would drain at 4 per HOLD_SECONDS and, in a burst that lasts (thousands of
+# objects), queue without bound (about 3 KB each) and appear long after the fact.
 HOLD_SECONDS = 5.0
 
 
@@ -65,9 +68,8 @@ def hold_while(busy: Callable[[], bool]) -> None:
     _busy = busy
 
 
-def _create(namespace: str, event: dict[str, Any]) -> None:
-    deadline = time.monotonic() + HOLD_SECONDS
-    while _busy() and time.monotonic() < deadline:
+def _create(namespace: str, event: dict[str, Any], held_until: float) -> None:
+    while _busy() and time.monotonic() < held_until:
         time.sleep(0.05)
     try:
         client.core().create_namespaced_event(namespace, event)
@@ -98,7 +100,7 @@ def _post(obj: Regarding, type_: str, reason: str, message: str) -> None:
         "lastTimestamp": now,
         "count": 1,
     }
-    _posting.submit(_create, namespace, event)
+    _posting.submit(_create, namespace, event, time.monotonic() + HOLD_SECONDS)
 
 
 def info(obj: Regarding, reason: str, message: str) -> None:
