@@ -109,6 +109,33 @@ class Traffic(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.stop = url, threading.Event()
         self.codes: dict[int, int] = {}
+        # (wall-clock time sent, what went wrong) for every answer that was not a 200
+        self.failures: list[tuple[float, str]] = []
+
+    def _request(self, row: list[float]) -> urllib.request.Request:
+        body = (
+            b'{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","data":['
+            + str(row).encode()
+            + b"]}]}"
+        )
+        return urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}
+        )
+
+    def until_answered(self, timeout: float = 60) -> float:
+        """Seconds until the Service first answers 200. A ModelDeployment is Available once its
+        pods are ready and in the Service's endpoints; kube-proxy programs them a moment later,
+        and until then refuses new connections (its rule for a Service without endpoints)."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                with urllib.request.urlopen(self._request(SETOSA), timeout=10) as response:
+                    if response.status == 200:
+                        return time.monotonic() - started
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit(f"{self.url} did not answer 200 within {timeout:g} s")
 
     def run(self) -> None:
         rows = [SETOSA] * 4 + [VIRGINICA]
@@ -116,21 +143,16 @@ class Traffic(threading.Thread):
         while not self.stop.is_set():
             row = rows[index % len(rows)]
             index += 1
-            body = (
-                b'{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","data":['
-                + str(row).encode()
-                + b"]}]}"
-            )
-            request = urllib.request.Request(
-                self.url, data=body, headers={"Content-Type": "application/json"}
-            )
+            sent = time.time()
             try:
-                with urllib.request.urlopen(request, timeout=10) as response:
+                with urllib.request.urlopen(self._request(row), timeout=10) as response:
                     code = response.status
             except urllib.error.HTTPError as error:
                 code = error.code
-            except OSError:
+                self.failures.append((sent, f"HTTP {code}"))
+            except OSError as error:
                 code = 0
+                self.failures.append((sent, f"{type(error).__name__}: {error}"))
             self.codes[code] = self.codes.get(code, 0) + 1
             time.sleep(0.025)
 

@@ -5,7 +5,10 @@ rollout every few minutes, on the real cluster; their memory is sampled the whol
 iris: `steady`, whose one pod serves the same version for the whole soak (the server's memory is
 the kubelet's figure for its container), and `rolling`, moved to a new,
 equally good version every --every minutes through a canary judged every 5 s. A thread sends
-~40 requests/s to both Services, each on a new connection, all on the cluster's own addresses.
+~40 requests/s to both Services, each on a new connection, all on the cluster's own addresses,
+from the first answer of each: kube-proxy programs a new Service's endpoints a moment after the
+ModelDeployment is Available, and refuses connections until then (the soak's 33–39 errors in
+stops 18–20 were all that moment, before any rollout).
 
 Growth is the last sample minus the first one taken after a warm-up (the first rollout for the
 operator, a minute of traffic for the server). Every answer that is not a 200 is an error: no
@@ -118,6 +121,30 @@ def growth(samples: list[tuple[float, float]], after: float) -> float:
     return warm[-1] - warm[0]
 
 
+def failure_report(
+    traffic: list[Traffic], names: tuple[str, ...], moved_at: list[float], limit: int = 40
+) -> list[str]:
+    """One line per failed request (the first `limit`): which Service, how long after the
+    latest rollout's version move it was sent, and what went wrong."""
+    failed = sorted(
+        (sent, name, why)
+        for sender, name in zip(traffic, names, strict=True)
+        for sent, why in sender.failures
+    )
+    lines = []
+    for sent, name, why in failed[:limit]:
+        before = [moment for moment in moved_at if moment <= sent]
+        since = (
+            f"{sent - before[-1]:7.2f} s after rollout {len(before)}"
+            if before
+            else "before any rollout"
+        )
+        lines.append(f"  failed: {name:7} {since}: {why}")
+    if len(failed) > limit:
+        lines.append(f"  ... and {len(failed) - limit} more")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30, help="length (default 30)")
@@ -131,6 +158,7 @@ def main() -> int:
     operator = start_operator(namespace, log)
     rollouts = int(args.minutes // args.every)
     traffic: list[Traffic] = []
+    moved_at: list[float] = []  # wall-clock time of each rollout's version move
     sampler = Sampler(operator.pid, namespace)
     try:
         model = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Model", "metadata": {"name": "iris"}}
@@ -166,6 +194,9 @@ def main() -> int:
         for name in ("steady", "iris"):
             ip = core.read_namespaced_service(name, namespace).spec.cluster_ip
             traffic.append(Traffic(f"http://{ip}:8080/v2/models/iris/infer"))
+        for sender, name in zip(traffic, ("steady", "rolling"), strict=True):
+            seconds = sender.until_answered()
+            print(f"{name}: the Service first answered {seconds:.2f} s after the soak began asking")
         for sender in traffic:
             sender.start()
         started = time.monotonic()
@@ -174,6 +205,7 @@ def main() -> int:
         operator_warm = None
         for number in range(2, rollouts + 2):
             time.sleep(max(0.0, started + (number - 1) * args.every * 60 - time.monotonic()))
+            moved_at.append(time.time())
             seconds, rolled_back = bench.healthy_rollout(number)
             operator_warm = operator_warm or time.monotonic()
             outcome = "ROLLED BACK" if rolled_back else "promoted"
@@ -200,6 +232,8 @@ def main() -> int:
         f"operator RSS {sampler.operator[0][1]:.0f} -> {sampler.operator[-1][1]:.0f} MiB; "
         f"steady server {sampler.server[0][1]:.0f} -> {sampler.server[-1][1]:.0f} MiB"
     )
+    for line in failure_report(traffic, ("steady", "rolling"), moved_at):
+        print(line)
     print("targets: growth <= 20 MiB each, 0 errors")
     print(
         f"soak_minutes={args.minutes:g} operator_rss_growth_mib={operator_growth:.1f} "
