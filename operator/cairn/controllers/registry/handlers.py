@@ -12,44 +12,52 @@ import kopf
 
 from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion
 from cairn.controllers import resync
+from cairn.controllers.observed import calls_for_reconcile
 from cairn.controllers.registry.models import reconcile_model, resync_model
-from cairn.controllers.registry.versions import reconcile_version, resync_version
+from cairn.controllers.registry.versions import model_inputs, reconcile_version, resync_version
 from cairn.kube import cache
 
 RESYNC_SECONDS = 30
 
 
-@kopf.on.create(GROUP, VERSION, ModelVersion.plural())
-@kopf.on.resume(GROUP, VERSION, ModelVersion.plural())
-@kopf.on.update(GROUP, VERSION, ModelVersion.plural(), field="spec.approval")
-def on_version(namespace: str | None, name: str, **_: Any) -> None:
-    if namespace:
-        reconcile_version(namespace, name)
-
-
 @kopf.on.event(GROUP, VERSION, ModelVersion.plural())
-def on_version_event(namespace: str | None, spec: kopf.Spec, type: str | None, **_: Any) -> None:
+def on_version_event(
+    namespace: str | None, name: str, body: kopf.Body, spec: kopf.Spec, type: str | None, **_: Any
+) -> None:
+    if not namespace:
+        return
+    # New, or its spec (spec.approval) not yet observed (controllers.observed).
+    if calls_for_reconcile(type, body):
+        reconcile_version(namespace, name)
     # Created, judged, approved or deleted: the Model's latest version and aliases may change.
-    if namespace and type is not None and spec.get("model"):
+    if type is not None and spec.get("model"):
         resync_model(namespace, str(spec["model"]))
 
 
-@kopf.on.create(GROUP, VERSION, Model.plural())
-@kopf.on.resume(GROUP, VERSION, Model.plural())
-@kopf.on.update(GROUP, VERSION, Model.plural(), field="spec")
-def on_model(namespace: str | None, name: str, **_: Any) -> None:
-    if not namespace:
-        return
-    # The policy may have changed: its versions are judged again before aliases are resolved.
-    _resync_versions(namespace, name)
-    reconcile_model(namespace, name)
+# The model_inputs of each Model when its versions were last looked at again.
+_inputs_seen: dict[tuple[str, str], int] = {}
 
 
 @kopf.on.event(GROUP, VERSION, Model.plural())
-def on_model_event(namespace: str | None, name: str | None, type: str | None, **_: Any) -> None:
-    # The promotion policy moved its alias (status): its versions' Promoted conditions follow.
-    if namespace and name and type is not None:
+def on_model_event(
+    namespace: str | None, name: str | None, type: str | None, body: kopf.Body, **_: Any
+) -> None:
+    if not (namespace and name):
+        return
+    key = (namespace, name)
+    if type == "DELETED":
+        _inputs_seen.pop(key, None)
+        _resync_versions(namespace, name)  # they have no Model now
+        return
+    # Its policy changed or the policy moved an alias (status.promoted): the versions are judged
+    # again, before the aliases are resolved from them. Not on every registration's write of
+    # latestVersion: with 100 versions a Model, that made registering quadratic.
+    inputs = model_inputs(dict(body))
+    if _inputs_seen.get(key) != inputs:
+        _inputs_seen[key] = inputs
         _resync_versions(namespace, name)
+    if calls_for_reconcile(type, body):
+        reconcile_model(namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, ModelDeployment.plural())

@@ -3,6 +3,7 @@ decide its approval, list the ModelDeployments serving it, and keep its history;
 status is written here and nowhere else."""
 
 import datetime
+import json
 import logging
 from typing import Any
 
@@ -44,6 +45,16 @@ def model_of(version: ModelVersion) -> Model | None:
     """The version's Model from the watch cache; None when it does not exist or cannot be read
     (its own controller reports why)."""
     return cached(Model, cache.get(Model, version.namespace, version.spec.model))
+
+
+def model_inputs(model: Body) -> int:
+    """A digest of what of a Model its versions' status reads (with_promotion, judged): its spec
+    (the generation stands for it), whether it exists, and the promotion record in its status;
+    not latestVersion or conditions, which change with every registration. A Model event whose
+    digest is unchanged cannot change any of its versions' status."""
+    held = model.get("status") or {}
+    read = [held.get(field) for field in ("promoted", "rolledBack", "history")]
+    return hash(json.dumps([model["metadata"].get("generation"), read], sort_keys=True))
 
 
 def status_for(

@@ -10,6 +10,7 @@ from cairn.api.conditions import find
 from cairn.api.labels import RUN_LABEL
 from cairn.api.trainingrun import TrainingRunReason
 from cairn.controllers import resync
+from cairn.controllers.observed import calls_for_reconcile
 from cairn.controllers.trainingrun.reconcile import reconcile
 from cairn.controllers.trainingrun.status import is_settled
 from cairn.observability import metrics
@@ -25,18 +26,10 @@ SUSPENDED_RESYNC_SECONDS = 300
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def on_run(type: str | None, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
-    """Reconcile a run that is new, or first seen by this process (type None: the initial
-    listing), or whose spec changed since its status was written (spec.suspend); the run's own
-    status writes need nothing. An event handler rather than kopf's create and update handlers:
-    those record the last handled spec in an annotation, one more write per run, and a write
-    after which the run's next reconcile has to read it back from the API server."""
-    if namespace and type != "DELETED" and (type in (None, "ADDED") or spec_unobserved(body)):
+    """Reconcile a run that is new or whose spec (spec.suspend) its status has not observed
+    (controllers.observed: an event handler, not kopf's create and update handlers)."""
+    if namespace and calls_for_reconcile(type, body):
         reconcile(namespace, name, dict(body))
-
-
-def spec_unobserved(body: kopf.Body) -> bool:
-    """The run's spec changed since its status was last written (or it has no status yet)."""
-    return body.metadata.get("generation") != body.status.get("observedGeneration")
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
