@@ -14,7 +14,7 @@ from cairn.api.conditions import set_condition
 from cairn.api.trainingrun import RegistrationReason, TrainingRunReason
 from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import parse
-from cairn.controllers.trainingrun import jobspec
+from cairn.controllers.trainingrun import jobspec, podwarnings
 from cairn.controllers.trainingrun.champion import champion_for
 from cairn.controllers.trainingrun.observe import Observation, observe
 from cairn.controllers.trainingrun.output import output_claim, output_uri
@@ -176,7 +176,7 @@ def explain(run: TrainingRun, seen: Observation) -> str:
         tail = workloads.log_tail(run.namespace, failed.pod, failed.container, LOG_TAIL_LINES)
         return f"{seen.message}; last log lines:\n{tail.rstrip()}" if tail.strip() else seen.message
     if seen.waiting_pod is not None:
-        warning = workloads.pod_warning(run.namespace, seen.waiting_pod)
+        warning = podwarnings.latest(run.namespace, seen.waiting_pod)
         return f"{seen.message}: {warning}" if warning else seen.message
     return seen.message
 
