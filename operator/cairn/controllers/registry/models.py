@@ -269,7 +269,8 @@ def up_to_date(body: Body | None) -> bool:
 
 def reconcile_model(namespace: str, name: str) -> None:
     with exclusive(Model.plural(), namespace, name), reconciling("Model", namespace, name):
-        body = objects.get(Model, namespace, name)
+        # Its status has one writer, this controller: the cache unless it lacks our last write.
+        body = cache.for_write(Model, namespace, name)
         model = parse(Model, body) if body is not None else None
         if model is None:
             return

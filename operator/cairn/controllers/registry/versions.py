@@ -23,7 +23,7 @@ from cairn.api.model import ModelReason
 from cairn.api.modelversion import HISTORY_MAX, ModelVersionReason
 from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import cached, parse
-from cairn.kube import cache, events, objects, status
+from cairn.kube import cache, events, status
 from cairn.observability.reconciles import reconciling
 from cairn.registry import fairness, history
 from cairn.registry.approval import decide
@@ -212,7 +212,8 @@ def reconcile_version(namespace: str, name: str) -> None:
         exclusive(ModelVersion.plural(), namespace, name),
         reconciling("ModelVersion", namespace, name),
     ):
-        body = objects.get(ModelVersion, namespace, name)
+        # Its status has one writer, this controller: the cache unless it lacks our last write.
+        body = cache.for_write(ModelVersion, namespace, name)
         version = parse(ModelVersion, body) if body is not None else None
         if version is None:
             return
