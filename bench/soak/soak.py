@@ -7,8 +7,8 @@ the kubelet's figure for its container), and `rolling`, moved to a new,
 equally good version every --every minutes through a canary judged every 5 s. A thread sends
 ~40 requests/s to both Services, each on a new connection, all on the cluster's own addresses,
 from the first answer of each: kube-proxy programs a new Service's endpoints a moment after the
-ModelDeployment is Available, and refuses connections until then (the soak's 33–39 errors in
-stops 18–20 were all that moment, before any rollout).
+ModelDeployment is Available, and refuses connections until then (the soak's 33 to 39 errors in
+stops 18 to 20 were all that moment, before any rollout).
 
 Growth is the last sample minus the first one taken after a warm-up (the first rollout for the
 operator, a minute of traffic for the server). Every answer that is not a 200 is an error: no
