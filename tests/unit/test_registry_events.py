@@ -8,9 +8,11 @@ from typing import Any, cast
 import kopf
 import pytest
 
+from cairn.api import Model
 from cairn.controllers.observed import calls_for_reconcile, spec_unobserved
+from cairn.controllers.parsing import cached
 from cairn.controllers.registry import handlers
-from cairn.controllers.registry.versions import model_inputs
+from cairn.controllers.registry.versions import model_inputs as digest
 
 Body = dict[str, Any]
 
@@ -49,12 +51,27 @@ def test_an_object_without_status_has_an_unobserved_spec() -> None:
 
 
 def test_model_inputs_ignore_what_every_registration_writes() -> None:
-    before = model(promoted=2, history=[{"action": "Promoted", "toVersion": 2}])
+    before = model(
+        promoted=2, history=[{"time": "2026-11-30T10:00:00Z", "action": "Promoted", "toVersion": 2}]
+    )
     after = copy.deepcopy(before)
     after["status"]["latestVersion"] = 4
-    after["status"]["conditions"] = [{"type": "Ready", "status": "True", "message": "4 versions"}]
+    after["status"]["conditions"] = [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Ready",
+            "message": "4 versions",
+            "lastTransitionTime": "2026-11-30T10:00:00Z",
+        }
+    ]
     after["metadata"]["resourceVersion"] = "99"
+    assert cached(Model, after) is not None  # what versions read: a Model that parses
     assert model_inputs(after) == model_inputs(before)
+
+
+def model_inputs(body: Body) -> int:
+    return digest(cached(Model, body))
 
 
 @pytest.mark.parametrize(
@@ -63,13 +80,18 @@ def test_model_inputs_ignore_what_every_registration_writes() -> None:
         lambda m: m["metadata"].update(generation=2),  # the policy changed
         lambda m: m["status"].update(promoted=3),  # the policy moved its alias
         lambda m: m["status"].update(rolledBack=[2]),
-        lambda m: m["status"]["history"].append({"action": "Promoted", "toVersion": 3}),
+        lambda m: m["status"]["history"].append(
+            {"time": "2026-11-30T10:00:00Z", "action": "Promoted", "toVersion": 3}
+        ),
     ],
 )
 def test_model_inputs_follow_what_versions_read(change: Any) -> None:
-    before = model(promoted=2, history=[{"action": "Promoted", "toVersion": 2}])
+    before = model(
+        promoted=2, history=[{"time": "2026-11-30T10:00:00Z", "action": "Promoted", "toVersion": 2}]
+    )
     after = copy.deepcopy(before)
     change(after)
+    assert cached(Model, after) is not None
     assert model_inputs(after) != model_inputs(before)
 
 

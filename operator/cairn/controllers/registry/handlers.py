@@ -13,6 +13,7 @@ import kopf
 from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion
 from cairn.controllers import resync
 from cairn.controllers.observed import calls_for_reconcile
+from cairn.controllers.parsing import cached
 from cairn.controllers.registry.models import reconcile_model, resync_model
 from cairn.controllers.registry.versions import model_inputs, reconcile_version, resync_version
 from cairn.kube import cache
@@ -52,7 +53,7 @@ def on_model_event(
     # Its policy changed or the policy moved an alias (status.promoted): the versions are judged
     # again, before the aliases are resolved from them. Not on every registration's write of
     # latestVersion: with 100 versions a Model, that made registering quadratic.
-    inputs = model_inputs(dict(body))
+    inputs = model_inputs(cached(Model, dict(body)))
     if _inputs_seen.get(key) != inputs:
         _inputs_seen[key] = inputs
         _resync_versions(namespace, name)

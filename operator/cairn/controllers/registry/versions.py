@@ -3,7 +3,6 @@ decide its approval, list the ModelDeployments serving it, and keep its history;
 status is written here and nowhere else."""
 
 import datetime
-import json
 import logging
 from typing import Any
 
@@ -47,14 +46,16 @@ def model_of(version: ModelVersion) -> Model | None:
     return cached(Model, cache.get(Model, version.namespace, version.spec.model))
 
 
-def model_inputs(model: Body) -> int:
+def model_inputs(model: Model | None) -> int:
     """A digest of what of a Model its versions' status reads (with_promotion, judged): its spec
-    (the generation stands for it), whether it exists, and the promotion record in its status;
-    not latestVersion or conditions, which change with every registration. A Model event whose
-    digest is unchanged cannot change any of its versions' status."""
-    held = model.get("status") or {}
-    read = [held.get(field) for field in ("promoted", "rolledBack", "history")]
-    return hash(json.dumps([model["metadata"].get("generation"), read], sort_keys=True))
+    (the generation stands for it), whether it can be read, and the promotion record in its
+    status; not latestVersion or conditions, which change with every registration. A Model event
+    whose digest is unchanged cannot change any of its versions' status."""
+    if model is None:
+        return hash(None)
+    held = model.status or ModelStatus()
+    promotions = [entry.model_dump_json() for entry in held.history or []]
+    return hash((model.generation, held.promoted, tuple(held.rolled_back or ()), *promotions))
 
 
 def status_for(
