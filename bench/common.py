@@ -84,13 +84,35 @@ def apply_crds(directory: Path = CRDS) -> None:
     )
 
 
+BENCH_LABEL = "cairn.dev/bench"
+EARLIER_DELETION_SECONDS = 600
+
+
+def wait_for_earlier_benchmarks(core: Any) -> None:
+    """Wait while an earlier benchmark's namespace is still being deleted: its thousands of
+    objects going away keep the API server and etcd busy for minutes, and a benchmark started
+    meanwhile measures that as well as itself."""
+    deadline = time.monotonic() + EARLIER_DELETION_SECONDS
+    said = False
+    while time.monotonic() < deadline:
+        listed = core.list_namespace(label_selector=f"{BENCH_LABEL}=1")
+        deleting = [ns.metadata.name for ns in listed.items if ns.metadata.deletion_timestamp]
+        if not deleting:
+            return
+        if not said:
+            print(f"waiting for earlier benchmark namespaces to be deleted: {', '.join(deleting)}")
+            said = True
+        time.sleep(2)
+    print("earlier benchmark namespaces are still being deleted; measuring beside them")
+
+
 def bench_namespace(core: Any, prefix: str) -> str:
-    """A new namespace `<prefix>-<random>`, labelled as a benchmark's."""
+    """A new namespace `<prefix>-<random>`, labelled as a benchmark's, once no earlier one is
+    still being deleted."""
+    wait_for_earlier_benchmarks(core)
     namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
     core.create_namespace(
-        client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=namespace, labels={"cairn.dev/bench": "1"})
-        )
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels={BENCH_LABEL: "1"}))
     )
     return namespace
 

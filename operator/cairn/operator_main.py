@@ -165,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         verbose=options.log_level == "debug", log_format=options.log_format, log_prefix=None
     )
     logging.getLogger().setLevel(options.log_level.upper())
+    if options.log_level != "debug":
+        logs.quiet_handler_successes()
     # A startup handler installs it too (for `kopf run`); here, kopf's first lines get it as well.
     logs.install()
     # Importing the controllers registers their handlers with kopf's default registry.

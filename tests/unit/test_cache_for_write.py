@@ -128,3 +128,44 @@ def test_a_created_run_is_forgotten_when_deleted_or_after_a_while(
     later = time.monotonic() + cache.CREATED_KEPT_SECONDS + 1
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert cache.runs_of("ml", "iris") == []
+
+
+def test_a_resync_waits_for_the_watch_to_show_this_process_s_write(
+    store: OneObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.body = run_at("5")
+    assert not cache.behind(TrainingRun, "ml", "iris-1")  # nothing written by this process
+    cache.remember(TrainingRun, run_at("7"))
+    assert cache.behind(TrainingRun, "ml", "iris-1")
+    store.body = run_at("7")
+    assert not cache.behind(TrainingRun, "ml", "iris-1")
+    # A write the watch never shows as such (a later change by someone else came first, or
+    # kopf folded it into the next event) holds the resync back for BEHIND_SECONDS at most.
+    cache.remember(TrainingRun, run_at("8"))
+    store.body = run_at("10")
+    assert cache.behind(TrainingRun, "ml", "iris-1")
+    later = time.monotonic() + cache.BEHIND_SECONDS + 0.1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert not cache.behind(TrainingRun, "ml", "iris-1")
+
+
+def test_a_run_the_watch_shows_between_the_two_looks_is_found(
+    store: OneObjectStore, server: list[str]
+) -> None:
+    class CatchingUp(OneObjectStore):
+        """Empty at the first look, holding the run from the second on."""
+
+        looks = 0
+
+        def get(self, kind: Any, namespace: str, name: str) -> Body | None:
+            self.looks += 1
+            return started_run() if self.looks > 1 else None
+
+    catching_up = CatchingUp()
+    cache.install(catching_up)
+    try:
+        cache.created(TrainingRun, started_run())
+        assert cache.for_write(TrainingRun, "ml", "iris-1") == started_run()
+        assert server == []
+    finally:
+        cache.install(store)

@@ -111,3 +111,24 @@ def test_install_is_idempotent() -> None:
 
     for handler in logging.getLogger().handlers:
         assert sum(isinstance(f, logs.ContextFilter) for f in handler.filters) <= 1
+
+
+@pytest.mark.usefixtures("configured")
+def test_kopf_handler_successes_are_dropped_but_not_its_errors(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(kopf.LogFormat.PLAIN)
+    objects = logging.getLogger("kopf.objects")
+    monkeypatch.setattr(objects, "filters", [])
+    logs.quiet_handler_successes()
+    logs.quiet_handler_successes()
+    assert len(objects.filters) == 1
+
+    objects.info("Handler 'on_run' succeeded.")
+    objects.info("Creation is processed: 1 succeeded; 0 failed.")
+    objects.error("Handler 'on_run' failed with an exception. Will ignore.")
+
+    assert capsys.readouterr().err.splitlines() == [
+        "Creation is processed: 1 succeeded; 0 failed.",
+        "Handler 'on_run' failed with an exception. Will ignore.",
+    ]

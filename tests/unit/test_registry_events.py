@@ -2,6 +2,7 @@
 reconcile, the controllers' own status writes do not, and a registration's write of a Model's
 latestVersion does not judge every version of the Model again."""
 
+import asyncio
 import copy
 from typing import Any, cast
 
@@ -12,6 +13,7 @@ from cairn.api import Model
 from cairn.controllers.observed import calls_for_reconcile, spec_unobserved
 from cairn.controllers.parsing import cached
 from cairn.controllers.registry import handlers
+from cairn.controllers.registry.models import reconcile_model
 from cairn.controllers.registry.versions import model_inputs as digest
 
 Body = dict[str, Any]
@@ -102,16 +104,22 @@ class Calls:
         monkeypatch.setattr(
             handlers, "_resync_versions", lambda namespace, name: self.resynced.append(name)
         )
-        monkeypatch.setattr(
-            handlers, "reconcile_model", lambda namespace, name: self.reconciled.append(name)
-        )
+        monkeypatch.setattr(handlers, "enqueue", self.enqueued)
         monkeypatch.setattr(handlers, "_inputs_seen", {})
+
+    def enqueued(self, reconcile: Any, namespace: str, name: str) -> None:
+        assert reconcile is reconcile_model, reconcile
+        self.reconciled.append(name)
 
     def event(self, type_: str | None, body: Body) -> tuple[int, int]:
         """(versions looked at again, Model reconciled) for one event."""
         before = len(self.resynced), len(self.reconciled)
         handler: Any = handlers.on_model_event  # kopf's decorator types it for kopf's own call
-        handler(namespace="ml", name="iris", type=type_, body=kopf.Body(cast(kopf.RawBody, body)))
+        asyncio.run(
+            handler(
+                namespace="ml", name="iris", type=type_, body=kopf.Body(cast(kopf.RawBody, body))
+            )
+        )
         return len(self.resynced) - before[0], len(self.reconciled) - before[1]
 
 

@@ -70,7 +70,10 @@ def get(kind: Kind, namespace: str, name: str) -> Body | None:
             forget(kind, namespace, name)
         return seen
     unseen = _created_unseen(kind, namespace, lambda body: body["metadata"]["name"] == name, 1)
-    return unseen[0] if unseen else None
+    if unseen:
+        return unseen[0]
+    # The watch may have shown it between the two looks (then it is no longer "unseen").
+    return _installed().get(kind, namespace, name)
 
 
 def of_model(kind: Kind, namespace: str, model: str) -> list[Body]:
@@ -101,11 +104,14 @@ def run_pods(namespace: str, run: str) -> list[Body]:
 
 
 # The resourceVersion of each object as this process last read it from the API server or wrote
-# it, keyed (plural, namespace, name); the least recently used go first, so deleted objects do
-# not accumulate.
+# it, keyed (plural, namespace, name), with when (monotonic); the least recently used go first,
+# so deleted objects do not accumulate.
 KNOWN_MAX = 20_000
-_known: collections.OrderedDict[tuple[str, str, str], str] = collections.OrderedDict()
+_known: collections.OrderedDict[tuple[str, str, str], tuple[str, float]] = collections.OrderedDict()
 _known_lock = threading.Lock()
+# How long a resync waits for the watch to show this process's own write (`behind`); under a
+# burst the watch runs a second or two late.
+BEHIND_SECONDS = 5.0
 
 
 def remember(kind: Kind, body: Body) -> None:
@@ -113,10 +119,34 @@ def remember(kind: Kind, body: Body) -> None:
     meta = body.get("metadata") or {}
     key = (kind.plural(), meta.get("namespace", ""), meta.get("name", ""))
     with _known_lock:
-        _known[key] = meta.get("resourceVersion", "")
+        _known[key] = (meta.get("resourceVersion", ""), time.monotonic())
         _known.move_to_end(key)
         while len(_known) > KNOWN_MAX:
             _known.popitem(last=False)
+
+
+def _shows_known(key: tuple[str, str, str], cached: Body) -> bool:
+    """Whether `cached` is the version this process last read or wrote (or it has none)."""
+    version = (cached.get("metadata") or {}).get("resourceVersion")
+    with _known_lock:
+        known = _known.get(key)
+    return bool(version) and (known is None or known[0] == version)
+
+
+def behind(kind: Kind, namespace: str, name: str) -> bool:
+    """Whether the cache does not show yet what this process wrote to the object less than
+    BEHIND_SECONDS ago. A resync that compares from the cache waits for it: acting on the copy
+    before that write would reconcile again what the write has just settled (a scheduled run
+    judged due again, a second read of the object from the API server), in a burst when the
+    API server has least time for it."""
+    cached = get(kind, namespace, name)
+    with _known_lock:
+        known = _known.get((kind.plural(), namespace, name))
+    if cached is None or known is None:
+        return False
+    version, when = known
+    shown = (cached.get("metadata") or {}).get("resourceVersion") == version
+    return not shown and time.monotonic() - when < BEHIND_SECONDS
 
 
 # Objects this process created that the watch may not have shown yet, by (plural, namespace)
@@ -172,11 +202,8 @@ def for_write(kind: Kind, namespace: str, name: str) -> Body | None:
     may still be on its way to the watch."""
     key = (kind.plural(), namespace, name)
     cached = get(kind, namespace, name) if _store is not None else None
-    if cached is not None:
-        version = (cached.get("metadata") or {}).get("resourceVersion")
-        with _known_lock:
-            if version and _known.get(key, version) == version:
-                return cached
+    if cached is not None and _shows_known(key, cached):
+        return cached
     fresh = objects.get(kind, namespace, name)
     if fresh is not None:
         remember(kind, fresh)

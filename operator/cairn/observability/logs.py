@@ -82,3 +82,26 @@ def install(logger: logging.Logger | None = None) -> None:
     for handler in (logger or logging.getLogger()).handlers:
         if not any(isinstance(f, ContextFilter) for f in handler.filters):
             handler.addFilter(ContextFilter())
+
+
+class HandlerSuccesses(logging.Filter):
+    """Drops kopf's "Handler 'on_run' succeeded." lines. Cairn's watch event handlers run for
+    every event of every object (a few per training run, thousands a minute in a busy cluster)
+    and only queue a reconcile, which logs what it does; the line said nothing a user could
+    act on, and writing it cost kopf's event loop a tenth of its time in a burst. Errors and
+    retries are still logged; at debug level nothing is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.INFO
+            and isinstance(record.msg, str)
+            and record.msg.startswith("Handler '")
+            and record.msg.endswith("' succeeded.")
+        )
+
+
+def quiet_handler_successes() -> None:
+    """Install HandlerSuccesses on kopf's per-object logger. Idempotent."""
+    logger = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, HandlerSuccesses) for f in logger.filters):
+        logger.addFilter(HandlerSuccesses())

@@ -14,6 +14,7 @@ from typing import Literal, get_args
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     Info,
     PlatformCollector,
@@ -99,6 +100,11 @@ TRIGGERS = Counter(
     "ContinuousTraining triggers, by type and outcome (started a run, skipped, or a schedule "
     "time missed)",
     ["type", "outcome"],
+    registry=REGISTRY,
+)
+WORK_QUEUE_DEPTH = Gauge(
+    "cairn_operator_work_queue_depth",
+    "Reconciles asked for by watch events and waiting for a worker thread",
     registry=REGISTRY,
 )
 SCHEDULE_LAG = Histogram(

@@ -1,4 +1,5 @@
-"""kopf handlers for Models and ModelVersions: thin, each calls a reconcile.
+"""kopf handlers for Models and ModelVersions: thin, each queues a reconcile
+(controllers.workqueue).
 
 A ModelVersion's status depends on its Model's policy and on the ModelDeployments serving it; a
 Model's on its versions. A change to one side looks at the other through the watch caches and
@@ -16,23 +17,24 @@ from cairn.controllers.observed import calls_for_reconcile
 from cairn.controllers.parsing import cached
 from cairn.controllers.registry.models import reconcile_model, resync_model
 from cairn.controllers.registry.versions import model_inputs, reconcile_version, resync_version
+from cairn.controllers.workqueue import enqueue
 from cairn.kube import cache
 
 RESYNC_SECONDS = 30
 
 
 @kopf.on.event(GROUP, VERSION, ModelVersion.plural())
-def on_version_event(
+async def on_version_event(
     namespace: str | None, name: str, body: kopf.Body, spec: kopf.Spec, type: str | None, **_: Any
 ) -> None:
     if not namespace:
         return
     # New, or its spec (spec.approval) not yet observed (controllers.observed).
     if calls_for_reconcile(type, body):
-        reconcile_version(namespace, name)
+        enqueue(reconcile_version, namespace, name)
     # Created, judged, approved or deleted: the Model's latest version and aliases may change.
     if type is not None and spec.get("model"):
-        resync_model(namespace, str(spec["model"]))
+        enqueue(resync_model, namespace, str(spec["model"]))
 
 
 # The model_inputs of each Model when its versions were last looked at again.
@@ -40,7 +42,7 @@ _inputs_seen: dict[tuple[str, str], int] = {}
 
 
 @kopf.on.event(GROUP, VERSION, Model.plural())
-def on_model_event(
+async def on_model_event(
     namespace: str | None, name: str | None, type: str | None, body: kopf.Body, **_: Any
 ) -> None:
     if not (namespace and name):
@@ -58,21 +60,23 @@ def on_model_event(
         _inputs_seen[key] = inputs
         _resync_versions(namespace, name)
     if calls_for_reconcile(type, body):
-        reconcile_model(namespace, name)
+        enqueue(reconcile_model, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, ModelDeployment.plural())
-def on_deployment_event(namespace: str | None, spec: kopf.Spec, type: str | None, **_: Any) -> None:
+async def on_deployment_event(
+    namespace: str | None, spec: kopf.Spec, type: str | None, **_: Any
+) -> None:
     # What a ModelDeployment serves is listed in its versions' status, protects them from
     # retention, and a rollback of the promotion alias's version moves the alias back.
     if namespace and type is not None and spec.get("model"):
         _resync_versions(namespace, str(spec["model"]))
-        resync_model(namespace, str(spec["model"]))
+        enqueue(resync_model, namespace, str(spec["model"]))
 
 
 def _resync_versions(namespace: str, model: str) -> None:
     for body in cache.of_model(ModelVersion, namespace, model):
-        resync_version(namespace, body["metadata"]["name"])
+        enqueue(resync_version, namespace, body["metadata"]["name"])
 
 
 @kopf.index(GROUP, VERSION, ModelVersion.plural())

@@ -13,6 +13,7 @@ from cairn.controllers import resync
 from cairn.controllers.observed import calls_for_reconcile
 from cairn.controllers.trainingrun.reconcile import reconcile
 from cairn.controllers.trainingrun.status import is_settled
+from cairn.controllers.workqueue import enqueue
 from cairn.observability import metrics
 
 PLURAL = TrainingRun.plural()
@@ -25,11 +26,14 @@ SUSPENDED_RESYNC_SECONDS = 300
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def on_run(type: str | None, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+async def on_run(
+    type: str | None, namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> None:
     """Reconcile a run that is new or whose spec (spec.suspend) its status has not observed
-    (controllers.observed: an event handler, not kopf's create and update handlers)."""
+    (controllers.observed: an event handler, not kopf's create and update handlers), in a
+    worker thread (controllers.workqueue)."""
     if namespace and calls_for_reconcile(type, body):
-        reconcile(namespace, name, dict(body))
+        enqueue(reconcile, namespace, name)
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -86,18 +90,23 @@ def stop_counting_trainingruns(**_: Any) -> None:
     metrics.TRAINING_RUNS.watch(None)
 
 
+def _enqueue_run(namespace: str | None, name: str | None) -> None:
+    if namespace and name:
+        enqueue(reconcile, namespace, name)
+
+
 @kopf.on.event("batch", "v1", "jobs", labels={RUN_LABEL: kopf.PRESENT})
-def on_job_event(
+async def on_job_event(
     labels: kopf.Labels, namespace: str | None, type: str, status: kopf.Status, **_: Any
 ) -> None:
     # A Job with no status yet is the one the run's own reconcile just created: nothing to read.
     # A deleted Job is read too: a run still waiting on it (suspended, say) must fail JobLost now,
     # not at its next resync; a finished run's reconcile returns at its first read.
     if status:
-        _reconcile_named(namespace, labels.get(RUN_LABEL))
+        _enqueue_run(namespace, labels.get(RUN_LABEL))
 
 
 @kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
-def on_pod_event(labels: kopf.Labels, namespace: str | None, type: str, **_: Any) -> None:
+async def on_pod_event(labels: kopf.Labels, namespace: str | None, type: str, **_: Any) -> None:
     if type != "DELETED":
-        _reconcile_named(namespace, labels.get(RUN_LABEL))
+        _enqueue_run(namespace, labels.get(RUN_LABEL))

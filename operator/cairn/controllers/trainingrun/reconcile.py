@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
 
 from cairn.api import TrainingRun, TrainingRunConditionType, TrainingRunPhase, TrainingRunStatus
 from cairn.api.conditions import set_condition
@@ -41,15 +40,7 @@ JOB_LOST_MESSAGE = (
 logger = logging.getLogger(__name__)
 
 
-def reconcile(namespace: str, name: str, seen: Body | None = None) -> None:
-    """Reconcile the run; `seen`: the body a handler was given, which spares reading a finished
-    run again."""
-    if seen is not None:
-        try:
-            if is_settled(TrainingRun.model_validate(seen)):
-                return  # the common case for every event of a finished run: no API call
-        except ValidationError:
-            pass  # the latest object is parsed, and reported, below
+def reconcile(namespace: str, name: str) -> None:
     # Timed once this thread has the run: waiting for another reconcile of it is not work.
     with (
         exclusive(TrainingRun.plural(), namespace, name),
