@@ -43,8 +43,10 @@ def configure(settings: kopf.OperatorSettings, *, instance: str, scanning: bool 
     )
     settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"
 
-    # Handlers are synchronous and spend their time waiting on the API server: with asyncio's
-    # default of a handful of threads, 200 runs created at once would queue behind each other.
+    # ModelDeployments' create and update handlers are synchronous and spend their time waiting
+    # on the API server (the other kinds' reconciles run in controllers.workqueue's threads):
+    # with asyncio's default of a handful of threads, a Helm release of many ModelDeployments
+    # would queue behind each other.
     settings.execution.max_workers = 32
 
     # Without a server-side timeout a watch whose connection silently died is never noticed.

@@ -1,4 +1,5 @@
-"""kopf handlers for ModelDeployments: thin, each calls the same reconcile.
+"""kopf handlers for ModelDeployments: thin, each calls or queues (controllers.workqueue) the
+same reconcile.
 
 Besides its own changes, a ModelDeployment is reconciled when one of its Deployments changes
 (pods becoming ready), and when a change of its Model (an alias moved) or of one of the Model's
@@ -15,6 +16,7 @@ from cairn.api.labels import DEPLOYMENT_LABEL
 from cairn.api.monitoring import DEFAULT_WINDOW
 from cairn.controllers import resync
 from cairn.controllers.deployment.reconcile import needs_reconcile, reconcile, rolling_out
+from cairn.controllers.workqueue import enqueue
 from cairn.kube import cache
 
 PLURAL = ModelDeployment.plural()
@@ -56,31 +58,36 @@ resync.register(resync_modeldeployments, reconcile)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={DEPLOYMENT_LABEL: kopf.PRESENT})
-def on_track_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+async def on_track_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
     # DELETED too: a track deleted by hand is recreated.
     name = labels.get(DEPLOYMENT_LABEL)
     if namespace and name:
-        reconcile(namespace, name)
+        enqueue(reconcile, namespace, name)
 
 
-def _reconcile_affected(namespace: str | None, model: str | None) -> None:
-    if not (namespace and model):
-        return
+def reconcile_affected(namespace: str, model: str) -> None:
+    """Queue the ModelDeployments of `model` whose target the change of the Model or of one of
+    its versions moved (a worker's job: it reads the caches and the parse memo)."""
     for body in cache.of_model(ModelDeployment, namespace, model):
         if needs_reconcile(body):
-            reconcile(namespace, body["metadata"]["name"])
+            enqueue(reconcile, namespace, body["metadata"]["name"])
 
 
 @kopf.on.event(GROUP, VERSION, Model.plural())
-def on_model_event(name: str | None, namespace: str | None, type: str | None, **_: Any) -> None:
+async def on_model_event(
+    name: str | None, namespace: str | None, type: str | None, **_: Any
+) -> None:
     # Model.status.aliases is written by the Model's controller: kopf's update handlers ignore
     # status, so every event of the Model is looked at (None: the initial listing, which the
     # resume handlers cover).
-    if type is not None:
-        _reconcile_affected(namespace, name)
+    if type is not None and namespace and name:
+        enqueue(reconcile_affected, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, ModelVersion.plural())
-def on_version_event(spec: kopf.Spec, namespace: str | None, type: str | None, **_: Any) -> None:
-    if type is not None:
-        _reconcile_affected(namespace, spec.get("model"))
+async def on_version_event(
+    spec: kopf.Spec, namespace: str | None, type: str | None, **_: Any
+) -> None:
+    model = spec.get("model")
+    if type is not None and namespace and model:
+        enqueue(reconcile_affected, namespace, str(model))
