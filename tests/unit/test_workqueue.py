@@ -58,12 +58,18 @@ def test_events_for_a_waiting_object_fold_into_one_reconcile(queue: WorkQueue) -
     assert not reconcile.finished.acquire(timeout=0.3)  # no third call
 
 
-def test_an_event_during_a_reconcile_runs_it_again_after(queue: WorkQueue) -> None:
+def under_way(queue: WorkQueue, workers: int) -> Recorder:
+    """A reconcile of ml/iris started by one of `workers` and held inside until released."""
     reconcile = Recorder()
     reconcile.release.clear()
-    queue.start(workers=4)
+    queue.start(workers=workers)
     queue.add(reconcile, "ml", "iris")
     assert reconcile.entered.wait(WAIT)
+    return reconcile
+
+
+def test_an_event_during_a_reconcile_runs_it_again_after(queue: WorkQueue) -> None:
+    reconcile = under_way(queue, workers=4)
     # The object changed after the reconcile read it: twice asked, once more run, never two
     # reconciles of one object at once (four idle workers could take it).
     queue.add(reconcile, "ml", "iris")
@@ -103,11 +109,7 @@ def test_a_failing_reconcile_is_logged_and_the_workers_go_on(
 
 def test_stopping_drops_what_waits_and_lets_what_is_under_way_finish() -> None:
     queue = WorkQueue()
-    reconcile = Recorder()
-    reconcile.release.clear()
-    queue.start(workers=1)
-    queue.add(reconcile, "ml", "iris")
-    assert reconcile.entered.wait(WAIT)
+    reconcile = under_way(queue, workers=1)
     queue.add(reconcile, "ml", "wine")
     queue.add(reconcile, "ml", "iris")  # would run again after
     stopper = threading.Thread(target=queue.stop, kwargs={"timeout": WAIT})
