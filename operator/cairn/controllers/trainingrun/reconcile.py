@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 
 def reconcile(namespace: str, name: str) -> None:
+    """Reconcile the run from its latest copy; a finished run's costs no API call (the watch
+    cache's copy, parsed once)."""
     # Timed once this thread has the run: waiting for another reconcile of it is not work.
     with (
         exclusive(TrainingRun.plural(), namespace, name),
