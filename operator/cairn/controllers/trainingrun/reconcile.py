@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 def reconcile(namespace: str, name: str) -> None:
-    """Reconcile the run from its latest copy; a finished run's costs no API call (the watch
+    """Reconcile the run from its latest copy; for a finished run that costs no API call (the watch
     cache's copy, parsed once)."""
     # Timed once this thread has the run: waiting for another reconcile of it is not work.
     with (
