@@ -50,12 +50,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    BENCH_LABEL,
     apply_crds,
     peak_rss_mib,
     quantile,
     rss_mib,
     start_operator,
     stop_process,
+    wait_for_earlier_benchmarks,
 )
 from bench.scale import identity, kwok, measure
 from bench.scale.tracker import GROUP, VERSION, Tracker
@@ -273,10 +275,9 @@ def set_up(cleanup: contextlib.ExitStack, args: argparse.Namespace, private: Pat
     bench_id = uuid.uuid4().hex[:6]
     namespace = f"bench-scale-{bench_id}"
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    wait_for_earlier_benchmarks(core)
     core.create_namespace(
-        client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=namespace, labels={"cairn.dev/bench": "1"})
-        )
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels={BENCH_LABEL: "1"}))
     )
     cleanup.callback(core.delete_namespace, namespace)
     kwok_log = logs / f"{namespace}-kwok.log"
