@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.fuzz import crd_spec_schema, strategy
+from tests.support.fuzz import drawn
 from tests.support.kube import Kube
 from tests.support.operator import RunningOperator
 from tests.support.training import GROUP, VERSION
@@ -57,26 +56,6 @@ def name_for(kind: str, number: int, spec: Body) -> str:
     return f"{PREFIXES[kind]}-{number}"
 
 
-def drawn(plural: str, count: int) -> list[Body]:
-    """`count` specs the CRD's schema accepts, the same ones for the same SEED."""
-    found: list[Body] = []
-
-    @seed(SEED)
-    @settings(
-        max_examples=count,
-        phases=[Phase.generate],
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy(crd_spec_schema(CRDS / f"{GROUP}_{plural}.yaml")))
-    def collect(spec: Body) -> None:
-        found.append(spec)
-
-    collect()
-    return found[:count]
-
-
 def reconciles(operator: RunningOperator) -> Counter[tuple[str, str]]:
     text = requests.get(operator.metrics_url, timeout=10).text
     counted: Counter[tuple[str, str]] = Counter()
@@ -99,7 +78,7 @@ def test_fuzzed_objects_are_refused_or_reconciled_never_crash_or_loop(
     accepted: dict[str, list[str]] = {kind: [] for kind in KINDS}
     refused: Counter[str] = Counter()
     for kind, plural in KINDS.items():
-        for number, spec in enumerate(drawn(plural, EXAMPLES)):
+        for number, spec in enumerate(drawn(CRDS / f"{GROUP}_{plural}.yaml", EXAMPLES, SEED)):
             name = name_for(kind, number, spec)
             body = {
                 "apiVersion": f"{GROUP}/{VERSION}",

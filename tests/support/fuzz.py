@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 Schema = Mapping[str, Any]
@@ -82,7 +83,9 @@ def _object(schema: Schema) -> st.SearchStrategy[dict[str, Any]]:
             else SCALARS
         )
         return st.dictionaries(MAP_KEYS, values, max_size=ITEMS_MAX)
-    required = set(schema.get("required") or [])
+    # In the schema's order, never a set's: a set of strings iterates in an order that changes
+    # with each process's hash seed, and so would what one CAIRN_FUZZ_SEED draws.
+    required = list(schema.get("required") or [])
     fixed = {name: strategy(properties[name]) for name in required if name in properties}
     optional = {name: strategy(sub) for name, sub in properties.items() if name not in required}
     return st.fixed_dictionaries(fixed, optional=optional)
@@ -110,3 +113,23 @@ def strategy(schema: Schema) -> st.SearchStrategy[Any]:
     if kind == "boolean":
         return st.booleans()
     return SCALARS
+
+
+def drawn(crd: Path, count: int, seeded: int) -> list[dict[str, Any]]:
+    """`count` specs the CRD's schema accepts: the same ones for the same seed, in any process."""
+    found: list[dict[str, Any]] = []
+
+    @seed(seeded)
+    @settings(
+        max_examples=count,
+        phases=[Phase.generate],
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy(crd_spec_schema(crd)))
+    def collect(spec: dict[str, Any]) -> None:
+        found.append(spec)
+
+    collect()
+    return found[:count]

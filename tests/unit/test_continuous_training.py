@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from cairn.controllers.continuoustraining import reconcile as ct_controller
 from cairn.controllers.continuoustraining.due import due
+from cairn.kube import workloads
 from tests.support.fake_kube import Crash, FakeKube, faults
 
 NS = "ml"
@@ -245,6 +246,33 @@ def test_the_dataset_trigger_trains_on_new_data_once(kube: FakeKube, clock: Cloc
     reconcile()
     assert runs(kube) == ["wine-dataset-1", "wine-dataset-2"]
     assert status(kube)["dataset"]["trainedDigest"] == DIGEST_B
+
+
+def test_a_refused_dataset_probe_is_reported_and_tried_again_at_the_next_check(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusal = json.dumps({"message": 'pods "wine-probe" is forbidden: exceeded quota: no-pods'})
+
+    def refused(namespace: str, pod: Body) -> Body:
+        kube.calls.append(f"create pods/{pod['metadata']['name']}")
+        error = ApiException(status=403, reason="Forbidden")
+        error.body = refusal
+        raise error
+
+    monkeypatch.setattr(workloads, "create_pod", refused)
+    create(kube, triggers={"dataset": {"checkEvery": "30s"}})
+    reconcile()  # does not raise: the refusal is the user's to see
+    said = status(kube)["dataset"]["message"]
+    assert "was refused" in said and "exceeded quota" in said
+    assert [r for _, _, r, _ in kube.events] == ["DatasetCheckFailed"]
+    assert runs(kube) == []
+    tried = len([c for c in kube.calls if c.startswith("create pods/")])
+    clock.advance(10)
+    reconcile()
+    assert len([c for c in kube.calls if c.startswith("create pods/")]) == tried  # not yet due
+    clock.advance(21)
+    reconcile()
+    assert len([c for c in kube.calls if c.startswith("create pods/")]) == tried + 1
 
 
 def test_the_first_run_waits_for_the_first_dataset_check_and_trains_on_both(

@@ -19,6 +19,12 @@ def is_invalid(error: ApiException) -> bool:
     return error.status in (400, 422)
 
 
+def is_refused(error: ApiException) -> bool:
+    """400, 403 or 422: refused for what the object is or asks (a schema, a quota, a Pod Security
+    or RBAC rule); sending it again before something else changes cannot help."""
+    return error.status in (400, 403, 422)
+
+
 def reason_of(error: ApiException) -> str:
     """The API server's own explanation (its Status object's message), else the HTTP reason."""
     try:

@@ -14,6 +14,8 @@ import hashlib
 import logging
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from cairn.analysis.judge import duration_seconds
 from cairn.api import (
     ContinuousTraining,
@@ -33,6 +35,7 @@ from cairn.controllers.continuoustraining import probe, runs, sources
 from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import parse
 from cairn.kube import cache, events, ownership, status, workloads
+from cairn.kube.errors import is_refused, reason_of
 from cairn.observability import metrics
 from cairn.observability.reconciles import reconciling
 from cairn.retraining.schedule import Due, InvalidSchedule, Schedule, due
@@ -304,7 +307,14 @@ def check_dataset(
         name = probe.pod_name(ct, moment)
         pod = probe.build_pod(ct, name)
         ownership.adopt(pod, ct)  # deleting the ContinuousTraining deletes its probe
-        workloads.create_pod(ct.namespace, pod)
+        try:
+            workloads.create_pod(ct.namespace, pod)
+        except ApiException as error:
+            if not is_refused(error):
+                raise
+            # A quota or an admission rule: said in status, tried again at the next check.
+            why = f"the dataset probe pod {name} was refused: {reason_of(error)}"
+            return found.model_copy(update={"checked_at": moment, "message": why})
         logger.debug("started dataset probe %s", name)
     return found
 
