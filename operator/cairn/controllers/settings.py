@@ -43,11 +43,9 @@ def configure(settings: kopf.OperatorSettings, *, instance: str, scanning: bool 
     )
     settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"
 
-    # ModelDeployments' create and update handlers are synchronous and spend their time waiting
-    # on the API server (the other kinds' reconciles run in controllers.workqueue's threads):
-    # with asyncio's default of a handful of threads, a Helm release of many ModelDeployments
-    # would queue behind each other.
-    settings.execution.max_workers = 32
+    # Every watch handler is async and queues its reconcile in controllers.workqueue's threads:
+    # kopf's own thread pool runs only the startup and cleanup handlers.
+    settings.execution.max_workers = 2
 
     # Without a server-side timeout a watch whose connection silently died is never noticed.
     # The client waits a little longer so that the server, not the client, ends a quiet watch.

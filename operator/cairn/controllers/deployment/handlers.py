@@ -1,5 +1,5 @@
-"""kopf handlers for ModelDeployments: thin, each calls or queues (controllers.workqueue) the
-same reconcile.
+"""kopf handlers for ModelDeployments: thin, each queues (controllers.workqueue) the same
+reconcile.
 
 Besides its own changes, a ModelDeployment is reconciled when one of its Deployments changes
 (pods becoming ready), and when a change of its Model (an alias moved) or of one of the Model's
@@ -12,13 +12,19 @@ import kopf
 
 from cairn.analysis.judge import duration_seconds
 from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion
-from cairn.api.labels import DEPLOYMENT_LABEL
+from cairn.api.labels import (
+    ABORT_ANNOTATION,
+    DEPLOYMENT_LABEL,
+    PROMOTE_ANNOTATION,
+    RESUME_ANNOTATION,
+)
 from cairn.api.monitoring import DEFAULT_WINDOW
-from cairn.controllers import resync
+from cairn.controllers import observed, resync
 from cairn.controllers.deployment.reconcile import needs_reconcile, reconcile, rolling_out
 from cairn.controllers.workqueue import enqueue
 from cairn.kube import cache
 
+Body = dict[str, Any]
 PLURAL = ModelDeployment.plural()
 # Catches anything an event missed.
 RESYNC_SECONDS = 30
@@ -27,13 +33,42 @@ RESYNC_SECONDS = 30
 ROLLOUT_TICK_SECONDS = 2
 
 
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")
-def on_deployment(namespace: str | None, name: str, **_: Any) -> None:
-    if namespace:
-        reconcile(namespace, name)
+# The rollout commands (`cairn promote`, `abort`, `resume`) are annotations.
+COMMANDS = (PROMOTE_ANNOTATION, ABORT_ANNOTATION, RESUME_ANNOTATION)
+# Each ModelDeployment's commands as its last event showed them (kopf's event loop only).
+_commands: dict[tuple[str, str], tuple[str | None, ...]] = {}
+
+
+def calls_for_reconcile(
+    type: str | None, body: Body, commands_before: tuple[str | None, ...] | None
+) -> bool:
+    """New, first seen, a spec not yet observed (controllers.observed), or a rollout command
+    given since the event before; its own status writes call for nothing."""
+    return observed.calls_for_reconcile(type, body) or commands_of(body) != commands_before
+
+
+def commands_of(body: Body) -> tuple[str | None, ...]:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return tuple(annotations.get(command) for command in COMMANDS)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def on_deployment(
+    type: str | None, namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> None:
+    """An event handler rather than kopf's create and update handlers, which keep the last
+    handled spec in an annotation: one more write per change, read back on every event. It
+    only queues the reconcile (controllers.workqueue)."""
+    if not namespace:
+        return
+    key = (namespace, name)
+    if type == "DELETED":
+        _commands.pop(key, None)
+        return
+    seen = dict(body)
+    if calls_for_reconcile(type, seen, _commands.get(key)):
+        enqueue(reconcile, namespace, name)
+    _commands[key] = commands_of(seen)
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -78,8 +113,8 @@ async def on_model_event(
     name: str | None, namespace: str | None, type: str | None, **_: Any
 ) -> None:
     # Model.status.aliases is written by the Model's controller: kopf's update handlers ignore
-    # status, so every event of the Model is looked at (None: the initial listing, which the
-    # resume handlers cover).
+    # status, so every event of the Model is looked at (None: the initial listing, in which
+    # every ModelDeployment is reconciled anyway).
     if type is not None and namespace and name:
         enqueue(reconcile_affected, namespace, name)
 
