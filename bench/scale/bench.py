@@ -5,11 +5,11 @@ that only the bench's pods land there, and `cairn-operator` as its own process u
 of its own (bench/scale/identity.py: the API server counts its requests apart). Then, in a
 namespace of its own and CONCURRENCY creates at a time, MODELS Models, VERSIONS ModelVersions
 spread over them (created directly, as the registry does: labelled with their model, owned by
-it), DEPLOYMENTS ModelDeployments following an alias (replicas 0: their pods are not
-exercised; see docs/testing.md) and RUNS TrainingRuns
-(their pods tolerate the taint and select the fake nodes; kwok runs them to Succeeded at once
-without writing anything, so the runs end Failed or Succeeded with nothing registered: the
-report counts which).
+it), DEPLOYMENTS ModelDeployments following an alias (one serving pod each on the fake nodes,
+which kwok makes Running and Ready: the report counts the ModelDeployments that end Available)
+and RUNS TrainingRuns (their pods tolerate the taint and select the fake nodes; kwok runs them to
+Succeeded at once without writing anything, so the runs end Failed or Succeeded with nothing
+registered: the report counts which).
 
 Reconcile latency: from the create call's return to the first watch event in which the object
 carries a status the operator wrote (anything in .status but kopf's own records), per kind;
@@ -65,6 +65,8 @@ from kubernetes import client, config
 
 RESYNC_SECONDS = 30  # the operator's periodic resync of Models, versions and ModelDeployments
 DIGEST = "sha256:" + "cd" * 32
+# Outputs and artifacts are directories of the (fake) node: nothing to bind or mount.
+NODE_DIRECTORY = "/var/lib/cairn-bench-scale"
 # The API groups of the resources the operator reads and writes.
 OPERATOR_GROUPS = frozenset({"cairn.dev", "", "apps", "batch", "events.k8s.io"})
 SKIP_VERBS = frozenset({"WATCH", "CONNECT"})
@@ -110,18 +112,26 @@ def version_body(model: Body, number: int) -> Body:
         "spec": {
             "model": name,
             "version": number,
-            "artifact": {"uri": f"pvc://cairn-artifacts/{name}/v{number}", "digest": DIGEST},
+            # A directory of the node: no claim to bind for the serving pods.
+            "artifact": {"uri": f"file://{NODE_DIRECTORY}/{name}/v{number}", "digest": DIGEST},
             "metrics": {"accuracy": 0.9 + (number % 10) / 100},
         },
     }
 
 
-def deployment_body(index: int, models: int) -> Body:
+def deployment_body(index: int, models: int, bench_id: str) -> Body:
+    """One serving pod, on the fake nodes."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelDeployment",
         "metadata": {"name": f"scale-d{index:03d}"},
-        "spec": {"model": model_name(index % models), "alias": "production", "replicas": 0},
+        "spec": {
+            "model": model_name(index % models),
+            "alias": "production",
+            "replicas": 1,
+            "nodeSelector": kwok.selector(bench_id),
+            "tolerations": [kwok.toleration()],
+        },
     }
 
 
@@ -136,7 +146,7 @@ def run_body(index: int, models: int, bench_id: str) -> Body:
             "imagePullPolicy": "Never",
             "command": ["python", "-c", "pass"],
             # A directory of the node: no claim to bind, and a fake node mounts nothing.
-            "output": {"uri": f"file:///var/lib/cairn-bench-scale/{name}"},
+            "output": {"uri": f"file://{NODE_DIRECTORY}/{name}"},
             "nodeSelector": kwok.selector(bench_id),
             "tolerations": [kwok.toleration()],
         },
@@ -316,7 +326,7 @@ def load(bench: Bench, args: argparse.Namespace, bench_id: str, per_model: int) 
         for i in range(per_model * len(models))
     )
     bench.create_all("modelversions", versions)
-    deployments = (deployment_body(i, args.models) for i in range(args.deployments))
+    deployments = (deployment_body(i, args.models, bench_id) for i in range(args.deployments))
     bench.create_all("modeldeployments", deployments)
     bench.create_all("trainingruns", (run_body(i, args.models, bench_id) for i in range(args.runs)))
     return models
@@ -346,7 +356,7 @@ def churn(
             bench.delete("modelversions", f"{model_name(m)}-v{oldest[m]}")
             oldest[m] += 1
         if tick % 10 == 0:
-            deployment = deployment_body(args.deployments + tick // 10, args.models)
+            deployment = deployment_body(args.deployments + tick // 10, args.models, bench_id)
             bench.create("modeldeployments", deployment, created["modeldeployments"])
     return created
 
@@ -371,6 +381,7 @@ class Results:
     timeout_at: float
     all_answered: bool
     run_outcomes: Counter[str]
+    deployment_outcomes: Counter[str]
     load: Window
     rest: Window
     churned: Window
@@ -430,6 +441,7 @@ def run_bench(args: argparse.Namespace, private: Path) -> Results:
         timeout_at = time.monotonic()
         snapshots = {kind: tracker.snapshot() for kind, tracker in trackers.items()}
         _, phases = snapshots["trainingruns"]
+        _, deployment_phases = snapshots["modeldeployments"]
         return Results(
             schema=scene.schema,
             objects=objects,
@@ -438,6 +450,9 @@ def run_bench(args: argparse.Namespace, private: Path) -> Results:
             timeout_at=timeout_at,
             all_answered=all_answered,
             run_outcomes=Counter(phases.get(name, "none") for name in runs),
+            deployment_outcomes=Counter(
+                deployment_phases.get(name, "none") for name in bench.created["modeldeployments"]
+            ),
             load=loading,
             rest=resting,
             churned=churning,
@@ -465,6 +480,8 @@ def report(results: Results, args: argparse.Namespace) -> None:
     print("  target: p99 <= 5 s (reconcile_p99_s: the worst kind under churn)")
     print(f"TrainingRuns of the load at the end (kwok's pods succeed and write nothing): "
           f"{dict(results.run_outcomes)}")  # fmt: skip
+    print(f"ModelDeployments of the load at the end (one pod each on the fake nodes): "
+          f"{dict(results.deployment_outcomes)}")  # fmt: skip
     if not results.all_answered:
         print(f"not every object was answered within {args.answer_timeout:g} s: "
               "latencies above are lower bounds")  # fmt: skip
