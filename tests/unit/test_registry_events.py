@@ -13,8 +13,9 @@ from cairn.api import Model
 from cairn.controllers.observed import calls_for_reconcile, spec_unobserved
 from cairn.controllers.parsing import cached
 from cairn.controllers.registry import handlers
-from cairn.controllers.registry.models import reconcile_model
+from cairn.controllers.registry.models import reconcile_model, resync_model
 from cairn.controllers.registry.versions import model_inputs as digest
+from cairn.controllers.registry.versions import resync_version
 
 Body = dict[str, Any]
 
@@ -148,3 +149,44 @@ def test_a_models_events_judge_its_versions_again_only_when_their_inputs_change(
 
     assert calls.event("DELETED", observed) == (1, 0)  # its versions lost their Model
     assert calls.event("ADDED", observed) == (1, 1)  # created again under the same name
+
+
+def deployment(**status: Any) -> Body:
+    return {
+        "metadata": {"name": "iris-prod", "namespace": "ml", "generation": 1},
+        "spec": {"model": "iris", "alias": "production"},
+        "status": status,
+    }
+
+
+def test_a_deployments_events_look_again_at_the_versions_whose_role_changed_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queued: list[tuple[Any, str]] = []
+    monkeypatch.setattr(
+        handlers, "enqueue", lambda reconcile, namespace, name: queued.append((reconcile, name))
+    )
+    monkeypatch.setattr(handlers, "_serving_seen", {})
+
+    def event(type_: str | None, body: Body) -> set[str]:
+        queued.clear()
+        handler: Any = handlers.on_deployment_event
+        asyncio.run(
+            handler(
+                namespace="ml",
+                name="iris-prod",
+                spec=kopf.Body(cast(kopf.RawBody, body)).spec,
+                type=type_,
+                body=kopf.Body(cast(kopf.RawBody, body)),
+            )
+        )
+        assert (resync_model, "iris") in queued or type_ is None
+        return {name for reconcile, name in queued if reconcile is resync_version}
+
+    stable = {"stable": {"version": 3}}
+    assert event(None, deployment(**stable)) == set()  # first seen: the resyncs cover it
+    assert event("MODIFIED", deployment(**stable, phase="Available")) == set()
+    canary = {**stable, "canary": {"version": 4}}
+    assert event("MODIFIED", deployment(**canary)) == {"iris-v4"}
+    assert event("MODIFIED", deployment(stable={"version": 4})) == {"iris-v3", "iris-v4"}
+    assert event("DELETED", deployment(stable={"version": 4})) == {"iris-v4"}

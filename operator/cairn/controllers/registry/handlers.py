@@ -19,7 +19,10 @@ from cairn.controllers.registry.models import reconcile_model, resync_model
 from cairn.controllers.registry.versions import model_inputs, reconcile_version, resync_version
 from cairn.controllers.workqueue import enqueue
 from cairn.kube import cache
+from cairn.registry.registration import version_name
 
+Body = dict[str, Any]
+Serving = tuple[str, str, int]  # (model, track, version)
 RESYNC_SECONDS = 30
 
 
@@ -63,14 +66,40 @@ async def on_model_event(
         enqueue(reconcile_model, namespace, name)
 
 
+# What each ModelDeployment serves, as its last event showed it.
+_serving_seen: dict[tuple[str, str], frozenset[Serving]] = {}
+
+
+def serving(body: Body) -> frozenset[Serving]:
+    """The (model, track, version) a ModelDeployment serves by its status: all a version's status
+    reads of it (history.roles). None while it is being deleted."""
+    if body["metadata"].get("deletionTimestamp"):
+        return frozenset()
+    model, held = str((body.get("spec") or {}).get("model")), body.get("status") or {}
+    tracks = ((track, (held.get(track) or {}).get("version")) for track in ("stable", "canary"))
+    return frozenset((model, track, int(number)) for track, number in tracks if number)
+
+
 @kopf.on.event(GROUP, VERSION, ModelDeployment.plural())
 async def on_deployment_event(
-    namespace: str | None, spec: kopf.Spec, type: str | None, **_: Any
+    namespace: str | None, name: str, spec: kopf.Spec, type: str | None, body: kopf.Body, **_: Any
 ) -> None:
-    # What a ModelDeployment serves is listed in its versions' status, protects them from
-    # retention, and a rollback of the promotion alias's version moves the alias back.
-    if namespace and type is not None and spec.get("model"):
-        _resync_versions(namespace, str(spec["model"]))
+    """What a ModelDeployment serves is listed in its versions' status, protects them from
+    retention, and a rollback of the promotion alias's version moves the alias back: the Model
+    is looked at again on each event, and the versions whose role changed (not every version
+    of the Model: a rollout's status writes would look at hundreds each)."""
+    if not namespace:
+        return
+    key = (namespace, name)
+    now = frozenset() if type == "DELETED" else serving(dict(body))
+    before = _serving_seen.pop(key, frozenset())
+    if type != "DELETED":
+        _serving_seen[key] = now
+    if type is None:
+        return  # first seen by this process: the resyncs look at every version anyway
+    for model, number in sorted({(model, number) for model, _, number in now ^ before}):
+        enqueue(resync_version, namespace, version_name(model, number))
+    if spec.get("model"):
         enqueue(resync_model, namespace, str(spec["model"]))
 
 
