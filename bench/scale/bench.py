@@ -65,8 +65,11 @@ from kubernetes import client, config
 
 RESYNC_SECONDS = 30  # the operator's periodic resync of Models, versions and ModelDeployments
 DIGEST = "sha256:" + "cd" * 32
-# Outputs and artifacts are directories of the (fake) node: nothing to bind or mount.
+# The runs' outputs are directories of the (fake) node: nothing to bind or mount.
 NODE_DIRECTORY = "/var/lib/cairn-bench-scale"
+# The versions' artifacts are on a claim (a model server reads pvc:// or s3://), bound to a
+# volume of the bench's own that no pod ever really mounts.
+ARTIFACT_CLAIM = "cairn-artifacts"
 # The API groups of the resources the operator reads and writes.
 OPERATOR_GROUPS = frozenset({"cairn.dev", "", "apps", "batch", "events.k8s.io"})
 SKIP_VERBS = frozenset({"WATCH", "CONNECT"})
@@ -112,8 +115,7 @@ def version_body(model: Body, number: int) -> Body:
         "spec": {
             "model": name,
             "version": number,
-            # A directory of the node: no claim to bind for the serving pods.
-            "artifact": {"uri": f"file://{NODE_DIRECTORY}/{name}/v{number}", "digest": DIGEST},
+            "artifact": {"uri": f"pvc://{ARTIFACT_CLAIM}/{name}/v{number}", "digest": DIGEST},
             "metrics": {"accuracy": 0.9 + (number % 10) / 100},
         },
     }
@@ -297,6 +299,7 @@ def set_up(cleanup: contextlib.ExitStack, args: argparse.Namespace, private: Pat
     cleanup.callback(kwok.delete_nodes, core, bench_id)
     kwok.create_nodes(core, bench_id, args.nodes)
     kwok.wait_ready(core, bench_id, args.nodes)
+    cleanup.callback(core.delete_persistent_volume, artifact_volume(core, namespace, bench_id))
 
     name = f"cairn-operator-{bench_id}"
     cleanup.callback(identity.delete, name)
@@ -315,6 +318,32 @@ def set_up(cleanup: contextlib.ExitStack, args: argparse.Namespace, private: Pat
     for tracker in trackers.values():
         cleanup.callback(tracker.stop)
     return Scene(bench_id, namespace, name, operator, trackers, [operator_log, kwok_log])
+
+
+def artifact_volume(core: Any, namespace: str, bench_id: str) -> str:
+    """ARTIFACT_CLAIM, bound to a volume made for it (the serving pods' scheduling waits for a
+    bound claim); the volume's name."""
+    name = f"bench-scale-{bench_id}-artifacts"
+    common = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": name, "labels": {BENCH_LABEL: "1"}},
+            "spec": {
+                **common,
+                "capacity": {"storage": "1Gi"},
+                "hostPath": {"path": NODE_DIRECTORY},
+                "claimRef": {"namespace": namespace, "name": ARTIFACT_CLAIM},
+            },
+        }
+    )
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "metadata": {"name": ARTIFACT_CLAIM},
+            "spec": {**common, "volumeName": name, "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+    return name
 
 
 def load(bench: Bench, args: argparse.Namespace, bench_id: str, per_model: int) -> list[Body]:
