@@ -299,7 +299,7 @@ def set_up(cleanup: contextlib.ExitStack, args: argparse.Namespace, private: Pat
     cleanup.callback(kwok.delete_nodes, core, bench_id)
     kwok.create_nodes(core, bench_id, args.nodes)
     kwok.wait_ready(core, bench_id, args.nodes)
-    cleanup.callback(core.delete_persistent_volume, artifact_volume(core, namespace, bench_id))
+    artifact_volume(cleanup, core, namespace, bench_id)
 
     name = f"cairn-operator-{bench_id}"
     cleanup.callback(identity.delete, name)
@@ -320,9 +320,11 @@ def set_up(cleanup: contextlib.ExitStack, args: argparse.Namespace, private: Pat
     return Scene(bench_id, namespace, name, operator, trackers, [operator_log, kwok_log])
 
 
-def artifact_volume(core: Any, namespace: str, bench_id: str) -> str:
+def artifact_volume(
+    cleanup: contextlib.ExitStack, core: Any, namespace: str, bench_id: str
+) -> None:
     """ARTIFACT_CLAIM, bound to a volume made for it (the serving pods' scheduling waits for a
-    bound claim); the volume's name."""
+    bound claim). The volume is deleted with `cleanup`; the claim goes with the namespace."""
     name = f"bench-scale-{bench_id}-artifacts"
     common = {"accessModes": ["ReadOnlyMany"], "storageClassName": ""}
     core.create_persistent_volume(
@@ -336,6 +338,7 @@ def artifact_volume(core: Any, namespace: str, bench_id: str) -> str:
             },
         }
     )
+    cleanup.callback(core.delete_persistent_volume, name)
     core.create_namespaced_persistent_volume_claim(
         namespace,
         {
@@ -343,7 +346,6 @@ def artifact_volume(core: Any, namespace: str, bench_id: str) -> str:
             "spec": {**common, "volumeName": name, "resources": {"requests": {"storage": "1Gi"}}},
         },
     )
-    return name
 
 
 def load(bench: Bench, args: argparse.Namespace, bench_id: str, per_model: int) -> list[Body]:

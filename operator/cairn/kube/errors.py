@@ -22,7 +22,7 @@ def is_invalid(error: ApiException) -> bool:
 def is_refused(error: ApiException) -> bool:
     """400, 403 or 422: refused for what the object is or asks (a schema, a quota, a Pod Security
     or RBAC rule); sending it again before something else changes cannot help."""
-    return error.status in (400, 403, 422)
+    return is_invalid(error) or error.status == 403
 
 
 def reason_of(error: ApiException) -> str:

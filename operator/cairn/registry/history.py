@@ -16,6 +16,7 @@ from cairn.api.common import TEXT_MAX, Condition
 from cairn.api.conditions import find
 from cairn.api.model import HistoryEntry as ModelHistoryEntry
 from cairn.api.model import ModelReason
+from cairn.api.modeldeployment import TRACKS
 from cairn.api.modelversion import HistoryEntry, ModelVersionConditionType, ModelVersionReason
 
 Body = dict[str, Any]
@@ -140,7 +141,7 @@ def roles(version: int, deployments: Sequence[Body]) -> dict[str, str]:
         if mdep["metadata"].get("deletionTimestamp"):
             continue
         status = mdep.get("status") or {}
-        for track in ("stable", "canary"):
+        for track in TRACKS:
             if (status.get(track) or {}).get("version") == version:
                 found[str(mdep["metadata"]["name"])] = track
     return found

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion
+from cairn.api.modeldeployment import CANARY, STABLE
 from cairn.controllers import resync
 from cairn.controllers.observed import calls_for_reconcile
 from cairn.controllers.parsing import cached
@@ -72,12 +73,15 @@ _serving_seen: dict[tuple[str, str], frozenset[Serving]] = {}
 
 def serving(body: Body) -> frozenset[Serving]:
     """The (model, track, version) a ModelDeployment serves by its status: all a version's status
-    reads of it (history.roles). None while it is being deleted."""
-    if body["metadata"].get("deletionTimestamp"):
+    reads of it (history.roles). Nothing while it is being deleted or cannot be read (its own
+    controller reports why)."""
+    mdep = cached(ModelDeployment, body)
+    if mdep is None or mdep.deleting or mdep.status is None:
         return frozenset()
-    model, held = str((body.get("spec") or {}).get("model")), body.get("status") or {}
-    tracks = ((track, (held.get(track) or {}).get("version")) for track in ("stable", "canary"))
-    return frozenset((model, track, int(number)) for track, number in tracks if number)
+    tracks = ((STABLE, mdep.status.stable), (CANARY, mdep.status.canary))
+    return frozenset(
+        (mdep.spec.model, track, held.version) for track, held in tracks if held and held.version
+    )
 
 
 @kopf.on.event(GROUP, VERSION, ModelDeployment.plural())

@@ -10,6 +10,7 @@ from cairn.api import Model, ModelConditionType, ModelDeployment, ModelStatus, M
 from cairn.api.conditions import find, is_true, set_condition
 from cairn.api.conditions import now as conditions_now
 from cairn.api.model import HISTORY_MAX, ROLLED_BACK_MAX, HistoryEntry, ModelReason
+from cairn.api.modeldeployment import TRACKS
 from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import cached, parse
 from cairn.kube import cache, events, objects, status
@@ -40,7 +41,7 @@ def served_versions(model: Model) -> set[int]:
         spec, mdep_status = mdep.get("spec") or {}, mdep.get("status") or {}
         if spec.get("version"):  # pinned, perhaps not served yet
             served.add(int(spec["version"]))
-        for track in ("stable", "canary"):
+        for track in TRACKS:
             version = (mdep_status.get(track) or {}).get("version")
             if version:
                 served.add(int(version))
