@@ -1,5 +1,7 @@
 """The work queue between watch events and reconciles: each object at most once waiting and
-once under way, a change during a reconcile never lost, a failure never stopping the workers."""
+once under way, a change during a reconcile never lost, a failure never stopping the workers,
+and each reconcile (a kind's controller) served in turn, so a few objects of one kind never
+wait behind thousands of another's."""
 
 import threading
 from collections.abc import Iterator
@@ -129,3 +131,34 @@ def test_a_stopped_queue_starts_again(queue: WorkQueue) -> None:
     queue.add(reconcile, "ml", "iris")
     reconcile.wait_for(1)
     assert reconcile.calls == [("ml", "iris")]
+
+
+class KindRecorder:
+    """A kind's reconcile that records its calls, with every other kind's, in one list."""
+
+    def __init__(self, kind: str, order: list[str], done: threading.Semaphore) -> None:
+        self.kind, self.order, self.done = kind, order, done
+
+    def __call__(self, namespace: str, name: str) -> None:
+        self.order.append(f"{self.kind}:{name}")
+        self.done.release()
+
+
+def test_each_reconcile_is_served_in_turn_whatever_the_others_have_waiting(
+    queue: WorkQueue,
+) -> None:
+    order: list[str] = []
+    done = threading.Semaphore(0)
+    versions, deployments, runs = (KindRecorder(kind, order, done) for kind in "vdr")
+    for number in range(100):
+        queue.add(versions, "ml", f"v{number}")
+    queue.add(deployments, "ml", "d0")
+    queue.add(deployments, "ml", "d1")
+    queue.add(runs, "ml", "r0")
+    assert queue.depth() == 103
+    queue.start(workers=1)
+    for _ in range(103):
+        assert done.acquire(timeout=WAIT), f"only {len(order)} calls"
+    # Asked after 100 versions, the deployments and the run still go second, third and fifth.
+    assert order[:6] == ["v:v0", "d:d0", "r:r0", "v:v1", "d:d1", "v:v2"]
+    assert [name for name in order if name.startswith("v:")] == [f"v:v{n}" for n in range(100)]

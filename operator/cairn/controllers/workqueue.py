@@ -10,9 +10,14 @@ API server. Event handlers now decide on kopf's event loop whether the event cal
 reconcile and only queue it here; the event is indexed at once, and the many events of one
 object in a burst (its run's Job, pods and status) fold into one reconcile that reads the latest
 state.
+
+Each reconcile (a kind's controller) has a queue of its own and the workers take from them in
+turn, as controller-runtime gives each controller its own queue: in bench-scale's load, 300
+ModelDeployments asked behind 10,000 ModelVersions and waited 88 s (p99) for their first status.
 """
 
 import asyncio
+import collections
 import logging
 import threading
 from collections.abc import Callable
@@ -34,13 +39,15 @@ logger = logging.getLogger(__name__)
 
 
 class WorkQueue:
-    """Items in the order first asked for. An item asked for while it waits is not queued
-    again; one asked for while under way runs once more after it (the change that asked may
-    have come after its read)."""
+    """Items in the order first asked for, each reconcile's in turn. An item asked for while it
+    waits is not queued again; one asked for while under way runs once more after it (the
+    change that asked may have come after its read)."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._waiting: dict[Item, None] = {}  # insertion-ordered: first asked, first run
+        # Per reconcile, insertion-ordered: first asked, first run.
+        self._waiting: dict[Reconcile, dict[Item, None]] = {}
+        self._turns: collections.deque[Reconcile] = collections.deque()  # those with items
         self._under_way: set[Item] = set()
         self._again: set[Item] = set()
         self._threads: list[threading.Thread] = []
@@ -51,19 +58,32 @@ class WorkQueue:
         with self._changed:
             if item in self._under_way:
                 self._again.add(item)
-            elif item not in self._waiting:
-                self._waiting[item] = None
-                self._changed.notify()
+            else:
+                self._wait(item)
+
+    def _wait(self, item: Item) -> None:
+        """Queue `item` unless it waits already (the lock held)."""
+        reconcile = item[0]
+        waiting = self._waiting.setdefault(reconcile, {})
+        if item in waiting:
+            return
+        if not waiting:
+            self._turns.append(reconcile)
+        waiting[item] = None
+        self._changed.notify()
 
     def depth(self) -> int:
         """Items waiting for a worker."""
         with self._changed:
-            return len(self._waiting)
+            return self._depth()
 
     def busy(self) -> int:
         """Items waiting or under way."""
         with self._changed:
-            return len(self._waiting) + len(self._under_way)
+            return self._depth() + len(self._under_way)
+
+    def _depth(self) -> int:
+        return sum(len(waiting) for waiting in self._waiting.values())
 
     def start(self, workers: int = WORKERS) -> None:
         with self._changed:
@@ -80,6 +100,7 @@ class WorkQueue:
         with self._changed:
             self._stopping = True
             self._waiting.clear()
+            self._turns.clear()
             self._again.clear()
             self._changed.notify_all()
             threads, self._threads = self._threads, []
@@ -88,12 +109,16 @@ class WorkQueue:
 
     def _next(self) -> Item | None:
         with self._changed:
-            while not self._waiting and not self._stopping:
+            while not self._turns and not self._stopping:
                 self._changed.wait()
             if self._stopping:
                 return None
-            item = next(iter(self._waiting))
-            del self._waiting[item]
+            reconcile = self._turns.popleft()
+            waiting = self._waiting[reconcile]
+            item = next(iter(waiting))
+            del waiting[item]
+            if waiting:
+                self._turns.append(reconcile)  # its next item after the other reconciles' next
             self._under_way.add(item)
             return item
 
@@ -102,8 +127,7 @@ class WorkQueue:
             self._under_way.discard(item)
             if item in self._again and not self._stopping:
                 self._again.discard(item)
-                self._waiting[item] = None
-                self._changed.notify()
+                self._wait(item)
 
     def _work(self) -> None:
         while (item := self._next()) is not None:
