@@ -16,6 +16,7 @@ from kopf._core.reactor import inventory
 
 import cairn.controllers  # noqa: F401  (registers the handlers with kopf)
 from cairn.api import GROUP, VERSION, ModelVersion
+from cairn.controllers import resync
 
 RECONCILE_SECONDS = 3.0
 RAW: Any = {
@@ -76,4 +77,7 @@ def test_a_new_version_reaches_the_caches_while_every_handler_thread_is_busy() -
     assert [body["spec"] for body in by_name] == [RAW["spec"]]
     assert "managedFields" not in by_name[0]["metadata"]
     assert list(indexers.indices["cached_versions_by_model"][("ml", "iris")]) == by_name
-    assert list(indexers.indices["resync_modelversions"][("ml", "iris-v1")]) == [30]
+    # The resync walks the cache's index by name (controllers.resync, `every`).
+    assert resync.intervals(indexers.indices["cached_versions"], every=30) == {
+        ("ml", "iris-v1"): 30
+    }

@@ -1,14 +1,14 @@
 """Every kind can say on its object that its spec breaks the API (controllers.parsing): a kind
 without a way to say it left such objects without any status, reconciled again and again. Bodies
 from the watch caches are parsed once per resourceVersion, and the memo holds one parse per
-object however often its status is written."""
+object however often its status is written, its nested models sharing their field-name sets."""
 
 from pathlib import Path
 
 import yaml
 
 import cairn.api
-from cairn.api import Model
+from cairn.api import Model, ModelVersion
 from cairn.controllers import parsing
 from cairn.controllers.parsing import REPORTS, cached
 
@@ -47,3 +47,62 @@ def test_the_memo_keeps_one_parse_per_object_whatever_its_writes() -> None:
         cached(Model, model_body("churn", "uid-churn", str(version)))
     cached(Model, model_body("other", "uid-other", "1"))
     assert len(parsing._parsed) == before + 2
+
+
+def version_body(number: int) -> dict[str, object]:
+    when = "2026-11-30T17:00:00Z"
+    return {
+        "apiVersion": "cairn.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": f"m-v{number}",
+            "namespace": "ns",
+            "uid": f"uid-share-{number}",
+            "resourceVersion": "1",
+        },
+        "spec": {
+            "model": "m",
+            "version": number,
+            "artifact": {"uri": f"pvc://claim/m/v{number}", "digest": "sha256:" + "a" * 64},
+        },
+        "status": {
+            "phase": "Approved",
+            "conditions": [
+                {
+                    "type": kind,
+                    "status": "True",
+                    "reason": kind,
+                    "message": kind.lower(),
+                    "lastTransitionTime": when,
+                }
+                for kind in ("Validated", "Approved", "Ready")
+            ],
+            "history": [{"time": when, "action": "GatesPassed", "to": "Validated", "by": "policy"}],
+        },
+    }
+
+
+def test_cached_parses_share_field_sets_and_read_as_fresh_ones() -> None:
+    first, second = (cached(ModelVersion, version_body(n)) for n in (1, 2))
+    assert first is not None and second is not None and first.status and second.status
+    assert first.status.conditions and second.status.conditions
+    # One set per combination of names, however many objects and conditions have it.
+    assert (
+        first.status.conditions[0].model_fields_set is second.status.conditions[2].model_fields_set
+    )
+    assert first.spec.artifact.model_fields_set is second.spec.artifact.model_fields_set
+    for number, parse in ((1, first), (2, second)):
+        fresh = ModelVersion.model_validate(version_body(number))
+        assert parse == fresh
+        assert parse.to_dict() == fresh.to_dict()
+        assert parse.status and parse.status.history and fresh.status and fresh.status.history
+        assert parse.status.history[0].model_fields_set == fresh.status.history[0].model_fields_set
+
+
+def test_an_update_of_a_cached_parse_leaves_the_shared_sets_alone() -> None:
+    first, second = (cached(ModelVersion, version_body(n)) for n in (3, 4))
+    assert first is not None and second is not None and first.status and second.status
+    updated = first.status.model_copy(update={"key_metric": "accuracy=0.9"})
+    assert "key_metric" in updated.model_fields_set
+    assert "key_metric" not in first.status.model_fields_set
+    assert "key_metric" not in second.status.model_fields_set

@@ -1,5 +1,6 @@
 """Which objects the periodic resync visits, and when."""
 
+import cairn.controllers  # noqa: F401  (registers the controllers' resyncs)
 from cairn.controllers import resync
 from cairn.controllers.resync import due
 
@@ -30,3 +31,17 @@ def test_a_tick_a_little_early_does_not_skip_a_one_second_interval() -> None:
 def test_the_next_tick_is_just_after_a_whole_second() -> None:
     assert abs(resync._until_next_tick(100.25) - 0.76) < 1e-9
     assert abs(resync._until_next_tick(100.999) - 0.011) < 1e-9
+
+
+def test_intervals_are_the_index_values_or_one_for_every_key() -> None:
+    # A kopf index: each key's store holds one value per object under the key.
+    index = {("ns", "a"): [10.0, 2.0], ("ns", "b"): [{"spec": {}}], ("ns", "gone"): []}
+    assert resync.intervals({k: v for k, v in index.items() if k != ("ns", "b")}) == {
+        ("ns", "a"): 2.0  # the least of its values
+    }
+    assert resync.intervals(index, every=30.0) == {("ns", "a"): 30.0, ("ns", "b"): 30.0}
+
+
+def test_versions_and_models_are_revisited_from_the_caches_by_name() -> None:
+    by_index = {r.index: r.every for r in resync.RESYNCS}
+    assert by_index["cached_versions"] == by_index["cached_models"] == 30

@@ -58,6 +58,14 @@ def slim_job(body: kopf.Body) -> Body:
     return kept
 
 
+def slim_pod(body: kopf.Body) -> Body:
+    """A run's pod as its reconcile reads it (controllers.trainingrun.observe): its metadata and
+    status. The spec, the larger part (the trainer contract's environment, volumes, the
+    restricted security context), is never read, and the cache keeps a pod per run."""
+    kept = cacheable(body)
+    return {key: kept[key] for key in ("apiVersion", "kind", "metadata", "status") if key in kept}
+
+
 def _by_name(namespace: str | None, name: str, body: kopf.Body) -> dict[Key, Body]:
     return {(namespace, name): cacheable(body)}
 
@@ -126,7 +134,7 @@ async def cached_run_jobs(
 async def cached_run_pods(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, Body]:
-    return {(namespace, labels.get(RUN_LABEL)): cacheable(body)}
+    return {(namespace, labels.get(RUN_LABEL)): slim_pod(body)}
 
 
 @kopf.index(GROUP, VERSION, ContinuousTraining.plural())

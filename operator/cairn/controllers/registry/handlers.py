@@ -14,6 +14,7 @@ import kopf
 from cairn.api import GROUP, VERSION, Model, ModelDeployment, ModelVersion
 from cairn.api.modeldeployment import CANARY, STABLE
 from cairn.controllers import resync
+from cairn.controllers.cache import cached_models, cached_versions
 from cairn.controllers.observed import calls_for_reconcile
 from cairn.controllers.parsing import cached
 from cairn.controllers.registry.models import reconcile_model, resync_model
@@ -112,21 +113,7 @@ def _resync_versions(namespace: str, model: str) -> None:
         enqueue(resync_version, namespace, body["metadata"]["name"])
 
 
-@kopf.index(GROUP, VERSION, ModelVersion.plural())
-async def resync_modelversions(
-    namespace: str | None, name: str, **_: Any
-) -> dict[tuple[str | None, str], float]:
-    """Every version is looked at again every RESYNC_SECONDS (see controllers.resync)."""
-    return {(namespace, name): RESYNC_SECONDS}
-
-
-@kopf.index(GROUP, VERSION, Model.plural())
-async def resync_models(
-    namespace: str | None, name: str, **_: Any
-) -> dict[tuple[str | None, str], float]:
-    """Every Model is looked at again every RESYNC_SECONDS (see controllers.resync)."""
-    return {(namespace, name): RESYNC_SECONDS}
-
-
-resync.register(resync_modelversions, resync_version)
-resync.register(resync_models, resync_model)
+# Every version and every Model is looked at again every RESYNC_SECONDS (see controllers.resync),
+# walking the watch caches' indexes by name.
+resync.register(cached_versions, resync_version, every=RESYNC_SECONDS)
+resync.register(cached_models, resync_model, every=RESYNC_SECONDS)
