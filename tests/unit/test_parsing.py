@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+import cairn
 import cairn.api
 from cairn.api import Model, ModelVersion
 from cairn.controllers import parsing
@@ -106,3 +107,20 @@ def test_an_update_of_a_cached_parse_leaves_the_shared_sets_alone() -> None:
     assert "key_metric" in updated.model_fields_set
     assert "key_metric" not in first.status.model_fields_set
     assert "key_metric" not in second.status.model_fields_set
+
+
+def test_no_operator_code_reads_which_fields_were_set() -> None:
+    # The memo's parses share their field-name sets (parsing._share_field_sets): a read of them
+    # (exclude_unset, model_fields_set) would see another object's names.
+    package = Path(cairn.__file__).parent
+    assert (package / "controllers" / "parsing.py").is_file()
+    readers = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "parsing.py"
+        and any(
+            word in path.read_text()
+            for word in ("exclude_unset", "model_fields_set", "__pydantic_fields_set__")
+        )
+    ]
+    assert readers == []
