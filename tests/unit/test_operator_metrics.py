@@ -15,6 +15,7 @@ from cairn.controllers import settings
 from cairn.controllers.trainingrun import handlers as trainingrun_handlers
 from cairn.controllers.trainingrun.observe import Observation
 from cairn.controllers.trainingrun.transitions import training_seconds
+from cairn.kube import cache
 from cairn.observability import logs, metrics, server
 from cairn.observability.reconciles import reconciling
 from tests.support.operator import free_local_port
@@ -53,6 +54,19 @@ def test_reconciling_counts_an_exception_as_an_error_and_lets_it_through() -> No
     assert sample("cairn_operator_reconciles_total", kind="TrainingRun", result="error") == (
         errors + 1
     )
+
+
+def test_a_reconcile_cut_short_by_the_operator_stopping_is_not_an_error() -> None:
+    counted = {
+        result: sample("cairn_operator_reconciles_total", kind="Model", result=result)
+        for result in ("success", "error")
+    }
+
+    with pytest.raises(cache.NotInstalled), reconciling("Model", "ml", "iris"):
+        raise cache.NotInstalled("the caches are gone: the operator is stopping")
+
+    for result, before in counted.items():
+        assert sample("cairn_operator_reconciles_total", kind="Model", result=result) == before
 
 
 def test_each_reconcile_gets_its_own_id() -> None:

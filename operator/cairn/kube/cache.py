@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from cairn.api import Resource, TrainingRun
 from cairn.api.labels import CONTINUOUS_TRAINING_LABEL
 from cairn.kube import objects
+from cairn.observability.reconciles import Interrupted
 
 Body = dict[str, Any]
 Kind = type[Resource]
@@ -43,8 +44,8 @@ class Store(Protocol):
     def run_pods(self, namespace: str, run: str) -> list[Body]: ...
 
 
-class NotInstalled(RuntimeError):
-    """The caches are read before the operator started its watches."""
+class NotInstalled(RuntimeError, Interrupted):
+    """The caches are read before the operator started its watches, or after it stopped them."""
 
 
 _store: Store | None = None
