@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from urllib3.util.retry import Retry
 
 from tests.support.cluster import REPO_ROOT
@@ -25,6 +26,7 @@ from tests.support.training import (
     create_model,
     create_run,
     get,
+    kubectl,
     script_config_map,
     version_numbers,
     wait_for_phase,
@@ -38,9 +40,12 @@ TIMEOUT = 600
 RESTART = REPO_ROOT / "hack/localkube/restart.sh"
 # The canary's pause: long enough for a fault to land while a canary is in flight.
 CANARY_PAUSE = "15s"
-# After a control-plane fault has ended, how long kube-proxy may take to catch up with the
-# endpoints that changed while it was away.
+# After a control-plane fault has ended and the EndpointSlice watches are back, how long
+# kube-proxy may take to catch up with the endpoints that changed while it was away.
 ENDPOINTS_CATCH_UP_SECONDS = 5.0
+# How long the EndpointSlice watches (kube-proxy's, the EndpointSlice controller's, CoreDNS's) may
+# take to come back after the API server restarted: client-go's reflectors back off to 30 s.
+WATCHES_BACK_SECONDS = 90.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,15 +136,50 @@ class RandomFaults:
 def restart_component(component: str, seconds_down: float) -> Fault:
     """A component of the local cluster stopped, left down, and started again (restart.sh)."""
 
+    stalls = component in ("kube-apiserver", "etcd")
+
     def inject() -> None:
+        watching = (endpoint_watches() or 0) if stalls else 0
         done = subprocess.run(
             [str(RESTART), component, str(seconds_down)], capture_output=True, text=True
         )
         if done.returncode != 0:
             raise RuntimeError(f"restart.sh {component} exited {done.returncode}: {done.stderr}")
+        # The API server is ready before its watchers have reconnected: until kube-proxy's watch
+        # is back, a pod deleted (or scaled down) keeps its endpoint, whatever its grace period.
+        # The fault lasts until then, so that no fault of the test's own starts before.
+        back = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            wait_for(
+                lambda: (endpoint_watches() or 0) >= watching,
+                timeout=WATCHES_BACK_SECONDS,
+                message="the EndpointSlice watches to come back",
+            )
+        if stalls:
+            print(
+                f"{component} ready; its {watching} EndpointSlice watches back after "
+                f"{time.monotonic() - back:.1f}s more"
+            )
 
-    stalls = component in ("kube-apiserver", "etcd")
     return Fault(f"{component} down {seconds_down:g}s", inject, stalls_endpoints=stalls)
+
+
+def endpoint_watches() -> int | None:
+    """How many watches of EndpointSlices the API server is serving, from its own metrics; None
+    while it does not answer."""
+    read = subprocess.run(
+        [kubectl(), "get", "--raw", "/metrics"], capture_output=True, text=True, timeout=30
+    )
+    if read.returncode != 0:
+        return None
+    return sum(
+        int(sample.value)
+        for family in text_string_to_metric_families(read.stdout)
+        for sample in family.samples
+        if sample.name == "apiserver_longrunning_requests"
+        and sample.labels.get("resource") == "endpointslices"
+        and sample.labels.get("verb") == "WATCH"
+    )
 
 
 def patient_retries() -> Retry:

@@ -646,6 +646,20 @@ def test_shutdown_turns_readiness_off_and_keeps_serving(models: dict[str, Path])
         app.close()
 
 
+def test_ready_while_draining_keeps_answering_ready_until_the_listener_closes(
+    models: dict[str, Path],
+) -> None:
+    # What a pod needs to stay the Service's last endpoint while it terminates (KEP-1669).
+    app = make_app(models["forest"], ready_while_draining=True)
+    try:
+        app.begin_shutdown()
+        assert request(app, "GET", "/v2/health/ready").status_code == 200
+        assert request(app, "GET", "/v2/models/iris/ready").status_code == 200
+        assert request(app, "POST", "/v2/models/iris/infer", json=v2(X[:1])).status_code == 200
+    finally:
+        app.close()
+
+
 # -- metrics, OpenAPI ------------------------------------------------------------------------
 
 

@@ -180,9 +180,11 @@ class ServingApp:
         return self.model is not None and not self.shutting_down
 
     def begin_shutdown(self) -> None:
-        """Readiness goes false first; requests are still served until the listener closes."""
-        self.shutting_down = True
-        self.metrics.ready.set(0)
+        """Readiness goes false first (unless ready while draining); requests are still served
+        until the listener closes."""
+        if not self.config.ready_while_draining:
+            self.shutting_down = True
+            self.metrics.ready.set(0)
 
     def close(self) -> None:
         if self.batcher is not None:

@@ -28,6 +28,7 @@ class ServeConfig:
     body_timeout_s: float = 30.0
     shutdown_delay_s: float = 0.0
     shutdown_max_delay_s: float = 0.0
+    ready_while_draining: bool = False
     drain_timeout_s: float = 30.0
     access_log: bool = False
     log_level: str = "info"
@@ -97,6 +98,13 @@ _OPTIONS: dict[str, tuple[str, str]] = {
         "past --shutdown-delay, keep serving while requests still arrive (endpoints that have not "
         "yet stopped routing here), until a second passes without one, for at most this many "
         "seconds after SIGTERM (default 0: no longer than --shutdown-delay)",
+    ),
+    "--ready-while-draining": (
+        "CAIRN_READY_WHILE_DRAINING",
+        "after SIGTERM, answer ready until the listener closes (default off: not ready at once, "
+        "for load balancers that route by readiness). On Kubernetes a terminating pod leaves the "
+        "Service's ready endpoints anyway, and a ready answer lets kube-proxy keep sending to it "
+        "while it is the last one, until a replacement is ready",
     ),
     "--drain-timeout": ("CAIRN_DRAIN_TIMEOUT", "seconds to finish in-flight requests (default 30)"),
     "--access-log": ("CAIRN_ACCESS_LOG", "one JSON line per request on stdout (default off)"),
@@ -228,6 +236,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--body-timeout", type=_non_negative, default=30.0)
     add("--shutdown-delay", type=_non_negative, default=0.0)
     add("--shutdown-max-delay", type=_non_negative, default=0.0)
+    add("--ready-while-draining", type=_bool, nargs="?", const=True, default=False)
     add("--drain-timeout", type=_non_negative, default=30.0)
     add("--access-log", type=_bool, nargs="?", const=True, default=False)
     add("--log-level", choices=("debug", "info", "warning", "error"), default="info")
@@ -275,6 +284,7 @@ def parse_config(
         body_timeout_s=args.body_timeout,
         shutdown_delay_s=args.shutdown_delay,
         shutdown_max_delay_s=args.shutdown_max_delay,
+        ready_while_draining=args.ready_while_draining,
         drain_timeout_s=args.drain_timeout,
         access_log=args.access_log,
         log_level=args.log_level,

@@ -47,8 +47,10 @@ LOG_VOLUME = "predictions"
 # endpoints to drop the pod, so that a rollout loses no request.
 SHUTDOWN_DELAY_SECONDS = 5
 # ...and longer while requests still arrive: kube-proxy drops an ended pod's endpoint only once
-# the control plane has told it, which a busy (or restarting) one does late.
-SHUTDOWN_MAX_DELAY_SECONDS = 20
+# the control plane has told it, which a busy (or restarting) one does late; and a pod that was
+# the Service's last one is sent requests while it terminates, as long as it answers ready
+# (--ready-while-draining), until a replacement is ready, which may take a node's pod start.
+SHUTDOWN_MAX_DELAY_SECONDS = 60
 DEFAULT_RESOURCES: Body = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
     "limits": {"memory": "1Gi"},
@@ -131,6 +133,7 @@ def _server_args(target: Target, port: int, grpc_port: int) -> list[str]:
         str(SHUTDOWN_DELAY_SECONDS),
         "--shutdown-max-delay",
         str(SHUTDOWN_MAX_DELAY_SECONDS),
+        "--ready-while-draining",
     ]
 
 
