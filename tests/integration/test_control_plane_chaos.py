@@ -114,7 +114,8 @@ def one_round(
 
     def delete_a_serving_pod() -> None:
         # Alone: with the control plane whole, a pod deleted gracefully loses no request (its
-        # server serves on through --shutdown-delay while kube-proxy drops its endpoint).
+        # server serves on through --shutdown-delay while kube-proxy drops its endpoint, and,
+        # when no other pod is ready yet, until one is: test_last_pod_deleted.py).
         with faults.held():
             pods = patient.core.list_namespaced_pod(namespace, label_selector=DEPLOYMENT_LABEL)
             victim = pick.choice(sorted(pod.metadata.name for pod in pods.items))

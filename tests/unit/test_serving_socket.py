@@ -344,6 +344,50 @@ def test_a_request_that_is_not_http_is_refused_and_the_server_keeps_serving(
     assert client.post(INFER, json=v2(X[:1])).status_code == 200
 
 
+def test_expect_100_continue_is_answered_before_the_body_is_sent(
+    server: Server, forest: tuple[Path, Any]
+) -> None:
+    # curl sends large bodies this way: it waits for the interim answer before the body.
+    body = json.dumps(v2(X[:2])).encode()
+    head = (
+        f"POST {INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nexpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.http), timeout=30) as raw:
+        raw.sendall(head)
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            interim += raw.recv(1)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        raw.sendall(body)
+        reader = raw.makefile("rb")
+        response = http.client.HTTPResponse(raw)
+        response.fp = reader
+        response.begin()
+        predict = json.loads(response.read())["outputs"][0]["data"]
+    assert response.status == 200
+    assert predict == forest[1].predict(X[:2]).tolist()
+
+
+def test_head_and_empty_answers_are_whole_on_a_kept_connection(server: Server) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.http, timeout=30)
+    try:
+        for method, path, status in [
+            ("HEAD", "/v2/health/ready", 200),
+            ("GET", "/v2/health/live", 200),
+            ("HEAD", "/v2/models/iris", 200),
+            ("GET", "/v2/models/iris/ready", 200),
+        ]:
+            connection.request(method, path)
+            response = connection.getresponse()
+            payload = response.read()
+            assert response.status == status, (method, path, payload)
+            if method == "HEAD":
+                assert payload == b""
+    finally:
+        connection.close()
+
+
 # -- batching, shutdown: a model held inside its call --------------------------------------------
 
 

@@ -29,6 +29,7 @@ import uvicorn
 
 from cairn.serving.app import ServingApp
 from cairn.serving.config import ConfigError, ServeConfig, parse_config
+from cairn.serving.http_protocol import HttpProtocol
 from cairn.serving.model import LoadedModel, ModelLoadError, load
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def serve(app: ServingApp, config: ServeConfig) -> None:
         host=config.host,
         port=config.port,
         loop="auto",
-        http="auto",
+        http=HttpProtocol,
         lifespan="on",
         access_log=False,
         log_level="warning",
