@@ -5,7 +5,8 @@ only then imports the server.
 In a container cairn-serve is PID 1, and the kernel drops a signal PID 1 has no handler for: a
 pod deleted while its model is still importing, downloading or loading would load on, serve
 without ever being told to stop, and wait for the kubelet's SIGKILL at the end of the grace
-period. uvicorn puts its own handler in place once it serves (the graceful drain).
+period. uvicorn puts its own handler in place once it serves (the graceful drain). `python -m
+cairn.serving_entry` is the same command; `python -m cairn.serving` imports the package first.
 """
 
 import os
@@ -24,3 +25,7 @@ def main() -> int:
     from cairn.serving.main import main as serve
 
     return serve()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "kube": {"api", "observability"},
     "training": {"api", "storage", "monitoring"},
     "serving": {"api", "storage", "training", "monitoring"},
+    "serving_entry": {"serving"},  # cairn-serve's command: a signal handler, then the server
     "controllers": {
         "api",
         "storage",

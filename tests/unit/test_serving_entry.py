@@ -47,7 +47,7 @@ def test_sigterm_while_the_model_downloads_ends_the_server_at_once(tmp_path: Pat
             "AWS_REGION": "us-east-1",
             "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{store.getsockname()[1]}",
         }
-        command = [sys.executable, "-m", "cairn.serving", "--model-uri", "s3://models/iris/1"]
+        command = [sys.executable, "-m", "cairn.serving_entry", "--model-uri", "s3://models/iris/1"]
         command += ["--name", "iris", "--host", "127.0.0.1", "--port", str(free_port())]
         command += ["--grpc-port", "0", "--expected-digest", "sha256:" + "0" * 64]
         server = subprocess.Popen(

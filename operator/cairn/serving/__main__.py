@@ -2,7 +2,7 @@
 
 import sys
 
-from cairn.serving_entry import main
+from cairn.serving.main import main
 
 if __name__ == "__main__":
     sys.exit(main())
