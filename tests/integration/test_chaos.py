@@ -50,5 +50,8 @@ def test_the_workload_converges_whatever_moment_the_operator_is_killed(
     finally:
         kills.close()
     print(f"{kills.summary()}; traffic {dict(sent.answers)}")
+    # Whole, on their own lines: pytest would cut a long assertion message short.
+    for violation in violations:
+        print(f"violation: {violation}")
     print(f"chaos_runs={RUNS} invariant_violations={len(violations)}")
     assert not violations, violations

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,11 +27,35 @@ class RunningOperator:
     runner: KopfRunner | None  # None: the chart's in-cluster operator
 
 
+# Ports handed out below the kernel's ephemeral range, so that between the probe and the bind no
+# outgoing connection (the tests make thousands) can take one as its own end; the ephemeral
+# range's bottom is read from the kernel, and this is where the search starts below it.
+LOCAL_PORTS_FLOOR = 20000
+_ports_given: set[int] = set()
+
+
+def ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_local_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A loopback port free now, outside the ephemeral range and not given before."""
+    candidates = list(range(LOCAL_PORTS_FLOOR, ephemeral_ports_start()))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _ports_given:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
         return port
+    raise RuntimeError(f"no free loopback port in {LOCAL_PORTS_FLOOR}-{ephemeral_ports_start()}")
 
 
 def kopf_run_args(namespace: str, health_url: str) -> list[str]:
