@@ -46,7 +46,7 @@ def test_the_workload_converges_whatever_moment_the_operator_is_killed(
     # Kills 0.5 to 3 s apart, so that they fall all over the workload.
     kills = RandomFaults([Fault("operator SIGKILL", kill_and_restart)], KILLS, SEED, (0.5, 3.0))
     try:
-        violations, sent = run_workload(k8s, namespace, kills)
+        violations, sent, _ = run_workload(k8s, namespace, kills)
     finally:
         kills.close()
     print(f"{kills.summary()}; traffic {dict(sent.answers)}")

@@ -135,13 +135,15 @@ def one_round(
 
     pid = operator.wait_until_healthy()
     start_mib = rss_mib(pid)
-    violations, sent = run_workload(patient, namespace, faults, during_canary=delete_a_serving_pod)
+    violations, sent, spells = run_workload(
+        patient, namespace, faults, during_canary=delete_a_serving_pod
+    )
     end_mib = rss_mib(pid)
     if end_mib - start_mib > MEMORY_GROWTH_MIB:
         violations.append(f"operator memory {start_mib:.0f} → {end_mib:.0f} MiB")
     print(
         f"{namespace}: serving pod deleted {killed}; traffic {dict(sent.answers)}, refusals "
-        f"counted apart {faults.excused_failures(sent.failed_at)}; "
+        f"counted apart {faults.excused_failures(sent.failed_at, spells)}; "
         f"operator {start_mib:.0f} → {end_mib:.0f} MiB; faults so far: {faults.summary()}"
     )
     return [f"{namespace}: {violation}" for violation in violations]

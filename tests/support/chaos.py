@@ -9,7 +9,7 @@ import random
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from urllib3.util.retry import Retry
 from tests.support.cluster import REPO_ROOT
 from tests.support.deployments import create_deployment, service_base, wait_serving
 from tests.support.kube import Kube
+from tests.support.readiness import Spell, unready_spells
 from tests.support.rollouts import SETOSA, Traffic, canary_spec, status_of, traffic
 from tests.support.training import (
     GROUP,
@@ -53,28 +54,25 @@ WATCHES_BACK_SECONDS = 90.0
 class Fault:
     name: str
     inject: Callable[[], None]  # returns once the fault is over (the component is back)
-    # Why requests refused from the fault's start until `settle` seconds after its end are
-    # Kubernetes', not the operator's (counted apart), or None: every refusal is a violation.
-    excuse: str | None = None
-    settle: float = 0.0
+    # While the API server or etcd is away, no endpoint change reaches kube-proxy: a pod that
+    # ended meanwhile (scaled down by a step the operator took just before) keeps its traffic,
+    # which is refused. That is Kubernetes', not the operator's: such losses are counted apart.
+    stalls_endpoints: bool = False
+    # A restarted kubelet reports every container with a readiness probe unready until its
+    # first probe has run (kubernetes/kubernetes#100277, open): for tens of milliseconds, but
+    # kube-proxy applies the empty endpoint set at once and the next one no sooner than its
+    # --iptables-min-sync-period (1 s), so a Service whose pods all run on the node refuses
+    # connections meanwhile. Also Kubernetes': counted apart, around each such spell seen.
+    resets_readiness: bool = False
 
 
-# While the API server or etcd is away, no endpoint change reaches kube-proxy: a pod that ended
-# meanwhile (scaled down by a step the operator took just before) keeps its traffic, refused.
 ENDPOINTS_STALLED = "endpoint changes stalled"
-# A restarted kubelet reports every container with a readiness probe unready until its first
-# probe has run (kubernetes/kubernetes#100277, open): for tens of milliseconds, but kube-proxy
-# applies the empty endpoint set at once and the next one at least --iptables-min-sync-period
-# (1 s) later, so a Service whose pods all run on the node refuses for a second or more.
 READINESS_RESET = "kubelet restart reset readiness"
-# From the kubelet's restart: its first pod sync (about a second), kube-proxy's minimum sync
-# period, and a connection caught between its two rule sets failing its ARP lookup (3 s).
-KUBELET_SETTLE_SECONDS = 8.0
-EXCUSED_AROUND = {
-    "kube-apiserver": (ENDPOINTS_STALLED, ENDPOINTS_CATCH_UP_SECONDS),
-    "etcd": (ENDPOINTS_STALLED, ENDPOINTS_CATCH_UP_SECONDS),
-    "kubelet": (READINESS_RESET, KUBELET_SETTLE_SECONDS),
-}
+# How long after a kubelet restart its first pod sync may report the reset (about a second on a
+# quiet node), and how long after a spell kube-proxy may still refuse: its minimum sync period,
+# and a connection caught between its two rule sets failing its ARP lookup (3 s).
+RESET_REPORTED_WITHIN_SECONDS = 30.0
+RESET_REFUSALS_SECONDS = 5.0
 
 
 class RandomFaults:
@@ -91,8 +89,8 @@ class RandomFaults:
         self.pending = order
         self.injected: list[str] = []
         self.events: list[tuple[float, str]] = []  # (time.time(), what): a failure's timeline
-        # (from, until, why): when refused requests are Kubernetes' doing, not the operator's
-        self.excused: list[tuple[float, float, str]] = []
+        self.stalls: list[tuple[float, float]] = []  # when endpoint changes could not propagate
+        self.restarts: list[tuple[float, float]] = []  # kubelet restarts: (began, over)
         self.error: BaseException | None = None
         self._active, self._stop = threading.Event(), threading.Event()
         self._injecting = threading.Lock()
@@ -114,9 +112,10 @@ class RandomFaults:
                         fault.inject()
                         self.note(f"{fault.name} over")
                         self.injected.append(fault.name)
-                        if fault.excuse is not None:
-                            until = time.time() + fault.settle
-                            self.excused.append((began, until, fault.excuse))
+                        if fault.stalls_endpoints:
+                            self.stalls.append((began, time.time() + ENDPOINTS_CATCH_UP_SECONDS))
+                        if fault.resets_readiness:
+                            self.restarts.append((began, time.time()))
         except BaseException as error:  # raised by close(): a failed injection fails the test
             self.error = error
 
@@ -143,13 +142,18 @@ class RandomFaults:
         """Something to place on the timeline a failure is reported with."""
         self.events.append((time.time(), event))
 
-    def excused_failures(self, failed_at: list[float]) -> dict[str, int]:
+    def excused_failures(self, failed_at: list[float], spells: Sequence[Spell]) -> dict[str, int]:
         """How many of the failed requests each excuse covers."""
-        return dict(collections.Counter(filter(None, map(self.excuse, failed_at))))
+        excuses = (self.excuse(moment, spells) for moment in failed_at)
+        return dict(collections.Counter(filter(None, excuses)))
 
-    def timeline(self, failed_at: list[float]) -> str:
-        """The faults, the test's own events and the bursts of failed requests, in order."""
+    def timeline(self, failed_at: list[float], spells: Sequence[Spell]) -> str:
+        """The faults, the test's own events, the unready spells and the bursts of failed
+        requests, in order."""
         lines = list(self.events)
+        for since, until, pod in spells:
+            lasted = f"{until - since:.2f}s" if until is not None else "until the end"
+            lines.append((since, f"{pod} reported unready for {lasted}"))
         for burst in bursts(failed_at):
             lines.append(
                 (burst[0], f"{len(burst)} requests failed over {burst[-1] - burst[0]:.1f}s")
@@ -158,9 +162,20 @@ class RandomFaults:
         start = lines[0][0] if lines else 0.0
         return "; ".join(f"+{moment - start:.1f}s {what}" for moment, what in lines)
 
-    def excuse(self, moment: float) -> str | None:
-        """Why a request refused at `moment` is Kubernetes' doing, or None: it is a violation."""
-        return next((why for began, ended, why in self.excused if began <= moment <= ended), None)
+    def excuse(self, moment: float, spells: Sequence[Spell]) -> str | None:
+        """Why a request refused at `moment` is Kubernetes' doing, or None: a violation.
+        `spells`: when serving pods were reported unready with no deletion under way."""
+        if any(began <= moment <= ended for began, ended in self.stalls):
+            return ENDPOINTS_STALLED
+        for since, until, _ in spells:
+            after_restart = any(
+                began <= since <= over + RESET_REPORTED_WITHIN_SECONDS
+                for began, over in self.restarts
+            )
+            ended = until if until is not None else since
+            if after_restart and since - 1 <= moment <= ended + RESET_REFUSALS_SECONDS:
+                return READINESS_RESET
+        return None
 
     def close(self) -> None:
         self._stop.set()
@@ -191,7 +206,6 @@ def restart_component(component: str, seconds_down: float) -> Fault:
     """A component of the local cluster stopped, left down, and started again (restart.sh)."""
 
     stalls = component in ("kube-apiserver", "etcd")
-    excuse, settle = EXCUSED_AROUND.get(component, (None, 0.0))
 
     def inject() -> None:
         watching = (endpoint_watches() or 0) if stalls else 0
@@ -216,7 +230,12 @@ def restart_component(component: str, seconds_down: float) -> Fault:
                 f"{time.monotonic() - back:.1f}s more"
             )
 
-    return Fault(f"{component} down {seconds_down:g}s", inject, excuse, settle)
+    return Fault(
+        f"{component} down {seconds_down:g}s",
+        inject,
+        stalls_endpoints=stalls,
+        resets_readiness=component == "kubelet",
+    )
 
 
 def endpoint_watches() -> int | None:
@@ -272,12 +291,12 @@ def run_workload(
     namespace: str,
     faults: RandomFaults,
     during_canary: Callable[[], None] = lambda: None,
-) -> tuple[list[str], Traffic]:
+) -> tuple[list[str], Traffic, list[Spell]]:
     """The workload, with `faults` active while the operator works: from the runs' creation to
     their registration, and from the ModelDeployment's creation to the end of its rollout (the
     user's creations fall between, as a user retries a create the API server refused);
-    `during_canary` runs once a canary is in flight. Returns the invariants it found broken and
-    the traffic the Service answered during the rollout."""
+    `during_canary` runs once a canary is in flight. Returns the invariants it found broken, the
+    traffic the Service answered during the rollout and the serving pods' unready spells then."""
     script_config_map(k8s, namespace, "tree", TREE_TRAINER)
     create_model(k8s, namespace, "iris", {})
     for number in range(1, RUNS + 1):
@@ -291,8 +310,8 @@ def run_workload(
     strategy = canary_spec(steps, analysis=None)
     create_deployment(k8s, namespace, "chaos", alias="production", strategy=strategy)
     with faults.active():
-        sent = _rolled_out(k8s, namespace, faults, during_canary)
-    return violations + leftovers(k8s, namespace, sent, faults), sent
+        sent, spells = _rolled_out(k8s, namespace, faults, during_canary)
+    return violations + leftovers(k8s, namespace, sent, faults, spells), sent, spells
 
 
 def _trained(k8s: Kube, namespace: str) -> list[str]:
@@ -310,10 +329,11 @@ def _trained(k8s: Kube, namespace: str) -> list[str]:
 
 def _rolled_out(
     k8s: Kube, namespace: str, faults: RandomFaults, during_canary: Callable[[], None]
-) -> Traffic:
+) -> tuple[Traffic, list[Spell]]:
     wait_for_phase(k8s, namespace, "iris-v1", "Approved")
     wait_serving(k8s, namespace, "chaos", 1)
-    with traffic(service_base(k8s, namespace, "chaos"), [SETOSA.tolist()]) as sent:
+    base = service_base(k8s, namespace, "chaos")
+    with unready_spells(k8s, namespace) as unready, traffic(base, [SETOSA.tolist()]) as sent:
         faults.note("traffic begins")
         set_production(k8s, namespace, RUNS)
         wait_for(
@@ -330,7 +350,7 @@ def _rolled_out(
             describe=lambda: str(status_of(k8s, namespace, "chaos")),
         )
         faults.note("promoted")
-    return sent
+    return sent, unready.spells
 
 
 def promoted(status: Body, version: int) -> bool:
@@ -342,7 +362,9 @@ def promoted(status: Body, version: int) -> bool:
     )
 
 
-def leftovers(k8s: Kube, namespace: str, sent: Traffic, faults: RandomFaults) -> list[str]:
+def leftovers(
+    k8s: Kube, namespace: str, sent: Traffic, faults: RandomFaults, spells: Sequence[Spell]
+) -> list[str]:
     """What the converged workload must not show: an alias someone else moved, a version lost,
     an orphaned Job, Deployment or Service, a request that failed (but for those refused while
     a fault kept endpoint changes from kube-proxy, which `sent` counts)."""
@@ -369,9 +391,8 @@ def leftovers(k8s: Kube, namespace: str, sent: Traffic, faults: RandomFaults) ->
     services = sorted(s.metadata.name for s in k8s.core.list_namespaced_service(namespace).items)
     if services != ["chaos"]:
         violations.append(f"Services {services}")
-    failed = [moment for moment in sent.failed_at if faults.excuse(moment) is None]
+    failed = [moment for moment in sent.failed_at if faults.excuse(moment, spells) is None]
     if failed:
-        violations.append(
-            f"{len(failed)} requests failed: {sent.answers}; {faults.timeline(sent.failed_at)}"
-        )
+        timeline = faults.timeline(sent.failed_at, spells)
+        violations.append(f"{len(failed)} requests failed: {sent.answers}; {timeline}")
     return violations
