@@ -27,6 +27,7 @@ from cairn.api.labels import DEPLOYMENT_LABEL
 from tests.support.artifacts import create_artifacts_claim, delete_artifacts_claim
 from tests.support.chaos import (
     RUNS,
+    WATCHES_BACK_SECONDS,
     RandomFaults,
     patient_retries,
     restart_component,
@@ -65,7 +66,11 @@ def patient(cluster: Cluster) -> Iterator[Kube]:
 @contextlib.contextmanager
 def round_namespace(k8s: Kube, tmp_path: Path, number: int) -> Iterator[OperatorProcess]:
     """A namespace of its own with its artifact claim, and an operator watching it."""
-    namespace = create_test_namespace(k8s, hint=f"control-plane-chaos-{number}")
+    # The controller manager may still be backing off its watches after the last round's API
+    # server restart (its ServiceAccount controller once took more than 60 s).
+    namespace = create_test_namespace(
+        k8s, hint=f"control-plane-chaos-{number}", service_account_timeout=WATCHES_BACK_SECONDS
+    )
     operator = OperatorProcess(namespace, tmp_path / f"operator-{number}.log")
     try:
         create_artifacts_claim(namespace)
@@ -99,13 +104,14 @@ def test_the_workload_converges_through_api_server_etcd_and_kubelet_restarts(
         while rounds == 0 or (faults.pending and rounds < MAX_ROUNDS):
             rounds += 1
             with round_namespace(k8s, tmp_path, rounds) as operator:
-                violations += one_round(patient, operator, faults, pick)
+                found = one_round(patient, operator, faults, pick)
+            # Printed as each round ends: a later round that raises must not lose them.
+            for violation in found:
+                print(f"violation: {violation}")
+            violations += found
     finally:
         faults.close()
     print(f"faults: {faults.summary()}")
-    # Whole, on their own lines: pytest would cut a long assertion message short.
-    for violation in violations:
-        print(f"violation: {violation}")
     print(f"chaos_runs={RUNS * rounds} invariant_violations={len(violations)}")
     assert not violations, violations
 

@@ -46,8 +46,11 @@ CANARY_PAUSE = "15s"
 # kube-proxy may take to catch up with the endpoints that changed while it was away.
 ENDPOINTS_CATCH_UP_SECONDS = 5.0
 # How long the EndpointSlice watches (kube-proxy's, the EndpointSlice controller's, CoreDNS's) may
-# take to come back after the API server restarted: client-go's reflectors back off to 30 s.
-WATCHES_BACK_SECONDS = 90.0
+# take to come back after the API server restarted: client-go's reflectors back off to 30 s
+# between tries, and a restarted API server refuses watches until its watch cache is ready, so
+# after restarts in a row they took up to 85 s, and more than 90 s three times in 60 faults.
+# Until then kube-proxy is blind: the stall lasts as long.
+WATCHES_BACK_SECONDS = 180.0
 
 
 @dataclasses.dataclass(frozen=True)

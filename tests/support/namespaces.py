@@ -31,7 +31,9 @@ RESTRICTED = {
 }
 
 
-def create_test_namespace(kube: Kube, hint: str) -> str:
+def create_test_namespace(
+    kube: Kube, hint: str, service_account_timeout: float = SERVICE_ACCOUNT_TIMEOUT
+) -> str:
     name = unique_namespace_name(hint)
     # Every pod of a test (the operator's, the test's own) must meet the restricted Pod Security
     # Standard, as in a namespace of a platform team that enforces it: the API server refuses
@@ -42,7 +44,7 @@ def create_test_namespace(kube: Kube, hint: str) -> str:
     # controller manager creates that one a moment after the namespace.
     wait_for(
         lambda: read_or_none(kube.core.read_namespaced_service_account, "default", name),
-        timeout=SERVICE_ACCOUNT_TIMEOUT,
+        timeout=service_account_timeout,
         message=f"the default ServiceAccount of namespace {name}",
     )
     return name
