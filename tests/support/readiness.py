@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -86,7 +87,8 @@ def follow_objects(
                 raise
             else:
                 stop.wait(0.5)
-        except Exception:
+        except (urllib3.exceptions.HTTPError, OSError):
+            # Only the connection's failures: a defect in `on_change` must not loop silently.
             if not through_outages:
                 raise
             stop.wait(0.5)
