@@ -127,7 +127,7 @@ clusterCIDR: $POD_CIDR
 bindAddress: $NODE_IP
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
-# NodePorts answer only on our node bridge, never on the external interface.
+# NodePorts answer only on the node address (the namespace has no other way in).
 nodePortAddresses: [$NODE_CIDR]
 iptables: {localhostNodePorts: false}
 conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Stops everything cluster-up started (by recorded PID), removes the containers, mounts, bridges,
-# iptables rules and cgroups it made, and restores the sysctls it changed. State (PKI, etcd data,
-# images) stays under $CAIRN_LOCALKUBE_DIR so the next cluster-up is fast; --purge removes it too.
+# Stops everything cluster-up started (by recorded PID), removes the containers, mounts, cgroups
+# and the cluster's network namespace (with the veth pair and the host's routes to it), and puts
+# back the kernel settings the kubelet changed. State (PKI, etcd data, images) stays under
+# $CAIRN_LOCALKUBE_DIR so the next cluster-up is fast; --purge removes it too.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$LOCALKUBE_SRC/network.sh"
 . "$LOCALKUBE_SRC/processes.sh"
+. "$LOCALKUBE_SRC/kernel.sh"
 
 [ "$(id -u)" -eq 0 ] || die "stopping the local cluster needs root"
 [ -d "$D" ] || { log "nothing to stop"; exit 0; }
@@ -13,6 +15,7 @@ set -euo pipefail
 # The node agents first, so nothing restarts containers while we remove them.
 stop_component kube-proxy
 stop_component kubelet
+restore_kernel_tunables
 if [ -n "$(pid_of containerd)" ]; then
   for task in $(ctr_ tasks ls -q 2>/dev/null); do
     ctr_ tasks kill --all --signal SIGKILL "$task" >/dev/null 2>&1 || true

@@ -29,13 +29,17 @@ log() { printf '[localkube] %s\n' "$*" >&2; }
 die() { printf '[localkube] error: %s\n' "$*" >&2; exit 1; }
 
 # Address plan. Every range is checked against the host's addresses, routes and resolvers at
-# cluster-up. The node lives on a bridge with no ports (this kernel has no dummy driver), so
-# traffic to it, or to a service address kube-proxy has not translated, never leaves the machine.
+# cluster-up. The whole cluster (every component and pod) lives in a network namespace of its
+# own whose only way out is one veth pair to the host: NODE_LINK inside holds the node address,
+# HOST_LINK on the host holds HOST_IP and routes the pod and service ranges to the node. The
+# namespace has no default route, so nothing in it can reach an address outside these ranges.
 NODE_NAME=${CAIRN_NODE_NAME:-cairn-localkube}
-NODE_BRIDGE=cairn0
+HOST_LINK=cairn0
+NODE_LINK=eth0
 POD_BRIDGE=cni0
 NODE_CIDR=${CAIRN_NODE_CIDR:-172.29.0.0/24}
 NODE_IP=${CAIRN_NODE_IP:-172.29.0.1}
+HOST_IP=${CAIRN_HOST_IP:-172.29.0.2}
 POD_CIDR=${CAIRN_POD_CIDR:-172.30.0.0/16}
 SERVICE_CIDR=${CAIRN_SERVICE_CIDR:-172.31.0.0/16}
 # First address of the service range: the `kubernetes` Service.
@@ -52,7 +56,6 @@ ETCD_CLIENT_PORT=${CAIRN_ETCD_PORT:-12379}
 ETCD_PEER_PORT=$((ETCD_CLIENT_PORT + 1))
 # Our own cgroup under each v1 hierarchy: we create it and remove it, and touch nothing else.
 CGROUP_ROOT=/cairn-localkube
-CONTAIN_CHAIN=CAIRN-CONTAIN
 PAUSE_IMAGE=docker.io/cairn/pause:dev
 
 D=$CAIRN_LOCALKUBE_DIR
@@ -60,9 +63,14 @@ PKI=$D/pki
 RUN=$D/run
 LOGS=$D/logs
 CONTAINERD_SOCK=$RUN/containerd.sock
+# The cluster's network namespace, bind-mounted on this file while the cluster exists.
+CLUSTER_NETNS=$RUN/netns
 KUBECONFIG_ADMIN=$D/kubeconfig
 COMPONENTS=(etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
+# Runs a command in the cluster's network namespace (and only that: mounts stay the host's, so
+# the kubelet's volume mounts are seen by containerd and by us).
+in_cluster() { nsenter --net="$CLUSTER_NETNS" "$@"; }
 kubectl_() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 ctr_() { "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
@@ -75,5 +83,3 @@ pid_of() {  # prints the pid of a running component we started, or nothing
     echo "$pid"
   fi
 }
-
-external_interface() { python3 "$LOCALKUBE_SRC/netplan.py" --external; }

@@ -2,8 +2,8 @@
 """Checks that the local cluster's address ranges overlap nothing the host uses.
 
 Reads the host's addresses and routes (`ip -json`) and its resolvers (/etc/resolv.conf), ignores
-the interfaces the cluster itself owns, and exits non-zero naming every overlap. With --external it
-prints the interface that holds the default route instead (the one no packet of ours may leave by).
+the interfaces the cluster itself owns, and exits non-zero naming every overlap. With --node and
+--host it also checks the two ends of the veth pair: distinct host addresses of the NODE range.
 """
 
 from __future__ import annotations
@@ -23,14 +23,6 @@ def ip_json(*args: str) -> list[dict[str, Any]]:
     out = subprocess.run(["ip", "-json", "-4", *args], check=True, capture_output=True, text=True)
     entries: list[dict[str, Any]] = json.loads(out.stdout or "[]")
     return entries
-
-
-def external_interface() -> str:
-    for route in ip_json("route", "show", "default"):
-        dev = route.get("dev")
-        if isinstance(dev, str):
-            return dev
-    raise SystemExit("no default route: cannot tell which interface leads off this machine")
 
 
 def host_networks(own_interfaces: set[str]) -> Iterable[tuple[str, Network]]:
@@ -74,15 +66,29 @@ def resolvers(path: str = "/etc/resolv.conf") -> Iterable[tuple[str, Network]]:
                 yield "resolver", ipaddress.ip_network(f"{addr}/32")
 
 
+def node_address_problems(node_range: Network, **addresses: str | None) -> list[str]:
+    """The node's and the host's ends of the veth pair: usable, distinct addresses of the range."""
+    problems = []
+    reserved = (node_range.network_address, node_range.broadcast_address)
+    for name, address in addresses.items():
+        if address is None:
+            continue
+        ip = ipaddress.ip_address(address)
+        if ip not in node_range or ip in reserved:
+            problems.append(f"the {name} address {address} is not a host address of {node_range}")
+    given = [a for a in addresses.values() if a is not None]
+    if len(set(given)) < len(given):
+        problems.append(f"the node and host addresses are the same ({given[0]})")
+    return problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--external", action="store_true", help="print the external interface")
     parser.add_argument("--own", default="", help="comma-separated interfaces the cluster owns")
+    parser.add_argument("--node", help="the node's address (in the NODE range)")
+    parser.add_argument("--host", help="the host's end of the veth pair (in the NODE range)")
     parser.add_argument("ranges", nargs="*", help="NAME=CIDR ranges the cluster will use")
     args = parser.parse_args()
-    if args.external:
-        print(external_interface())
-        return 0
 
     own = {name for name in args.own.split(",") if name}
     ours = {
@@ -94,12 +100,14 @@ def main() -> int:
         for b in names[i + 1 :]:
             if ours[a].overlaps(ours[b]):
                 problems.append(f"{a} {ours[a]} overlaps {b} {ours[b]}")
+    if "NODE" in ours:
+        problems += node_address_problems(ours["NODE"], node=args.node, host=args.host)
     for what, net in [*host_networks(own), *resolvers()]:
         for name, mine in ours.items():
             if mine.overlaps(net):
                 problems.append(f"{name} {mine} overlaps the host's {what} {net}")
     for problem in problems:
-        print(f"[localkube] error: {problem}; choose another range", file=sys.stderr)
+        print(f"[localkube] error: {problem}; choose another range or address", file=sys.stderr)
     return 1 if problems else 0
 
 

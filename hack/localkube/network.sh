@@ -1,95 +1,63 @@
-# The node's network and the containment net that keeps every packet of ours on this machine.
+# The cluster's network: a network namespace of its own, joined to the host by one veth pair.
 # Source it.
+#
+# Containment is by construction: the namespace's routes cover the node, pod and service ranges
+# and nothing else, so a packet from a component or a pod to any other address has no route. The
+# host's iptables and sysctls are never touched; kube-proxy's rules, IP forwarding and bridge
+# netfilter live in the namespace and go with it.
 # shellcheck shell=bash
 
-SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables)
-
 check_address_plan() {
-  python3 "$LOCALKUBE_SRC/netplan.py" --own "$NODE_BRIDGE,$POD_BRIDGE" \
+  python3 "$LOCALKUBE_SRC/netplan.py" --own "$HOST_LINK" --node "$NODE_IP" --host "$HOST_IP" \
     NODE="$NODE_CIDR" POD="$POD_CIDR" SERVICE="$SERVICE_CIDR" \
-    || die "address ranges overlap the host's; set CAIRN_NODE_CIDR/CAIRN_NODE_IP, CAIRN_POD_CIDR or CAIRN_SERVICE_CIDR"
+    || die "address ranges overlap the host's or each other; set CAIRN_NODE_CIDR, CAIRN_NODE_IP, CAIRN_HOST_IP, CAIRN_POD_CIDR or CAIRN_SERVICE_CIDR"
 }
 
-kube_chains_present() {
-  local t
-  for t in filter nat mangle; do
-    iptables-save -t "$t" 2>/dev/null | grep -q '^:KUBE-' && return 0
+# Creates the namespace (bound to $CLUSTER_NETNS) unless it exists. Components still running in
+# a namespace whose file is gone would be split from the new one: refuse instead.
+ensure_cluster_netns() {
+  mountpoint -q "$CLUSTER_NETNS" 2>/dev/null && return 0
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    [ -z "$(pid_of "$c")" ] \
+      || die "$c is running outside the cluster's network namespace ($CLUSTER_NETNS is not mounted): run make cluster-down (with the checkout that started it), then make cluster-up"
   done
-  return 1
+  ip link show "$HOST_LINK" >/dev/null 2>&1 \
+    && die "the host already has a link named $HOST_LINK that is not this cluster's: is an older cluster still up? make cluster-down with the checkout that started it"
+  mkdir -p "$(dirname "$CLUSTER_NETNS")"
+  touch "$CLUSTER_NETNS"
+  unshare --net="$CLUSTER_NETNS" true
 }
 
 setup_network() {
   check_address_plan
-  # KUBE-* chains that predate us belong to another Kubernetes: refuse rather than fight over them.
-  if [ ! -f "$D/network.active" ] && kube_chains_present; then
-    die "iptables already has KUBE-* chains and they are not ours: is another Kubernetes running here?"
+  ensure_cluster_netns
+  local prefix=${NODE_CIDR#*/}
+  if ! ip link show "$HOST_LINK" >/dev/null 2>&1; then
+    # Created inside, then the host's end moved out to this script's own namespace.
+    in_cluster ip link add "$NODE_LINK" type veth peer name "$HOST_LINK"
+    in_cluster ip link set "$HOST_LINK" netns "$$"
   fi
-  touch "$D/network.active"
+  in_cluster ip link set lo up
+  in_cluster ip addr replace "$NODE_IP/$prefix" dev "$NODE_LINK"
+  in_cluster ip link set "$NODE_LINK" up
+  # A ClusterIP that kube-proxy has not translated goes nowhere: the host answers no ARP for it.
+  in_cluster ip route replace "$SERVICE_CIDR" dev "$NODE_LINK"
+  in_cluster sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
 
-  if [ ! -f "$D/sysctl.saved" ]; then
-    sysctl -n "${SYSCTLS[@]}" | paste -d= <(printf '%s\n' "${SYSCTLS[@]}") - > "$D/sysctl.saved"
-  fi
-  sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
-
-  ip link show "$NODE_BRIDGE" >/dev/null 2>&1 || ip link add "$NODE_BRIDGE" type bridge
-  ip addr replace "$NODE_IP/${NODE_CIDR#*/}" dev "$NODE_BRIDGE"
-  ip link set "$NODE_BRIDGE" up
-  # A ClusterIP that kube-proxy has not translated dies on this portless bridge instead of
-  # following the default route out of the machine.
-  ip route replace "$SERVICE_CIDR" dev "$NODE_BRIDGE"
-  ensure_containment
+  ip addr replace "$HOST_IP/$prefix" dev "$HOST_LINK"
+  ip link set "$HOST_LINK" up
+  ip route replace "$POD_CIDR" via "$NODE_IP" dev "$HOST_LINK"
+  ip route replace "$SERVICE_CIDR" via "$NODE_IP" dev "$HOST_LINK"
 }
 
-# The safety net: REJECT (callers fail at once) anything forwarded from pods to the external
-# interface and anything addressed to our ranges that would leave through it.
-ensure_containment() {
-  local ext; ext=$(external_interface)
-  iptables -N "$CONTAIN_CHAIN" 2>/dev/null || iptables -F "$CONTAIN_CHAIN"
-  iptables -A "$CONTAIN_CHAIN" -s "$POD_CIDR" -o "$ext" -j REJECT --reject-with icmp-net-prohibited
-  local cidr
-  for cidr in "$POD_CIDR" "$SERVICE_CIDR" "$NODE_CIDR"; do
-    iptables -A "$CONTAIN_CHAIN" -d "$cidr" -o "$ext" -j REJECT --reject-with icmp-net-prohibited
-  done
-  # Our jump must come first: kube-proxy and CNI insert ACCEPT rules into FORWARD too.
-  local hook
-  for hook in FORWARD OUTPUT; do
-    while iptables -D "$hook" -j "$CONTAIN_CHAIN" 2>/dev/null; do :; done
-    iptables -I "$hook" 1 -j "$CONTAIN_CHAIN"
-  done
-}
-
-# Removes rules that jump to, and then the chains named, PREFIX* in every table (v4 and v6).
-delete_chains() {
-  local prefix=$1 tool table rule chain
-  for tool in iptables ip6tables; do
-    command -v "$tool" >/dev/null || continue
-    for table in filter nat mangle raw; do
-      local rules
-      rules=$("$tool-save" -t "$table" 2>/dev/null | grep -E "^-A [A-Z]+ .*-j $prefix" || true)
-      while read -r rule; do
-        [ -n "$rule" ] && { eval "$tool -t $table -D ${rule#-A }" 2>/dev/null || true; }
-      done <<< "$rules"
-      for chain in $("$tool-save" -t "$table" 2>/dev/null | sed -n "s/^:\($prefix[^ ]*\) .*/\1/p"); do
-        "$tool" -t "$table" -F "$chain" 2>/dev/null || true
-      done
-      for chain in $("$tool-save" -t "$table" 2>/dev/null | sed -n "s/^:\($prefix[^ ]*\) .*/\1/p"); do
-        "$tool" -t "$table" -X "$chain" 2>/dev/null || true
-      done
-    done
-  done
-}
-
+# After every process of the cluster has stopped: unmounting the file ends the namespace, with
+# its links, routes and rules; the host's end of the pair goes with it.
 teardown_network() {
-  [ -f "$D/network.active" ] || return 0
-  delete_chains KUBE-
-  delete_chains "$CONTAIN_CHAIN"
-  local dev
-  for dev in "$POD_BRIDGE" "$NODE_BRIDGE"; do
-    ip link show "$dev" >/dev/null 2>&1 && ip link del "$dev"
-  done
-  if [ -f "$D/sysctl.saved" ]; then
-    sysctl -qw $(cat "$D/sysctl.saved") || true
-    rm -f "$D/sysctl.saved"
+  if mountpoint -q "$CLUSTER_NETNS" 2>/dev/null; then
+    umount "$CLUSTER_NETNS" 2>/dev/null || umount -l "$CLUSTER_NETNS"
   fi
-  rm -f "$D/network.active"
+  rm -f "$CLUSTER_NETNS"
+  # (it may be on its way out with the namespace already)
+  ip link del "$HOST_LINK" 2>/dev/null || true
 }

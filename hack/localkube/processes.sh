@@ -11,7 +11,8 @@ start_component() {  # start_component NAME BINARY ARGS...
   mkdir -p "$RUN" "$LOGS"
   printf '%s\n' "$bin" > "$RUN/$name.exe"
   # setsid: the process outlives this script and gets no signals meant for the caller's terminal.
-  setsid "$bin" "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
+  # nsenter puts it in the cluster's network namespace and then execs it: the PID stays the same.
+  setsid nsenter --net="$CLUSTER_NETNS" "$bin" "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN/$name.pid"
 }
 

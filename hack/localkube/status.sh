@@ -24,8 +24,9 @@ fi
 if [ -f "$KUBECONFIG_ADMIN" ] && [ "$down" -eq 0 ]; then
   kubectl_ get nodes -o wide 2>&1 | sed 's/^/  /'
 fi
-for dev in "$NODE_BRIDGE" "$POD_BRIDGE"; do
-  if ip link show "$dev" >/dev/null 2>&1; then printf '%-24s present\n' "bridge $dev"
-  else printf '%-24s absent\n' "bridge $dev"; fi
-done
+if mountpoint -q "$CLUSTER_NETNS" 2>/dev/null; then
+  printf '%-24s present (enter it: nsenter --net=%s)\n' "network namespace" "$CLUSTER_NETNS"
+else printf '%-24s absent\n' "network namespace"; fi
+if ip link show "$HOST_LINK" >/dev/null 2>&1; then printf '%-24s present\n' "veth $HOST_LINK"
+else printf '%-24s absent\n' "veth $HOST_LINK"; fi
 exit "$down"

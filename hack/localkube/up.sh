@@ -7,6 +7,7 @@ set -euo pipefail
 . "$LOCALKUBE_SRC/configs.sh"
 . "$LOCALKUBE_SRC/network.sh"
 . "$LOCALKUBE_SRC/processes.sh"
+. "$LOCALKUBE_SRC/kernel.sh"
 
 [ "$(id -u)" -eq 0 ] || die "the local cluster needs root (network, mounts, cgroups)"
 start=$(date +%s)
@@ -38,7 +39,7 @@ start_component etcd "$ETCD_BIN/etcd" --name "$NODE_NAME" --data-dir "$D/etcd" \
   --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-cluster "$NODE_NAME=http://127.0.0.1:$ETCD_PEER_PORT" \
   --listen-metrics-urls "" --unsafe-no-fsync --quota-backend-bytes 2147483648 --log-level warn
-wait_for 60 etcd curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
+wait_for 60 etcd in_cluster curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
 
 start_component kube-apiserver "$K8S_BIN/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
@@ -100,6 +101,7 @@ node_ready() {
     -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}')
   [ "${ready% *}" = True ] && [[ ! "${ready#* }" < "$fresh_since" ]]
 }
+save_kernel_tunables
 start_component kubelet "$K8S_BIN/kubelet" --config "$D/kubelet/config.yaml" \
   --kubeconfig "$D/kubelet.kubeconfig" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
   --root-dir "$D/kubelet/root" --cert-dir "$PKI/kubelet-certs"
@@ -108,8 +110,7 @@ start_component kube-proxy "$K8S_BIN/kube-proxy" --config "$D/kube-proxy.yaml"
 
 wait_for 180 "node $NODE_NAME Ready" node_ready
 wait_for 120 "the default service account" kubectl_ -n default get serviceaccount default
-wait_for 60 "kube-proxy's rules" iptables -t nat -S KUBE-SERVICES
-ensure_containment  # kube-proxy has inserted its FORWARD rules by now; ours must stay first
+wait_for 60 "kube-proxy's rules" in_cluster iptables -t nat -S KUBE-SERVICES
 "$LOCALKUBE_SRC/dns.sh"
 
 log "cluster up in $(( $(date +%s) - start ))s"

@@ -1,13 +1,16 @@
-"""The local cluster of hack/localkube: its network containment, and a clean stop and restart.
+"""The local cluster of hack/localkube: sealed in a network namespace of its own, and a clean stop
+and restart.
 
-Containment is proven by reading the rules and routes, never by sending a packet off the machine.
-These tests act on the cluster that hack/localkube runs; against any other cluster (kind, a
-user's own) they have nothing to check, so they are skipped there with the reason.
+Containment is proven by reading routes and rules (`ip route get` asks the kernel where a packet
+would go without sending one), never by sending a packet off the machine. These tests act on the
+cluster that hack/localkube runs; against any other cluster (kind, a user's own) they fail with
+the reason.
 """
 
 import ipaddress
 import json
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -18,14 +21,22 @@ import pytest
 from tests.support.cluster import REPO_ROOT, Cluster, is_localkube
 from tests.support.kube import Kube
 
-LIB = REPO_ROOT / "hack/localkube/lib.sh"
-CONTAIN_CHAIN = "CAIRN-CONTAIN"
+LOCALKUBE = REPO_ROOT / "hack/localkube"
+# Addresses off this machine, whatever its network: documentation ranges and public resolvers.
+OUTSIDE_ADDRESSES = ("192.0.2.1", "198.51.100.7", "203.0.113.9", "1.1.1.1", "8.8.8.8")
+CLUSTER_RANGES = ("NODE_CIDR", "POD_CIDR", "SERVICE_CIDR")
+# One of the machine-wide settings the kubelet sets at start (its value), and one of ours.
+MARKER_SETTING, KUBELET_VALUE, MARKER_VALUE = "kernel.keys.root_maxkeys", "1000000", "999999"
 
 
 def localkube_settings() -> dict[str, str]:
     """The address plan and paths exactly as the scripts compute them."""
-    names = "NODE_IP NODE_CIDR POD_CIDR SERVICE_CIDR NODE_BRIDGE POD_BRIDGE RUN D CGROUP_ROOT"
-    script = f". {LIB}; for v in {names}; do printf '%s=%s\\n' $v \"${{!v}}\"; done"
+    names = (
+        "NODE_NAME NODE_IP HOST_IP NODE_CIDR POD_CIDR SERVICE_CIDR HOST_LINK NODE_LINK POD_BRIDGE"
+        " CLUSTER_NETNS RUN D CGROUP_ROOT TUNABLES_SAVED"
+    )
+    sources = f". {LOCALKUBE}/lib.sh; . {LOCALKUBE}/kernel.sh"
+    script = f"{sources}; for v in {names}; do printf '%s=%s\\n' $v \"${{!v}}\"; done"
     out = subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True)
     return dict(line.split("=", 1) for line in out.stdout.splitlines())
 
@@ -34,18 +45,29 @@ def run(*command: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def external_interface() -> str:
-    routes = json.loads(run("ip", "-json", "route", "show", "default"))
-    return str(routes[0]["dev"])
+def in_cluster(local: dict[str, str], *command: str) -> list[str]:
+    """`command` as run in the cluster's network namespace (mounts stay the host's)."""
+    return ["nsenter", f"--net={local['CLUSTER_NETNS']}", *command]
 
 
 def link_exists(name: str) -> bool:
     return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
 
 
-def chain_rules(table: str, chain: str) -> list[str]:
-    result = subprocess.run(["iptables", "-t", table, "-S", chain], capture_output=True, text=True)
-    return result.stdout.splitlines() if result.returncode == 0 else []
+def host_firewall() -> str:
+    """The host's iptables and ip6tables rules, without counters and timestamps."""
+    dumps = [run(tool) for tool in ("iptables-save", "ip6tables-save")]
+    lines = (line for dump in dumps for line in dump.splitlines() if not line.startswith("#"))
+    return "\n".join(re.sub(r" \[\d+:\d+\]$", "", line) for line in lines)
+
+
+def sysctl(name: str) -> str:
+    return run("sysctl", "-n", name).strip()
+
+
+def host_sysctls() -> dict[str, str]:
+    names = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
+    return {name: sysctl(name) for name in names}
 
 
 def make(target: str) -> None:
@@ -61,40 +83,109 @@ def local(cluster: Cluster) -> dict[str, str]:
     return localkube_settings()
 
 
+def outside_addresses() -> set[str]:
+    """Addresses no packet of the cluster may reach: the host's own (but loopback and our veth
+    end), its gateways and resolvers, and a few that are off any machine."""
+    found = set(OUTSIDE_ADDRESSES)
+    for link in json.loads(run("ip", "-json", "-4", "addr", "show")):
+        found.update(a["local"] for a in link.get("addr_info", []) if link["ifname"] != "lo")
+    for route in json.loads(run("ip", "-json", "-4", "route", "show", "table", "all")):
+        if "gateway" in route:
+            found.add(route["gateway"])
+    resolv_conf = Path("/etc/resolv.conf")
+    for line in resolv_conf.read_text().splitlines() if resolv_conf.exists() else []:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and ":" not in parts[1]:
+            found.add(parts[1])
+    return found
+
+
+def in_cluster_ranges(local: dict[str, str], address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(local[name]) for name in CLUSTER_RANGES)
+
+
+def route_error(local: dict[str, str], address: str, *packet: str) -> str:
+    """The kernel's answer, in the cluster's namespace, to where a packet for `address` goes:
+    its error, or '' when a route exists."""
+    command = in_cluster(local, "ip", "route", "get", address, *packet)
+    result = subprocess.run(command, capture_output=True, text=True)
+    return result.stderr.strip() if result.returncode else ""
+
+
+def running_pod_ip(k8s: Kube) -> str:
+    pods = k8s.core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns")
+    ips = [p.status.pod_ip for p in pods.items if p.status.phase == "Running" and p.status.pod_ip]
+    assert ips, "CoreDNS has no running pod to look from"
+    return str(ips[0])
+
+
+def test_nothing_in_the_cluster_has_a_route_off_the_machine(
+    local: dict[str, str], k8s: Kube
+) -> None:
+    # The namespace's own routes: the three cluster ranges and nothing else, in IPv4 and IPv6.
+    routes = json.loads(run(*in_cluster(local, "ip", "-json", "-4", "route", "show")))
+    assert "default" not in [r["dst"] for r in routes]
+    ranges = [ipaddress.IPv4Network(local[name]) for name in CLUSTER_RANGES]
+    for destination in (ipaddress.IPv4Network(r["dst"]) for r in routes):
+        assert any(destination.subnet_of(r) for r in ranges), destination
+    v6_routes = json.loads(run(*in_cluster(local, "ip", "-json", "-6", "route", "show")))
+    assert [r["dst"] for r in v6_routes if not r["dst"].startswith(("fe80::", "ff00::"))] == []
+
+    pod_ip = running_pod_ip(k8s)
+    outside = sorted(a for a in outside_addresses() if not in_cluster_ranges(local, a))
+    assert len(outside) >= len(OUTSIDE_ADDRESSES)
+    for address in outside:
+        # Sent by a component, and forwarded for a pod: neither has anywhere to go.
+        assert "unreachable" in route_error(local, address), address
+        from_pod = ("from", pod_ip, "iif", local["POD_BRIDGE"])
+        assert "unreachable" in route_error(local, address, *from_pod), address
+    # The contrast: inside the cluster's ranges the same questions have answers.
+    assert route_error(local, local["HOST_IP"]) == ""
+    assert route_error(local, pod_ip) == ""
+
+
+def test_every_component_runs_in_the_cluster_namespace(local: dict[str, str]) -> None:
+    namespace = os.stat(local["CLUSTER_NETNS"]).st_ino
+    host = os.stat("/proc/self/ns/net").st_ino
+    assert namespace != host
+    pids = recorded_pids(Path(local["RUN"]))
+    assert {"etcd", "kube-apiserver", "kubelet", "containerd", "kube-proxy"} <= pids.keys()
+    for name, pid in pids.items():
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == namespace, name
+
+
 @pytest.mark.usefixtures("k8s")
-def test_containment_net_is_in_place(local: dict[str, str]) -> None:
-    ext = external_interface()
-    assert ext not in (local["NODE_BRIDGE"], local["POD_BRIDGE"])
+def test_the_host_reaches_the_cluster_through_one_veth_pair_and_keeps_its_firewall(
+    local: dict[str, str],
+) -> None:
+    # kube-proxy's rules are the namespace's; the host's tables have none of them.
+    assert "KUBE-SERVICES" in run(*in_cluster(local, "iptables-save", "-t", "nat"))
+    assert "KUBE-" not in host_firewall()
+    assert "KUBE-" not in run("ip6tables-save")
 
-    # Our chain is the first thing every forwarded and every locally sent packet meets.
-    for hook in ("FORWARD", "OUTPUT"):
-        assert chain_rules("filter", hook)[1] == f"-A {hook} -j {CONTAIN_CHAIN}"
-    rules = chain_rules("filter", CONTAIN_CHAIN)
-    reject = "-j REJECT --reject-with icmp-net-prohibited"
-    assert f"-A {CONTAIN_CHAIN} -s {local['POD_CIDR']} -o {ext} {reject}" in rules
-    for cidr in (local["POD_CIDR"], local["SERVICE_CIDR"], local["NODE_CIDR"]):
-        assert f"-A {CONTAIN_CHAIN} -d {cidr} -o {ext} {reject}" in rules
-    # The check is the kernel's own: `iptables -C` exits 0 only when the exact rule exists.
-    check = ["iptables", "-C", CONTAIN_CHAIN, "-s", local["POD_CIDR"], "-o", ext]
-    subprocess.run([*check, "-j", "REJECT", "--reject-with", "icmp-net-prohibited"], check=True)
-
-    # The node address lives on our portless bridge; the service range is routed to it.
-    addrs = json.loads(run("ip", "-json", "-4", "addr", "show", local["NODE_BRIDGE"]))
-    assert local["NODE_IP"] in [a["local"] for a in addrs[0]["addr_info"]]
-    route = json.loads(run("ip", "-json", "route", "show", local["SERVICE_CIDR"]))
-    assert route and route[0]["dev"] == local["NODE_BRIDGE"]
-    # A ClusterIP with no kube-proxy rule would be routed to the bridge, not the default route.
+    # The host's end of the pair holds the host address; pods and services are routed through
+    # the node address at the other end.
+    addrs = json.loads(run("ip", "-json", "-4", "addr", "show", local["HOST_LINK"]))
+    assert [a["local"] for a in addrs[0]["addr_info"]] == [local["HOST_IP"]]
+    for cidr in (local["POD_CIDR"], local["SERVICE_CIDR"]):
+        [route] = json.loads(run("ip", "-json", "route", "show", cidr))
+        assert (route["dev"], route["gateway"]) == (local["HOST_LINK"], local["NODE_IP"])
     probe_ip = str(ipaddress.ip_network(local["SERVICE_CIDR"])[-2])
     [route_to_probe] = json.loads(run("ip", "-json", "route", "get", probe_ip))
-    assert route_to_probe["dev"] == local["NODE_BRIDGE"]
+    assert route_to_probe["dev"] == local["HOST_LINK"]
 
 
-def test_node_and_api_use_the_node_bridge_address(local: dict[str, str], k8s: Kube) -> None:
-    node = k8s.core.list_node().items[0]
+def test_node_and_api_use_the_node_address(local: dict[str, str], k8s: Kube) -> None:
+    addrs = json.loads(
+        run(*in_cluster(local, "ip", "-json", "-4", "addr", "show", local["NODE_LINK"]))
+    )
+    assert [a["local"] for a in addrs[0]["addr_info"]] == [local["NODE_IP"]]
+    node = k8s.core.read_node(local["NODE_NAME"])
     internal = [a.address for a in node.status.addresses if a.type == "InternalIP"]
     assert internal == [local["NODE_IP"]]
     # Pods reach the API server through the `kubernetes` Service, which must lead to the node
-    # bridge address, never the external interface's.
+    # address, never the host's.
     endpoints = k8s.core.read_namespaced_endpoints("kubernetes", "default")
     assert [a.ip for s in endpoints.subsets for a in s.addresses] == [local["NODE_IP"]]
 
@@ -118,6 +209,7 @@ def our_mounts(state_dir: str) -> list[str]:
 def test_cluster_down_leaves_nothing_and_up_recovers_from_a_kill(
     local: dict[str, str], k8s: Kube
 ) -> None:
+    firewall, sysctls = host_firewall(), host_sysctls()
     run_dir = Path(local["RUN"])
     pids = recorded_pids(run_dir)
     assert {"etcd", "kube-apiserver", "kubelet", "containerd", "kube-proxy"} <= pids.keys()
@@ -126,7 +218,7 @@ def test_cluster_down_leaves_nothing_and_up_recovers_from_a_kill(
     for name in ("kubelet", "kube-apiserver"):
         os.kill(pids[name], signal.SIGKILL)
     make("cluster-up")
-    node = k8s.core.list_node().items[0]
+    node = k8s.core.read_node(local["NODE_NAME"])
     assert {c.type: c.status for c in node.status.conditions}["Ready"] == "True"
     restarted = recorded_pids(run_dir)
     assert all(restarted[name] != pids[name] for name in ("kubelet", "kube-apiserver"))
@@ -135,15 +227,29 @@ def test_cluster_down_leaves_nothing_and_up_recovers_from_a_kill(
     make("cluster-down")
     still_running = [name for name, pid in pids.items() if Path(f"/proc/{pid}").exists()]
     assert still_running == []
-    assert not link_exists(local["POD_BRIDGE"])
-    assert not link_exists(local["NODE_BRIDGE"])
-    assert chain_rules("filter", CONTAIN_CHAIN) == []
-    assert [line for line in run("iptables-save").splitlines() if "KUBE-" in line] == []
-    assert run("ip", "route", "show", local["SERVICE_CIDR"]).strip() == ""
+    assert not link_exists(local["HOST_LINK"])
+    assert not Path(local["CLUSTER_NETNS"]).exists()
+    for cidr in (local["POD_CIDR"], local["SERVICE_CIDR"], local["NODE_CIDR"]):
+        assert run("ip", "route", "show", cidr).strip() == ""
     assert our_mounts(local["D"]) == []
     assert list(Path("/sys/fs/cgroup").glob(f"*/{local['CGROUP_ROOT'].lstrip('/')}")) == []
+    # The host's firewall and sysctls are the same with the cluster up, down and up again.
+    assert (host_firewall(), host_sysctls()) == (firewall, sysctls)
+    assert not Path(local["TUNABLES_SAVED"]).exists()
+
+    # What cluster-down puts back is what the machine had, whatever the kubelet set: proven
+    # with a value of the test's own (this machine may already hold the kubelet's).
+    original = sysctl(MARKER_SETTING)
+    run("sysctl", "-qw", f"{MARKER_SETTING}={MARKER_VALUE}")
+    try:
+        make("cluster-up")
+        assert sysctl(MARKER_SETTING) == KUBELET_VALUE
+        make("cluster-down")
+        assert sysctl(MARKER_SETTING) == MARKER_VALUE
+    finally:
+        run("sysctl", "-qw", f"{MARKER_SETTING}={original}")
 
     make("cluster-up")
-    for hook in ("FORWARD", "OUTPUT"):
-        assert chain_rules("filter", hook)[1] == f"-A {hook} -j {CONTAIN_CHAIN}"
-    assert link_exists(local["NODE_BRIDGE"])
+    assert link_exists(local["HOST_LINK"])
+    assert Path(local["CLUSTER_NETNS"]).exists()
+    assert (host_firewall(), host_sysctls()) == (firewall, sysctls)

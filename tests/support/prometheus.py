@@ -90,9 +90,10 @@ def running_prometheus(k8s: Kube, namespace: str, workdir: Path) -> Iterator[str
     targets.write_text("[]")
     config = workdir / "prometheus.yml"
     config.write_text(yaml.safe_dump(scrape_config(targets)))
-    # On the node's address (the local cluster's bridge): this machine and the pods reach it,
-    # so an in-cluster operator (CAIRN_TEST_OPERATOR=chart) can query it too.
-    address = f"{node_address(k8s)}:{free_local_port()}"
+    # On this machine's address toward the node (the host's end of the local cluster's veth
+    # pair): this machine and the pods reach it, so an in-cluster operator
+    # (CAIRN_TEST_OPERATOR=chart) can query it too.
+    address = f"{address_toward(node_address(k8s))}:{free_local_port()}"
     log = (workdir / "prometheus.log").open("w")
     process = subprocess.Popen(
         [
@@ -129,6 +130,14 @@ def running_prometheus(k8s: Kube, namespace: str, workdir: Path) -> Iterator[str
 def node_address(k8s: Kube) -> str:
     node = k8s.core.list_node().items[0]
     return str(next(a.address for a in node.status.addresses if a.type == "InternalIP"))
+
+
+def address_toward(destination: str) -> str:
+    """The address this machine sends from to `destination`, which answers come back to."""
+    out = subprocess.run(
+        ["ip", "-json", "route", "get", destination], check=True, capture_output=True, text=True
+    )
+    return str(json.loads(out.stdout)[0]["prefsrc"])
 
 
 def _ready(url: str) -> bool:
