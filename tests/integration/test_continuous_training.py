@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import Kube
 from tests.support.operator import RunningOperator
+from tests.support.retraining import PLURAL, create_ct, ct_status, patch_ct, retrain, runs_of
 from tests.support.training import (
     GROUP,
     TREE_TRAINER,
@@ -27,41 +28,8 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
 Body = dict[str, Any]
-PLURAL = "continuoustrainings"
 # Runs that never start a pod: the tests watch what the ContinuousTraining starts, not training.
 SUSPENDED = {"imagePullPolicy": "Never", "command": ["python", "-c", "pass"], "suspend": True}
-
-
-def create_ct(k8s: Kube, namespace: str, name: str, template: Body, **spec: Any) -> Body:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ContinuousTraining",
-        "metadata": {"name": name},
-        "spec": {"model": name, "template": template, **spec},
-    }
-    created: Body = k8s.custom.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, body
-    )
-    return created
-
-
-def patch_ct(k8s: Kube, namespace: str, name: str, patch: Body) -> None:
-    k8s.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
-
-
-def retrain(k8s: Kube, namespace: str, name: str, reason: str) -> None:
-    patch_ct(k8s, namespace, name, {"metadata": {"annotations": {"cairn.dev/retrain": reason}}})
-
-
-def runs_of(k8s: Kube, namespace: str, ct: str) -> list[str]:
-    listing = k8s.custom.list_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "trainingruns",
-        label_selector=f"cairn.dev/continuous-training={ct}",
-    )
-    return sorted(item["metadata"]["name"] for item in listing["items"])
 
 
 def wait_for_runs(k8s: Kube, namespace: str, ct: str, count: int, timeout: float = 60) -> list[str]:
@@ -77,11 +45,6 @@ def wait_for_runs(k8s: Kube, namespace: str, ct: str, count: int, timeout: float
             f"runs {runs_of(k8s, namespace, ct)}; status {ct_status(k8s, namespace, ct)}"
         ),
     )
-    return found
-
-
-def ct_status(k8s: Kube, namespace: str, name: str) -> Body:
-    found: Body = (get(k8s, namespace, PLURAL, name) or {}).get("status") or {}
     return found
 
 

@@ -1,5 +1,6 @@
-"""Chaos in the control plane: while the whole chaos workload runs (runs trained and registered, a
-version served, an alias move rolled out through a canary under traffic), the API server is
+"""Chaos in the control plane: while the whole chaos workload runs (runs trained and registered,
+one started by a ContinuousTraining's retrain request, a version served, an alias move rolled
+out through a canary under traffic, a broken version's canary rolled back), the API server is
 stopped for 10 s, etcd is stopped for 10 s, the kubelet is restarted, at seeded random moments;
 and a serving pod is deleted while the canary is in flight. Afterwards nothing is duplicated,
 lost, orphaned or moved by anyone but the user, no request through the Service failed (but those
@@ -64,8 +65,11 @@ def patient(cluster: Cluster) -> Iterator[Kube]:
 
 
 @contextlib.contextmanager
-def round_namespace(k8s: Kube, tmp_path: Path, number: int) -> Iterator[OperatorProcess]:
-    """A namespace of its own with its artifact claim, and an operator watching it."""
+def round_namespace(
+    k8s: Kube, tmp_path: Path, number: int
+) -> Iterator[tuple[OperatorProcess, Path]]:
+    """A namespace of its own with its artifact claim (and the claim's directory here), and an
+    operator watching it."""
     # The controller manager may still be backing off its watches after the last round's API
     # server restart (its ServiceAccount controller once took more than 60 s).
     namespace = create_test_namespace(
@@ -73,9 +77,9 @@ def round_namespace(k8s: Kube, tmp_path: Path, number: int) -> Iterator[Operator
     )
     operator = OperatorProcess(namespace, tmp_path / f"operator-{number}.log")
     try:
-        create_artifacts_claim(namespace)
+        artifacts = create_artifacts_claim(namespace)
         operator.start()
-        yield operator
+        yield operator, artifacts
     finally:
         operator.kill()
         delete_artifacts_claim(namespace)
@@ -103,8 +107,8 @@ def test_the_workload_converges_through_api_server_etcd_and_kubelet_restarts(
     try:
         while rounds == 0 or (faults.pending and rounds < MAX_ROUNDS):
             rounds += 1
-            with round_namespace(k8s, tmp_path, rounds) as operator:
-                found = one_round(patient, operator, faults, pick)
+            with round_namespace(k8s, tmp_path, rounds) as (operator, artifacts):
+                found = one_round(patient, operator, artifacts, faults, pick)
             # Printed as each round ends: a later round that raises must not lose them.
             for violation in found:
                 print(f"violation: {violation}")
@@ -117,7 +121,11 @@ def test_the_workload_converges_through_api_server_etcd_and_kubelet_restarts(
 
 
 def one_round(
-    patient: Kube, operator: OperatorProcess, faults: RandomFaults, pick: random.Random
+    patient: Kube,
+    operator: OperatorProcess,
+    artifacts: Path,
+    faults: RandomFaults,
+    pick: random.Random,
 ) -> list[str]:
     namespace = operator.namespace
     killed: list[str] = []
@@ -142,7 +150,7 @@ def one_round(
     pid = operator.wait_until_healthy()
     start_mib = rss_mib(pid)
     violations, sent, spells = run_workload(
-        patient, namespace, faults, during_canary=delete_a_serving_pod
+        patient, namespace, artifacts, faults, during_canary=delete_a_serving_pod
     )
     end_mib = rss_mib(pid)
     if end_mib - start_mib > MEMORY_GROWTH_MIB:

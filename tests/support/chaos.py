@@ -1,6 +1,7 @@
 """Chaos campaigns: faults injected at seeded random moments of one whole workload (runs trained
-and registered, a version served, an alias move rolled out through a canary under traffic), and
-the invariants checked once it has converged."""
+and registered, one of them started by a ContinuousTraining's retrain request, a version
+served, an alias move rolled out through a canary under traffic, then a broken version's canary
+rolled back), and the invariants checked once it has converged."""
 
 import collections
 import contextlib
@@ -17,10 +18,26 @@ from prometheus_client.parser import text_string_to_metric_families
 from urllib3.util.retry import Retry
 
 from tests.support.cluster import REPO_ROOT
-from tests.support.deployments import create_deployment, service_base, wait_serving
+from tests.support.deployments import (
+    create_deployment,
+    create_version,
+    service_base,
+    wait_serving,
+    wait_version_phase,
+)
 from tests.support.kube import Kube
 from tests.support.readiness import Spell, unready_spells
-from tests.support.rollouts import SETOSA, Traffic, canary_spec, status_of, traffic
+from tests.support.retraining import create_ct, retrain, runs_of
+from tests.support.rollouts import (
+    ANALYSIS,
+    SETOSA,
+    VIRGINICA,
+    Traffic,
+    canary_spec,
+    save_broken_version,
+    status_of,
+    traffic,
+)
 from tests.support.training import (
     GROUP,
     TREE_TRAINER,
@@ -37,7 +54,10 @@ from tests.support.training import (
 from tests.support.wait import wait_for
 
 Body = dict[str, Any]
-RUNS = 4
+USER_RUNS = 4  # TrainingRuns the user creates, chaos-1..4
+REQUESTED_RUN = "iris-request-1"  # and the one the ContinuousTraining starts on a request
+RUNS = USER_RUNS + 1  # versions 1..RUNS, in whatever order they register
+BAD_VERSION = RUNS + 1  # registered by hand: answers 500 to virginica rows
 TIMEOUT = 600
 RESTART = REPO_ROOT / "hack/localkube/restart.sh"
 # The canary's pause: long enough for a fault to land while a canary is in flight.
@@ -292,18 +312,29 @@ def set_production(k8s: Kube, namespace: str, version: int) -> None:
 def run_workload(
     k8s: Kube,
     namespace: str,
+    artifacts: Path,
     faults: RandomFaults,
     during_canary: Callable[[], None] = lambda: None,
 ) -> tuple[list[str], Traffic, list[Spell]]:
-    """The workload, with `faults` active while the operator works: from the runs' creation to
-    their registration, and from the ModelDeployment's creation to the end of its rollout (the
-    user's creations fall between, as a user retries a create the API server refused);
-    `during_canary` runs once a canary is in flight. Returns the invariants it found broken, the
-    traffic the Service answered during the rollout and the serving pods' unready spells then."""
+    """The workload, with `faults` active while the operator works: from the runs' creation
+    (and the retrain request) to their registration, from the ModelDeployment's creation to the
+    end of its rollout, and from the broken version's alias move to its rollback (the user's own
+    steps fall between, as a user retries what the API server refused); `during_canary` runs
+    once the first canary is in flight. Returns the invariants it found broken, the traffic the
+    Service answered from the first rollout on (rows every version answers) and the serving
+    pods' unready spells then."""
     script_config_map(k8s, namespace, "tree", TREE_TRAINER)
     create_model(k8s, namespace, "iris", {})
-    for number in range(1, RUNS + 1):
+    for number in range(1, USER_RUNS + 1):
         create_run(k8s, namespace, f"chaos-{number}", model="iris", code="tree")
+    template = {
+        "image": "docker.io/cairn/trainer:dev",
+        "imagePullPolicy": "Never",
+        "dataset": {"uri": "sklearn://iris"},
+        "code": {"configMap": {"name": "tree", "key": "train.py"}},
+    }
+    create_ct(k8s, namespace, "iris", template)
+    retrain(k8s, namespace, "iris", "chaos")
     with faults.active():
         violations = _trained(k8s, namespace)
 
@@ -313,47 +344,95 @@ def run_workload(
     strategy = canary_spec(steps, analysis=None)
     create_deployment(k8s, namespace, "chaos", alias="production", strategy=strategy)
     with faults.active():
-        sent, spells = _rolled_out(k8s, namespace, faults, during_canary)
+        wait_for_phase(k8s, namespace, "iris-v1", "Approved")
+        wait_serving(k8s, namespace, "chaos", 1)
+    base = service_base(k8s, namespace, "chaos")
+    with unready_spells(k8s, namespace) as unready, traffic(base, [SETOSA.tolist()]) as sent:
+        faults.note("traffic begins")
+        with faults.active():
+            _promoted(k8s, namespace, faults, during_canary)
+        # Then a version that fails on some rows, judged by the analysis: rolled back.
+        digest = save_broken_version(artifacts, "iris-broken")
+        create_version(k8s, namespace, BAD_VERSION, "iris-broken", digest)
+        wait_version_phase(k8s, namespace, f"iris-v{BAD_VERSION}", "Approved")
+        judged_strategy = {"spec": {"strategy": canary_spec(steps, ANALYSIS)}}
+        k8s.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "modeldeployments", "chaos", judged_strategy
+        )
+        with faults.active(), traffic(base, [VIRGINICA.tolist()]) as judged:
+            violations += _rolled_back(k8s, namespace, faults, judged)
+    spells = unready.spells
     return violations + leftovers(k8s, namespace, sent, faults, spells), sent, spells
 
 
 def _trained(k8s: Kube, namespace: str) -> list[str]:
+    names = [f"chaos-{n}" for n in range(1, USER_RUNS + 1)] + [REQUESTED_RUN]
+    # The request's run is created by the operator, under the faults: wait for it to exist.
+    wait_for(
+        lambda: REQUESTED_RUN in runs_of(k8s, namespace, "iris"),
+        timeout=TIMEOUT,
+        message=f"the retrain request's run {REQUESTED_RUN}",
+    )
     runs = [
-        wait_for_run(k8s, namespace, f"chaos-{n}", "Succeeded", timeout=TIMEOUT, registered=True)
-        for n in range(1, RUNS + 1)
+        wait_for_run(k8s, namespace, name, "Succeeded", timeout=TIMEOUT, registered=True)
+        for name in names
     ]
     violations = []
     if sorted(run["status"]["version"] for run in runs) != list(range(1, RUNS + 1)):
         violations.append(f"run versions {[run['status']['version'] for run in runs]}")
     if version_numbers(k8s, namespace, "iris") != list(range(1, RUNS + 1)):
         violations.append(f"ModelVersions {version_numbers(k8s, namespace, 'iris')}")
+    if runs_of(k8s, namespace, "iris") != [REQUESTED_RUN]:
+        violations.append(f"runs of one retrain request {runs_of(k8s, namespace, 'iris')}")
     return violations
 
 
-def _rolled_out(
+def _promoted(
     k8s: Kube, namespace: str, faults: RandomFaults, during_canary: Callable[[], None]
-) -> tuple[Traffic, list[Spell]]:
-    wait_for_phase(k8s, namespace, "iris-v1", "Approved")
-    wait_serving(k8s, namespace, "chaos", 1)
-    base = service_base(k8s, namespace, "chaos")
-    with unready_spells(k8s, namespace) as unready, traffic(base, [SETOSA.tolist()]) as sent:
-        faults.note("traffic begins")
-        set_production(k8s, namespace, RUNS)
-        wait_for(
-            lambda: status_of(k8s, namespace, "chaos").get("canary"),
-            timeout=TIMEOUT,
-            message="a canary of the new version",
-        )
-        faults.note("canary in flight")
-        during_canary()
-        wait_for(
-            lambda: promoted(status_of(k8s, namespace, "chaos"), RUNS),
-            timeout=TIMEOUT,
-            message=f"the rollout of iris-v{RUNS} to end promoted",
-            describe=lambda: str(status_of(k8s, namespace, "chaos")),
-        )
-        faults.note("promoted")
-    return sent, unready.spells
+) -> None:
+    set_production(k8s, namespace, RUNS)
+    wait_for(
+        lambda: status_of(k8s, namespace, "chaos").get("canary"),
+        timeout=TIMEOUT,
+        message="a canary of the new version",
+    )
+    faults.note("canary in flight")
+    during_canary()
+    wait_for(
+        lambda: promoted(status_of(k8s, namespace, "chaos"), RUNS),
+        timeout=TIMEOUT,
+        message=f"the rollout of iris-v{RUNS} to end promoted",
+        describe=lambda: str(status_of(k8s, namespace, "chaos")),
+    )
+    faults.note("promoted")
+
+
+def _rolled_back(k8s: Kube, namespace: str, faults: RandomFaults, judged: Traffic) -> list[str]:
+    """Production moved to the broken version; its canary must be rolled back, never promoted.
+    `judged` sends the rows it fails on (their failures are the point, not counted)."""
+    faults.note("broken version's canary begins")
+    set_production(k8s, namespace, BAD_VERSION)
+
+    def rolled_back() -> Body | None:
+        status = status_of(k8s, namespace, "chaos")
+        if promoted(status, BAD_VERSION):
+            return status
+        rolled = (status.get("rollback") or {}).get("version") == BAD_VERSION
+        stable = (status.get("stable") or {}).get("version")
+        return status if rolled and stable == RUNS and not status.get("canary") else None
+
+    status: Body = wait_for(
+        rolled_back,
+        timeout=TIMEOUT,
+        message=f"the canary of iris-v{BAD_VERSION} to be rolled back",
+        describe=lambda: f"{status_of(k8s, namespace, 'chaos')}; judged {dict(judged.answers)}",
+    )
+    faults.note("rolled back")
+    if promoted(status, BAD_VERSION):
+        return [f"iris-v{BAD_VERSION}, answering 500s, was promoted: {status}"]
+    if status["rollback"].get("reason") != "AnalysisFailed":
+        return [f"iris-v{BAD_VERSION} rolled back, but not by its analysis: {status['rollback']}"]
+    return []
 
 
 def promoted(status: Body, version: int) -> bool:
@@ -373,7 +452,7 @@ def leftovers(
     a fault kept endpoint changes from kube-proxy, which `sent` counts)."""
     violations = []
     model = get(k8s, namespace, "models", "iris") or {}
-    if (model["spec"].get("aliases") or {}).get("production") != RUNS:
+    if (model["spec"].get("aliases") or {}).get("production") != BAD_VERSION:
         violations.append(f"production moved by someone else: {model['spec'].get('aliases')}")
 
     def latest() -> Any:
@@ -382,11 +461,12 @@ def leftovers(
         )
 
     try:  # the Model follows its versions on its own reconcile
-        wait_for(lambda: latest() == RUNS, timeout=120, message="latestVersion")
+        wait_for(lambda: latest() == BAD_VERSION, timeout=120, message="latestVersion")
     except TimeoutError:
         violations.append(f"latestVersion {latest()}")
     jobs = k8s.batch.list_namespaced_job(namespace, label_selector="cairn.dev/model=iris").items
-    if sorted(job.metadata.name for job in jobs) != [f"chaos-{n}" for n in range(1, RUNS + 1)]:
+    expected = sorted([f"chaos-{n}" for n in range(1, USER_RUNS + 1)] + [REQUESTED_RUN])
+    if sorted(job.metadata.name for job in jobs) != expected:
         violations.append(f"Jobs {[job.metadata.name for job in jobs]}")
     deployments = [d.metadata.name for d in k8s.apps.list_namespaced_deployment(namespace).items]
     if deployments != ["chaos-stable"]:
