@@ -19,6 +19,9 @@ save_kernel_tunables() {  # before the kubelet starts; a running one has changed
 restore_kernel_tunables() {  # once the kubelet has stopped
   [ -f "$TUNABLES_SAVED" ] || return 0
   # shellcheck disable=SC2046 # one argument per line of the file
-  sysctl -qw $(cat "$TUNABLES_SAVED") || log "could not restore every kernel setting of $TUNABLES_SAVED"
-  rm -f "$TUNABLES_SAVED"
+  if sysctl -qw $(cat "$TUNABLES_SAVED"); then
+    rm -f "$TUNABLES_SAVED"
+  else  # kept: the next cluster-down tries again, and the values are not lost
+    log "could not restore every kernel setting of $TUNABLES_SAVED; it is kept"
+  fi
 }

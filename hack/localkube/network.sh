@@ -34,7 +34,9 @@ setup_network() {
   ensure_cluster_netns
   local prefix=${NODE_CIDR#*/}
   if ! ip link show "$HOST_LINK" >/dev/null 2>&1; then
-    # Created inside, then the host's end moved out to this script's own namespace.
+    # Created inside, then the host's end moved out to this script's own namespace. A pair
+    # left whole inside by a run killed between the two steps is made again.
+    in_cluster ip link del "$NODE_LINK" 2>/dev/null || true
     in_cluster ip link add "$NODE_LINK" type veth peer name "$HOST_LINK"
     in_cluster ip link set "$HOST_LINK" netns "$$"
   fi
