@@ -232,6 +232,20 @@ def test_memory_stays_bounded_when_every_answer_gets_its_label() -> None:
     assert len(store._forgotten._table.pushed) <= 3 * 50 + FOLD_ANSWERS
 
 
+def test_memory_stays_bounded_when_answers_only_expire() -> None:
+    """The usual traffic: no feedback, answers pushed out by newer ones. The table's dict of
+    positions pushed out of their buckets once kept every one of them (48,000 entries for 1,000
+    answers kept, after 200 of them)."""
+    store = PredictionStore(1000, 3600.0, classification=True)
+    label = np.array([1])
+    for _ in range(200 * 1000):
+        store.remember(new_answer_id(), label)
+    assert store.snapshot()["kept"] == 1000
+    capacity = 1000 + max(1000 // 2, feedback_log.SPARE_SLOTS)
+    assert len(store._kept._alive) == capacity
+    assert len(store._kept._table.pushed) <= capacity // 4 + (capacity - 1000)
+
+
 def test_an_evicted_id_says_expired_until_the_ring_forgets_it_then_unknown() -> None:
     clock = Clock()
     store = PredictionStore(3, 60.0, classification=True, clock=clock)

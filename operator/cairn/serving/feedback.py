@@ -26,7 +26,7 @@ from cairn.serving.feedback_log import AnswerLog, ForgottenIds
 
 OUTCOMES = ("matched", "unknown", "expired", "duplicate", "invalid")
 ERRORS_SHOWN = 5  # the first few problems of a batch, said in its answer
-FOLD_ANSWERS = 256  # answers queued by remember() before they are folded into the store
+FOLD_ANSWERS = 1024  # answers queued by remember() before they are folded into the store
 EXPIRED, DUPLICATE = 1, 2  # why an id was forgotten
 _WHY = {EXPIRED: "expired", DUPLICATE: "duplicate"}
 

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from cairn.serving.feedback_keys import Keys, SlotTable, mixed, mixed_one
 
-SPARE_SLOTS = 256  # at least this many slots beyond `size` (a fold's worth)
+SPARE_SLOTS = 1024  # at least this many slots beyond `size` (a fold's worth: FOLD_ANSWERS)
 SCAN = 256  # slots looked at per step when expiring
 # Types kept as they are (widened within their kind, which changes no value); any other type,
 # or labels of different kinds, are kept as Python objects.
@@ -27,7 +27,9 @@ class AnswerLog:
     whether it is still alive (not expired, scored, nor answered again). Dead slots are skipped.
     When the arrays are full, the answers from the oldest alive on are moved to the front: the
     table holds slot + `_shift`, so it stays as it is. When too few slots would be freed that
-    way (dead ones in the middle), only the live answers are kept, and the table is rebuilt."""
+    way (dead ones in the middle), or the table's dict has grown (it keeps every position pushed
+    out of its bucket, dead ones too, until it is rebuilt), only the live answers are kept, and
+    the table is rebuilt."""
 
     def __init__(self, size: int) -> None:
         self._spare = max(size // 2, SPARE_SLOTS)  # slots filled between two squeezes, at least
@@ -181,6 +183,7 @@ class AnswerLog:
             and rows + incoming_rows <= len(self._values)
             and self.alive >= (end - first) * 3 // 4
             and self._shift + first < 2**30  # positions stay int32
+            and len(self._table.pushed) <= len(self._alive) // 4
         ):
             self._move_to_front()
         else:
