@@ -235,7 +235,7 @@ def test_memory_stays_bounded_when_every_answer_gets_its_label() -> None:
 def test_memory_stays_bounded_when_answers_only_expire() -> None:
     """The usual traffic: no feedback, answers pushed out by newer ones. The table's dict of
     positions pushed out of their buckets once kept every one of them (48,000 entries for 1,000
-    answers kept, after 200 of them)."""
+    answers kept, after 200,000 answers)."""
     store = PredictionStore(1000, 3600.0, classification=True)
     label = np.array([1])
     for _ in range(200 * 1000):
