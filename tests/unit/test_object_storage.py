@@ -104,23 +104,21 @@ def test_parts_written_in_any_order_are_hashed_as_the_whole_file(
         random.Random(1).shuffle(parts)
     elif order == "retried":  # a part sent again from its start, some of it already hashed
         parts = [*parts[:5], (0, data[:100]), *parts[5:]]
-    with (tmp_path / "f").open("w+b") as file:
-        writer = _HashingWriter(file)
+    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file, len(data)) as writer:
         for offset, chunk in parts:
             writer.write_at(offset, chunk)
-        file.seek(0, 2)
-        writer.complete(file.tell())
+        writer.complete(len(data))
     assert writer.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
     assert writer.size == len(data) and (tmp_path / "f").read_bytes() == data
 
 
 def test_a_download_with_a_gap_is_refused(tmp_path: Path) -> None:
-    with (tmp_path / "f").open("w+b") as file:
-        writer = _HashingWriter(file)
+    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file, 15) as writer:
         writer.write_at(10, b"later")
-        file.seek(0, 2)
         with pytest.raises(OSError, match="gap: 0 of 15 bytes"):
-            writer.complete(file.tell())
+            writer.complete(15)
+        with pytest.raises(OSError, match="outside the file's 15"):
+            writer.write_at(12, b"too long")
 
 
 # --- telling what the store said, never a secret ----------------------------------------------

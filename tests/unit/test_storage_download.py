@@ -4,12 +4,14 @@ the bytes in the file, and a download enters the model cache only once it matche
 can break off; the real one is exercised in tests/integration/test_object_storage.py."""
 
 import hashlib
+import http.client
+import http.server
 import io
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from botocore.exceptions import ClientError, ResponseStreamingError
@@ -21,6 +23,7 @@ from cairn.storage import DigestMismatch, directory_digest
 from cairn.storage import transfer as transfer_module
 from cairn.storage.s3 import ObjectStoreError, _loader, client
 from cairn.storage.transfer import _Extents, _HashingWriter
+from cairn.storage.uri import parse_artifact_uri
 from cairn.training import TrainingSession
 
 URI = "s3://models/iris/v1"
@@ -53,7 +56,7 @@ def test_many_parts_in_any_order_hash_like_one_pass_over_the_file(
     data = random.Random(0).randbytes(300_000)
     parts = [(offset, data[offset : offset + 10_000]) for offset in range(0, len(data), 10_000)]
     random.Random(2).shuffle(parts)
-    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file) as writer:
+    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file, len(data)) as writer:
         write_parts(writer, parts)
         writer.complete(len(data))
     assert writer.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
@@ -62,7 +65,7 @@ def test_many_parts_in_any_order_hash_like_one_pass_over_the_file(
 
 def test_bytes_rewritten_after_they_were_hashed_are_hashed_again(tmp_path: Path) -> None:
     first, second = b"a" * 5000, b"b" * 100
-    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file) as writer:
+    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file, len(first)) as writer:
         write_parts(writer, [(0, first)])
         while writer.size < len(first):  # the hasher has read the first bytes
             threading.Event().wait(0.001)
@@ -74,7 +77,7 @@ def test_bytes_rewritten_after_they_were_hashed_are_hashed_again(tmp_path: Path)
 
 
 def test_a_failed_download_stops_the_hashing_thread(tmp_path: Path) -> None:
-    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file) as writer:
+    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file, 200) as writer:
         write_parts(writer, [(0, b"some"), (100, b"ahead")])
     assert not writer._hasher.is_alive()
 
@@ -233,8 +236,78 @@ def test_a_store_that_keeps_breaking_off_fails_the_fetch_and_caches_nothing(
 def test_parts_written_from_several_threads_hash_like_one_pass(tmp_path: Path) -> None:
     data = random.Random(3).randbytes(200_000)
     spans = [(offset, data[offset : offset + 3000]) for offset in range(0, len(data), 3000)]
-    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file) as writer:
+    with (tmp_path / "f").open("w+b") as file, _HashingWriter(file, len(data)) as writer:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda span: writer.write_at(*span), spans))
         writer.complete(len(data))
     assert writer.sha256.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+# --- reading through botocore's own HTTP stack ------------------------------------------------
+
+
+class RangedObjectHandler(http.server.BaseHTTPRequestHandler):
+    """One object's HEAD and ranged GET, as an S3 server answers them (no signature checked),
+    noting the client port of each request: one port for several requests is a reused
+    connection."""
+
+    protocol_version = "HTTP/1.1"
+    data = b""
+    ports: ClassVar[list[int]] = []
+
+    def do_HEAD(self) -> None:
+        self.ports.append(self.client_address[1])
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.data)))
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self.ports.append(self.client_address[1])
+        first, last = (int(end) for end in self.headers["Range"][6:].split("-"))
+        body = self.data[first : last + 1]
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(self.data)}")
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_parts_read_through_botocore_arrive_intact_over_reused_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The download reads each part from the HTTP response under botocore's body (no copies in
+    urllib3): the bytes and hash must be the object's, and each connection must go back to the
+    pool once its part is read, as botocore's own reads leave it."""
+    monkeypatch.setattr(transfer_module, "PART", 100_000)
+    monkeypatch.setattr(transfer_module, "PARTS_AT_ONCE", 2)
+    data = random.Random(4).randbytes(1_000_000)
+    requests: list[int] = []
+    handler = type("Handler", (RangedObjectHandler,), {"data": data, "ports": requests})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{server.server_address[1]}",
+        }.items():
+            monkeypatch.setenv(name, value)
+        uri, s3 = parse_artifact_uri("s3://models/big/v1"), client()
+        got = transfer_module.download_files(uri, ["model.joblib"], tmp_path, s3=s3)
+        # With these library versions the parts are read from http.client's response itself.
+        body = s3.get_object(Bucket="models", Key="big/v1/model.joblib", Range="bytes=0-9")["Body"]
+        reader, _ = transfer_module._socket_reader(body)
+        assert isinstance(reader, http.client.HTTPResponse) and reader.read() == data[:10]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (tmp_path / "model.joblib").read_bytes() == data
+    assert got.manifest.entries[0].sha256 == hashlib.sha256(data).hexdigest()
+    assert len(requests) == 12  # the HEAD, ten parts and the check's GET
+    assert len(set(requests)) <= 3  # two parts at a time, connections reused
