@@ -75,3 +75,46 @@ def test_sigterm_while_the_model_downloads_ends_the_server_at_once(tmp_path: Pat
     assert server.returncode == 0, (out, err)
     assert "SIGTERM before serving: exiting" in err
     assert "serving on" not in out + err
+
+
+CLOSING_SCRIPT = """
+import logging, os, signal, sys
+from pathlib import Path
+import numpy as np
+from cairn.serving_entry import exit_before_serving
+from cairn.serving.main import close_despite_signals
+from cairn.serving.predictionlog import PredictionLog
+
+logging.basicConfig(level="INFO")
+signal.signal(signal.SIGTERM, exit_before_serving)  # as once the server has stopped
+prediction_log = PredictionLog(Path(sys.argv[1]), 1.0, ["x"], [], "pod")
+
+
+class Draining:
+    def close(self):
+        os.kill(os.getpid(), signal.SIGTERM)  # a second SIGTERM, while the log is written
+        for index in range(2000):
+            prediction_log.offer(f"answer-{index}", np.array([[float(index)]]), [index % 3])
+        prediction_log.close()
+
+
+close_despite_signals(Draining())
+print("closed", prediction_log.written)
+"""
+
+
+def test_a_signal_while_the_server_closes_loses_no_prediction_log_line(tmp_path: Path) -> None:
+    """After the drain the server finishes its last batches and writes the prediction log's
+    queued lines; a second SIGTERM then (a person, a supervisor) must not end it before."""
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSING_SCRIPT, str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(OPERATOR)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["closed", "2000"], done.stderr
+    assert "SIGTERM while closing: exiting now that it is done" in done.stderr
+    written = [path.read_text() for path in (tmp_path / "pod").glob("*.jsonl")]
+    assert sum(text.count("\n") for text in written) == 2000

@@ -7,7 +7,8 @@ Shutdown is graceful: on SIGTERM (or SIGINT) readiness turns false at once, requ
 served for --shutdown-delay seconds (so that endpoints stop routing here first) and, up to
 --shutdown-max-delay, for as long as inference requests still arrive (a control plane slow to
 drop the endpoint), then the listeners close and in-flight requests finish (up to
---drain-timeout); a second signal forces.
+--drain-timeout); a second signal forces, except while the last batches and the prediction
+log's lines are written once the listeners closed.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -186,8 +188,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", error)
         return 1
     finally:
-        app.close()
+        close_despite_signals(app)
     return 0
+
+
+def close_despite_signals(app: ServingApp) -> None:
+    """Finish the last batches and write the prediction log's queued lines, both bounded in
+    time. Once the server has stopped, SIGTERM's handler is again the entry point's, which exits
+    at once (cairn.serving_entry): a second signal now, from a person or a supervisor, would
+    lose those lines. It is noted instead, and the process ends as soon as they are written (the
+    kubelet's SIGKILL at the end of the grace period still ends it)."""
+    if threading.current_thread() is not threading.main_thread():
+        app.close()  # signal handlers belong to the main thread
+        return
+    received: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _: received.append(signum))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        app.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for signum in received:
+        log.info("%s while closing: exiting now that it is done", signal.Signals(signum).name)
 
 
 def serve(app: ServingApp, config: ServeConfig) -> None:
