@@ -28,8 +28,8 @@ from tests.support.training import (
     approve,
     condition,
     create_model,
-    event_reasons,
     expect_event,
+    expect_events,
     get,
 )
 from tests.support.wait import wait_for
@@ -86,7 +86,7 @@ def test_a_pinned_ready_version_is_served_and_deletion_cleans_up(
     result = grpc.infer("iris", [tensor])
     assert result.as_numpy("predict").tolist() == model.predict(ROWS).tolist()
     grpc.close()
-    assert {"Serving", "Available"} <= event_reasons(k8s, namespace, "iris")
+    expect_events(k8s, namespace, "iris", {"Serving", "Available"})
     wait_for(
         lambda: serving(k8s, namespace, "iris-v1") == ["iris"],
         timeout=30,

@@ -238,13 +238,18 @@ def test_feedback_gives_live_accuracy_and_the_log_keeps_sensitive_features_out(
     base, model = serve_wine(
         k8s, namespace, artifacts, monitoring, sensitiveFeatures=[NAMES[0], NAMES[1]]
     )
-    # The first window starts with the operator's first read of the pod's counters.
-    wait_for(
-        lambda: monitoring_of(k8s, namespace).get("windowStart"),
-        timeout=30,
-        message="the first monitoring window to start",
-    )
     http = session()
+    # One row, and its window judged: the next window starts with a read of the pod's counters
+    # (the first may start before the pod answers), so the rows and labels below all count.
+    row = {"name": "input-0", "shape": [1, 13], "datatype": "FP64", "data": X_TEST[0].tolist()}
+    first = http.post(f"{base}/v2/models/wine/infer", json={"inputs": [row]}, timeout=10)
+    assert first.status_code == 200, first.text
+    wait_for(
+        lambda: (monitoring_of(k8s, namespace).get("windows") or 0) >= 1,
+        timeout=60,
+        message="the first monitoring window to be judged",
+        describe=lambda: str(monitoring_of(k8s, namespace)),
+    )
     ids = []
     for row in X_TEST:
         tensor = {"name": "input-0", "shape": [1, 13], "datatype": "FP64", "data": row.tolist()}
@@ -259,7 +264,13 @@ def test_feedback_gives_live_accuracy_and_the_log_keeps_sensitive_features_out(
         found = monitoring_of(k8s, namespace).get("performance") or {}
         return found if found.get("rows") == len(Y_TEST) else None
 
-    live: Body = wait_for(judged, timeout=60, message="a window with every label in it")
+    # Labels that come in a window after their rows' one wait for its rows (up to ten windows).
+    live: Body = wait_for(
+        judged,
+        timeout=90,
+        message="a window with every label in it",
+        describe=lambda: str(monitoring_of(k8s, namespace)),
+    )
     offline = accuracy_score(Y_TEST, model.predict(X_TEST))
     assert live["metric"] == "accuracy" and live["value"] == pytest.approx(offline, abs=1e-6)
     mdep = get(k8s, namespace, "modeldeployments", "wine") or {}
@@ -267,12 +278,15 @@ def test_feedback_gives_live_accuracy_and_the_log_keeps_sensitive_features_out(
     assert degraded["status"] == ("True" if offline < 0.99 else "False")
 
     # The prediction log, on the artifact claim: one line per answered row, no sensitive feature.
+    answered = [first.json()["id"], *ids]
     logs = artifacts / "predictions" / "wine"
     wait_for(
-        lambda: sum(len(f.read_text().splitlines()) for f in logs.rglob("*.jsonl")) == len(ids),
+        lambda: (
+            sum(len(f.read_text().splitlines()) for f in logs.rglob("*.jsonl")) == len(answered)
+        ),
         timeout=30,
-        message=f"{len(ids)} lines in the prediction log under {logs}",
+        message=f"{len(answered)} lines in the prediction log under {logs}",
     )
     lines = [json.loads(line) for f in logs.rglob("*.jsonl") for line in f.read_text().splitlines()]
-    assert sorted(line["id"] for line in lines) == sorted(ids)
+    assert sorted(line["id"] for line in lines) == sorted(answered)
     assert all(set(line["features"]) == set(NAMES[2:]) for line in lines)

@@ -20,7 +20,7 @@ from tests.support.deployments import (
 from tests.support.kube import Kube, read_or_none
 from tests.support.operator import RunningOperator
 from tests.support.rollouts import canary_spec, set_version, status_of, two_versions, wait_at_step
-from tests.support.training import condition, event_reasons, get
+from tests.support.training import condition, expect_events, get
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.usefixtures("crds_installed")
@@ -124,7 +124,7 @@ def test_a_routed_canary_gets_exact_weights_on_the_httproute(
         message="the canary Deployment to be removed",
         describe=lambda: describe(k8s, namespace, "gw"),
     )
-    assert {"RolloutStarted", "Promoted"} <= event_reasons(k8s, namespace, "gw")
+    expect_events(k8s, namespace, "gw", {"RolloutStarted", "Promoted"})
 
 
 @pytest.mark.usefixtures("gateway_api")

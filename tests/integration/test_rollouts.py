@@ -48,6 +48,7 @@ from tests.support.training import (
     create_model,
     event_reasons,
     expect_event,
+    expect_events,
     get,
 )
 from tests.support.wait import wait_for
@@ -99,9 +100,8 @@ def test_a_healthy_canary_walks_every_step_and_is_promoted(
     assert sent.failures() == 0, sent.answers  # nothing lost on the way
     assert {0, 1, 2} <= seen_steps
     assert "Pass" in verdicts and "Fail" not in verdicts
-    reasons = event_reasons(k8s, namespace, "iris")
-    assert {"RolloutStarted", "Promoting", "Promoted"} <= reasons
-    assert "RolledBack" not in reasons
+    expect_events(k8s, namespace, "iris", {"RolloutStarted", "Promoting", "Promoted"})
+    assert "RolledBack" not in event_reasons(k8s, namespace, "iris")
     assert read_or_none(k8s.apps.read_namespaced_deployment, "iris-canary", namespace) is None
     labels = k8s.apps.read_namespaced_deployment("iris-stable", namespace).metadata.labels
     assert labels["cairn.dev/version"] == "2"
@@ -298,4 +298,4 @@ def test_an_alias_move_starts_a_rollout_that_survives_an_operator_kill(
         timeout=30,
         message="the canary Deployment to be removed",
     )
-    assert {"RolloutStarted", "Promoted"} <= event_reasons(k8s, namespace, "prod")
+    expect_events(k8s, namespace, "prod", {"RolloutStarted", "Promoted"})

@@ -15,8 +15,8 @@ from tests.support.training import (
     condition,
     create_model,
     create_run,
-    event_reasons,
     expect_event,
+    expect_events,
     get,
     script_config_map,
     version_numbers,
@@ -63,7 +63,7 @@ def test_iris_example_trains_and_registers_version_1(
     run_dir = artifacts / uri.removeprefix("pvc://cairn-artifacts/")
     assert version["spec"]["artifact"]["digest"] == directory_digest(run_dir)
     assert run["status"]["artifact"] == version["spec"]["artifact"]
-    assert {"JobCreated", "Succeeded", "Registered"} <= event_reasons(k8s, namespace, "iris-1")
+    expect_events(k8s, namespace, "iris-1", {"JobCreated", "Succeeded", "Registered"})
     # No finalizer: objects stay deletable when the operator is not running.
     assert not run["metadata"].get("finalizers")
     assert not version["metadata"].get("finalizers")

@@ -191,11 +191,19 @@ def event_reasons(k8s: Kube, namespace: str, name: str) -> set[str]:
 
 
 def expect_event(k8s: Kube, namespace: str, name: str, reason: str, timeout: float = 30) -> None:
-    """Wait for an Event with `reason` about `name`: the operator posts Events after the status
-    write that a test usually waits for, so the Event may lag it by a moment."""
+    """Wait for an Event with `reason` about `name`."""
+    expect_events(k8s, namespace, name, {reason}, timeout=timeout)
+
+
+def expect_events(
+    k8s: Kube, namespace: str, name: str, reasons: set[str], timeout: float = 30
+) -> None:
+    """Wait for Events with every one of `reasons` about `name`: the operator posts Events
+    after the status write that a test usually waits for, so they may lag it by a moment (on a
+    loaded node, by seconds)."""
     wait_for(
-        lambda: reason in event_reasons(k8s, namespace, name),
+        lambda: reasons <= event_reasons(k8s, namespace, name),
         timeout=timeout,
-        message=f"a {reason} Event about {name}",
+        message=f"{', '.join(sorted(reasons))} Events about {name}",
         describe=lambda: f"events: {sorted(event_reasons(k8s, namespace, name))}",
     )

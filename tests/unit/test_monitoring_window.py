@@ -2,6 +2,7 @@
 traffic, drift and live performance; and the conditions they give a ModelDeployment."""
 
 import datetime
+import json
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from sklearn.datasets import load_wine  # type: ignore[import-untyped]
 from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 
 from cairn.api import ModelDeployment
+from cairn.api.modeldeployment import ModelDeploymentStatus
 from cairn.api.monitoring import Monitoring, MonitoringVerdict
 from cairn.controllers.deployment import monitor
 from cairn.monitoring.profile import Profile, build
@@ -31,6 +33,17 @@ def reading(
     baseline: Profile | None = BASELINE,
 ) -> Reading:
     """What a server that answered `rows` (predicting the first class) reports."""
+    return Reading.parse(answer(rows, instance, started, feedback, baseline))
+
+
+def answer(
+    rows: np.ndarray,
+    instance: str = "a",
+    started: datetime.datetime = START - datetime.timedelta(hours=1),
+    feedback: tuple[int, int, float] = (0, 0, 0.0),
+    baseline: Profile | None = BASELINE,
+) -> dict[str, Any]:
+    """The body of a server's /v2/models/<model>/monitoring after it answered `rows`."""
     features = []
     for index, (_, histogram) in enumerate(BASELINE.features):
         counts, missing = (
@@ -57,7 +70,7 @@ def reading(
             "absoluteError": feedback[2],
         },
     }
-    return Reading.parse(raw)
+    return raw
 
 
 def test_a_window_is_what_each_pod_counted_since_it_began() -> None:
@@ -172,3 +185,34 @@ def test_conditions_follow_the_verdicts_and_go_with_spec_monitoring() -> None:
     assert "accuracy 0.5 on 60 labelled rows" in degraded.message
     # Without spec.monitoring, the conditions go.
     assert monitor.conditions(mdep(None), None, found) is None
+
+
+def test_a_pod_the_windows_first_read_missed_is_read_again_until_it_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ready pod that the window's first read did not reach (the API server's pod proxy
+    failed) counts from the next visit that reaches it, not from the window's end: the rows
+    it answers in between are this window's."""
+    watched = mdep({"window": {"duration": "1m", "minRows": 10}})
+    # What the pod answers, read after read: None is a proxy error.
+    answers: list[dict[str, Any] | None] = [None, answer(TEST[:20]), answer(TEST[:50])]
+    monkeypatch.setattr(monitor.readings, "ready_pods", lambda _: [("wine-1", "stable")])
+
+    def read_pod_path(*_: Any) -> str | None:
+        found = answers.pop(0)
+        return None if found is None else json.dumps(found)
+
+    monkeypatch.setattr(monitor.workloads, "read_pod_path", read_pod_path)
+    try:
+        first = monitor.observe(watched, 1, START)
+        assert first is not None and first.verdict == MonitoringVerdict.COLLECTING
+        collecting = watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=first)})
+        assert monitor.observe(collecting, 1, START + datetime.timedelta(seconds=10)) == first
+        assert len(answers) == 1  # read again at the next visit, and no more until the end
+        monitor.observe(collecting, 1, START + datetime.timedelta(seconds=20))
+        assert len(answers) == 1
+        judged = monitor.observe(collecting, 1, START + datetime.timedelta(seconds=61))
+        assert judged is not None and judged.verdict == MonitoringVerdict.NO_DRIFT
+        assert judged.rows == 30
+    finally:
+        monitor.forget("ml", "wine")

@@ -1,7 +1,8 @@
 """Monitoring of a ModelDeployment's stable version (spec.monitoring), one step per reconcile: a
 window starts with a read of every stable pod's /v2/models/<model>/monitoring and is judged once
 it has lasted its duration and counted its rows (monitoring.window). Between the two reads a
-reconcile costs nothing.
+reconcile costs nothing, unless the first read missed a ready pod: that pod is read again until
+it answers.
 
 The window lives in this process's memory: after a restart of the operator a new one starts,
 and the status keeps the last judged window until it is judged.
@@ -40,6 +41,9 @@ class Window:
     version: int
     start: datetime.datetime
     at_start: dict[str, Reading]
+    # Ready stable pods that the start's read did not reach (a proxy error): each reconcile
+    # reads them again until they answer, so they count from then, not from the next window.
+    unread: frozenset[str] = frozenset()
 
 
 _windows: dict[tuple[str, str], Window] = {}
@@ -52,21 +56,25 @@ def forget(namespace: str, name: str) -> None:
     metrics.DRIFT.set(namespace, name, None)
 
 
-def read(mdep: ModelDeployment) -> dict[str, Reading]:
-    """Every ready stable pod's counters; a pod that does not answer is left out."""
+def read(
+    mdep: ModelDeployment, only: frozenset[str] | None = None
+) -> tuple[dict[str, Reading], frozenset[str]]:
+    """Every ready stable pod's counters (or those of the pods `only` names), and the ready
+    pods that did not answer."""
     path = f"v2/models/{mdep.spec.model}/monitoring"
-    found = {}
+    found, missed = {}, set()
     for pod, track in readings.ready_pods(mdep):
-        if track != STABLE:
+        if track != STABLE or (only is not None and pod not in only):
             continue
         text = workloads.read_pod_path(mdep.namespace, pod, mdep.spec.port, path)
-        if text is None:
-            continue
         try:
-            found[pod] = Reading.parse(json.loads(text))
+            if text is not None:
+                found[pod] = Reading.parse(json.loads(text))
+                continue
         except (ValueError, ReadingError) as error:
             logger.warning("%s/%s: pod %s: %s", mdep.namespace, mdep.name, pod, error)
-    return found
+        missed.add(pod)
+    return found, frozenset(missed)
 
 
 def observe(
@@ -83,7 +91,7 @@ def observe(
         window = _windows.get(key)
     if window is None or window.version != version:
         with _lock:
-            _windows[key] = Window(version, now, read(mdep))
+            _windows[key] = Window(version, now, *read(mdep))
         if current is not None and current.version == version:
             return current  # the operator restarted: the last judged window stands
         return MonitoringStatus(
@@ -95,8 +103,13 @@ def observe(
         )
     elapsed = (now - window.start).total_seconds() / duration_seconds(settings.window.duration)
     if elapsed < 1:
+        if window.unread:
+            late, still_unread = read(mdep, only=window.unread)
+            started_with = rebase(window.at_start, late, window.start)
+            with _lock:
+                _windows[key] = Window(version, window.start, started_with, still_unread)
         return current
-    now_read = read(mdep)
+    now_read, missed = read(mdep)
     started_with = rebase(window.at_start, now_read, window.start)
     if started_with != window.at_start:
         window = Window(version, window.start, started_with)
@@ -106,7 +119,7 @@ def observe(
     if judged is None:
         return current  # waiting for rows
     with _lock:
-        _windows[key] = Window(version, now, now_read)
+        _windows[key] = Window(version, now, now_read, missed)
     judged = judged.model_copy(update={"windows": ((current.windows or 0) if current else 0) + 1})
     _export(mdep, judged)
     return judged
