@@ -13,7 +13,8 @@ from sklearn.model_selection import train_test_split  # type: ignore[import-unty
 from cairn.api import ModelDeployment
 from cairn.api.modeldeployment import ModelDeploymentStatus
 from cairn.api.monitoring import Monitoring, MonitoringVerdict
-from cairn.controllers.deployment import monitor
+from cairn.controllers.deployment import monitor, readings
+from cairn.kube import workloads
 from cairn.monitoring.profile import Profile, build
 from cairn.monitoring.window import Reading, rebase, totals, verdict
 
@@ -196,13 +197,13 @@ def test_a_pod_the_windows_first_read_missed_is_read_again_until_it_answers(
     watched = mdep({"window": {"duration": "1m", "minRows": 10}})
     # What the pod answers, read after read: None is a proxy error.
     answers: list[dict[str, Any] | None] = [None, answer(TEST[:20]), answer(TEST[:50])]
-    monkeypatch.setattr(monitor.readings, "ready_pods", lambda _: [("wine-1", "stable")])
+    monkeypatch.setattr(readings, "ready_pods", lambda _: [("wine-1", "stable")])
 
     def read_pod_path(*_: Any) -> str | None:
         found = answers.pop(0)
         return None if found is None else json.dumps(found)
 
-    monkeypatch.setattr(monitor.workloads, "read_pod_path", read_pod_path)
+    monkeypatch.setattr(workloads, "read_pod_path", read_pod_path)
     try:
         first = monitor.observe(watched, 1, START)
         assert first is not None and first.verdict == MonitoringVerdict.COLLECTING
