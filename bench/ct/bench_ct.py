@@ -58,7 +58,7 @@ def ct_body(name: str, interval: int) -> Body:
 
 
 def claim(namespace: str, core: Any) -> None:
-    """The artifacts claim runs wait for; their Jobs are suspended, so it never binds."""
+    """The artifacts claim runs wait for; they are suspended (no Job), so it never binds."""
     core.create_namespaced_persistent_volume_claim(
         namespace,
         client.V1PersistentVolumeClaim(

@@ -1,7 +1,8 @@
 """bench-train: how fast the operator turns TrainingRuns into Jobs, and at what memory cost.
 
-Creates RUNS TrainingRuns at once (suspended, so the benchmark measures the operator rather than
-the node's capacity to start pods) against the real cluster, with `cairn-operator` running as a
+Creates RUNS TrainingRuns at once (their pods select a node that does not exist, so the benchmark
+measures the operator rather than the node's capacity to start pods; a suspended run would get no
+Job until resumed) against the real cluster, with `cairn-operator` running as a
 separate process. For each run it records the time from the create call's return to the moment
 its Job appears in a watch. The anchor, measured in the same run, is the API server's own latency
 for those create calls. The last line is for scripts:
@@ -41,7 +42,7 @@ def run_body(name: str) -> dict[str, Any]:
             "model": "bench",
             "imagePullPolicy": "Never",
             "command": ["python", "-c", "pass"],
-            "suspend": True,
+            "nodeSelector": {"cairn.dev/bench": "no-such-node"},
         },
     }
 
@@ -56,7 +57,8 @@ def main() -> int:
     core, batch, custom = client.CoreV1Api(), client.BatchV1Api(), client.CustomObjectsApi()
     apply_crds()
     namespace = bench_namespace(core, "bench-train")
-    # Runs wait for their output claim to exist; their Jobs are suspended, so it never binds.
+    # Runs wait for their output claim to exist; their pods are never scheduled, so it never
+    # binds.
     claim = client.V1PersistentVolumeClaim(
         metadata=client.V1ObjectMeta(name="cairn-artifacts"),
         spec=client.V1PersistentVolumeClaimSpec(

@@ -28,6 +28,8 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.usefixtures("crds_installed")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# No node has this label: the run's Job exists and its pod waits, unscheduled.
+NO_NODE = {"cairn.dev/test": "no-such-node"}
 TINY_TRAINER = textwrap.dedent(
     """
     from sklearn.linear_model import LogisticRegression
@@ -201,7 +203,7 @@ def test_deleting_a_run_deletes_its_job(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:
     script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
-    create_run(k8s, namespace, "gone-1", model="gone", code="tiny", suspend=True)
+    create_run(k8s, namespace, "gone-1", model="gone", code="tiny", nodeSelector=NO_NODE)
     wait_for(
         lambda: read_or_none(k8s.batch.read_namespaced_job, "gone-1", namespace),
         timeout=60,
@@ -235,11 +237,29 @@ def test_retention_keeps_the_newest_and_the_aliased_versions(
     )
 
 
+def test_a_suspended_run_has_no_job_until_it_is_resumed_and_then_trains(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
+    create_run(k8s, namespace, "later-1", model="later", code="tiny", suspend=True)
+    run = wait_for_run(k8s, namespace, "later-1", "Pending", timeout=60)
+    assert condition(run, "Running")["reason"] == "Suspended"
+    assert "jobName" not in run["status"]
+    assert read_or_none(k8s.batch.read_namespaced_job, "later-1", namespace) is None
+
+    k8s.custom.patch_namespaced_custom_object(
+        "cairn.dev", "v1alpha1", namespace, "trainingruns", "later-1", {"spec": {"suspend": False}}
+    )
+    run = wait_for_run(k8s, namespace, "later-1", "Succeeded", timeout=180, registered=True)
+    assert run["status"]["jobName"] == "later-1"
+    assert version_numbers(k8s, namespace, "later") == [1]
+
+
 def test_a_run_whose_job_vanished_fails_instead_of_training_again(
     k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
 ) -> None:
     script_config_map(k8s, namespace, "tiny", TINY_TRAINER)
-    create_run(k8s, namespace, "lost-1", model="lost", code="tiny", suspend=True)
+    create_run(k8s, namespace, "lost-1", model="lost", code="tiny", nodeSelector=NO_NODE)
     wait_for_run(k8s, namespace, "lost-1", "Pending", timeout=60)  # observed: its Job exists
     assert read_or_none(k8s.batch.read_namespaced_job, "lost-1", namespace) is not None
     k8s.batch.delete_namespaced_job("lost-1", namespace, propagation_policy="Background")

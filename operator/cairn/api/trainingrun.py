@@ -315,7 +315,8 @@ class TrainingRunTemplate(ApiModel):
     suspend: bool = Field(
         default=False,
         description="true pauses the run: running pods are stopped and none are started until "
-        "it is set back to false. The one field that may change after creation.",
+        "it is set back to false; a run created suspended gets its Job when it is resumed. The "
+        "one field that may change after creation.",
     )
     ttl_seconds_after_finished: int | None = Field(
         default=None,

@@ -20,6 +20,7 @@ IMAGE_MISSING_REASONS = frozenset(
 )
 # Waiting reasons that mean the pod spec itself cannot start, not a transient state.
 CONFIG_ERROR_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
+SUSPENDED_MESSAGE = "the run is suspended"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,7 +277,7 @@ def observe(job: Body | None, pods: list[Body]) -> Observation:
         )
 
     if job.get("spec", {}).get("suspend"):
-        return Observation(Phase.PENDING, Reason.SUSPENDED, "the run is suspended", **times)
+        return Observation(Phase.PENDING, Reason.SUSPENDED, SUSPENDED_MESSAGE, **times)
     if _started(pods):
         return Observation(Phase.RUNNING, Reason.RUNNING, "training", **times)
     # The Job counts a pod as active from its creation: until one runs, the run is Pending.

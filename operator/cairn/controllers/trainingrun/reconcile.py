@@ -15,7 +15,7 @@ from cairn.controllers.exclusive import exclusive
 from cairn.controllers.parsing import parse
 from cairn.controllers.trainingrun import jobspec, podwarnings
 from cairn.controllers.trainingrun.champion import champion_for
-from cairn.controllers.trainingrun.observe import Observation, observe
+from cairn.controllers.trainingrun.observe import SUSPENDED_MESSAGE, Observation, observe
 from cairn.controllers.trainingrun.output import output_claim, output_uri
 from cairn.controllers.trainingrun.registration import register
 from cairn.controllers.trainingrun.status import (
@@ -76,10 +76,20 @@ def _reconcile(run: TrainingRun) -> None:
             _advance(run, missing, None)
             return
         try:
-            job = ensure_job(run)
+            wanted = jobspec.build_job(run, champion_for(run))
         except jobspec.Unmountable as error:
             _advance(run, Observation(Phase.FAILED, Reason.CONFIG_ERROR, str(error)), None)
             return
+        # A run suspended before it started gets its Job when it is resumed (with the champion
+        # of that moment): a suspended Job would cost the API server and the controller manager
+        # three writes for nothing, and a ContinuousTraining can queue thousands of such runs.
+        # A Job the watch shows was created before the run was suspended: it is stopped below.
+        job = cache.run_job(run.namespace, run.name)
+        if job is None and run.spec.suspend:
+            _advance(run, Observation(Phase.PENDING, Reason.SUSPENDED, SUSPENDED_MESSAGE), None)
+            return
+        if job is None:
+            job = ensure_job(run, wanted)
     # A Job the controller manager has not touched yet (empty status) has no pods to list.
     pods = cache.run_pods(run.namespace, run.name) if job.get("status") else []
     seen = dataclasses.replace(observe(job, pods), champion=jobspec.champion_of(job))
@@ -144,8 +154,8 @@ def missing_inputs(run: TrainingRun) -> Observation | None:
     return None
 
 
-def ensure_job(run: TrainingRun) -> Body:
-    job = jobspec.build_job(run, champion_for(run))
+def ensure_job(run: TrainingRun, job: Body) -> Body:
+    """Create the run's Job `job`, or find the one created before (a lost status write)."""
     ownership.adopt(job, run)  # deleting the run deletes its Job and pods
     try:
         created = workloads.create_job(run.namespace, job)
