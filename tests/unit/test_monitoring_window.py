@@ -26,15 +26,10 @@ NAMES = [f"f{i}" for i in range(13)]
 BASELINE = build(TRAIN, NAMES, predictions=Y_TRAIN, classes=[0, 1, 2])
 
 
-def reading(
-    rows: np.ndarray,
-    instance: str = "a",
-    started: datetime.datetime = START - datetime.timedelta(hours=1),
-    feedback: tuple[int, int, float] = (0, 0, 0.0),
-    baseline: Profile | None = BASELINE,
-) -> Reading:
-    """What a server that answered `rows` (predicting the first class) reports."""
-    return Reading.parse(answer(rows, instance, started, feedback, baseline))
+def reading(rows: np.ndarray, *how: Any, **named: Any) -> Reading:
+    """What a server that answered `rows` (predicting the first class) reports: `answer`,
+    parsed."""
+    return Reading.parse(answer(rows, *how, **named))
 
 
 def answer(
