@@ -191,14 +191,8 @@ def test_a_pod_the_windows_first_read_missed_is_read_again_until_it_answers(
     it answers in between are this window's."""
     watched = mdep({"window": {"duration": "1m", "minRows": 10}})
     # What the pod answers, read after read: None is a proxy error.
-    answers: list[dict[str, Any] | None] = [None, answer(TEST[:20]), answer(TEST[:50])]
-    monkeypatch.setattr(readings, "ready_pods", lambda _: [("wine-1", "stable")])
-
-    def read_pod_path(*_: Any) -> str | None:
-        found = answers.pop(0)
-        return None if found is None else json.dumps(found)
-
-    monkeypatch.setattr(workloads, "read_pod_path", read_pod_path)
+    answers = [None, json.dumps(answer(TEST[:20])), json.dumps(answer(TEST[:50]))]
+    one_pod_answering(monkeypatch, answers)
     try:
         first = monitor.observe(watched, 1, START)
         assert first is not None and first.verdict == MonitoringVerdict.COLLECTING
@@ -212,3 +206,31 @@ def test_a_pod_the_windows_first_read_missed_is_read_again_until_it_answers(
         assert judged.rows == 30
     finally:
         monitor.forget("ml", "wine")
+
+
+def test_a_pod_that_answers_without_counters_is_not_read_again_within_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An answer that is not counters (another server on the port) is not a passing failure:
+    the window reads the pod at its start and its end only, as before."""
+    watched = mdep({"window": {"duration": "1m", "minRows": 10}})
+    answers: list[str | None] = ["<html>not found</html>", json.dumps(answer(TEST[:50]))]
+    one_pod_answering(monkeypatch, answers)
+    try:
+        first = monitor.observe(watched, 1, START)
+        assert first is not None
+        collecting = watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=first)})
+        monitor.observe(collecting, 1, START + datetime.timedelta(seconds=10))
+        assert len(answers) == 1
+        # Its counters count from the next window: this one has no rows to judge.
+        assert monitor.observe(collecting, 1, START + datetime.timedelta(seconds=61)) == first
+        assert answers == []
+    finally:
+        monitor.forget("ml", "wine")
+
+
+def one_pod_answering(monkeypatch: pytest.MonkeyPatch, answers: list[str | None]) -> None:
+    """One ready stable pod, whose monitoring reads return `answers` in turn (None: the API
+    server's pod proxy failed)."""
+    monkeypatch.setattr(readings, "ready_pods", lambda _: [("wine-1", "stable")])
+    monkeypatch.setattr(workloads, "read_pod_path", lambda *_: answers.pop(0))

@@ -67,13 +67,15 @@ def read(
         if track != STABLE or (only is not None and pod not in only):
             continue
         text = workloads.read_pod_path(mdep.namespace, pod, mdep.spec.port, path)
+        if text is None:
+            missed.add(pod)
+            continue
         try:
-            if text is not None:
-                found[pod] = Reading.parse(json.loads(text))
-                continue
+            found[pod] = Reading.parse(json.loads(text))
         except (ValueError, ReadingError) as error:
+            # It answered, but not with counters: asking again within the window changes
+            # nothing, so it waits for the next window like a pod not yet seen.
             logger.warning("%s/%s: pod %s: %s", mdep.namespace, mdep.name, pod, error)
-        missed.add(pod)
     return found, frozenset(missed)
 
 
