@@ -2,8 +2,9 @@
 more) on purpose: it makes a SIGTERM that comes before the server listens end the process, and
 only then imports the server.
 
-In a container cairn-serve is PID 1, and the kernel drops a signal PID 1 has no handler for: a
-pod deleted while its model is still importing, downloading or loading would load on, serve
+Where cairn-serve is PID 1 (`docker run`; the operator's pods share their process namespace,
+cairn.kube.podprocess, so there it is not), the kernel drops a signal PID 1 has no handler for:
+a pod deleted while its model is still importing, downloading or loading would load on, serve
 without ever being told to stop, and wait for the kubelet's SIGKILL at the end of the grace
 period. uvicorn puts its own handler in place once it serves (the graceful drain). `python -m
 cairn.serving_entry` is the same command; `python -m cairn.serving` imports the package first.

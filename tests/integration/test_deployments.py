@@ -112,7 +112,29 @@ def test_a_pinned_ready_version_is_served_and_deletion_cleans_up(
         service = read_or_none(k8s.core.read_namespaced_service, "iris", namespace)
         return deployment is None and service is None
 
-    wait_for(gone, timeout=60, message="the Deployment and the Service to be deleted")
+    def left() -> str:
+        """What deletion still waits for: the objects left with their finalizers, and the pods
+        with their phase and when their deletion began."""
+        mdep = get(k8s, namespace, "modeldeployments", "iris")
+        deployment = read_or_none(k8s.apps.read_namespaced_deployment, "iris-stable", namespace)
+        service = read_or_none(k8s.core.read_namespaced_service, "iris", namespace)
+        pods = k8s.core.list_namespaced_pod(namespace, label_selector="cairn.dev/deployment=iris")
+        return "; ".join(
+            [
+                f"Service finalizers {service.metadata.finalizers}" if service else "",
+                f"ModelDeployment finalizers {mdep['metadata'].get('finalizers')}" if mdep else "",
+                f"Deployment finalizers {deployment.metadata.finalizers}" if deployment else "",
+                *(
+                    f"pod {pod.metadata.name} {pod.status.phase}, deleted at "
+                    f"{pod.metadata.deletion_timestamp}"
+                    for pod in pods.items
+                ),
+            ]
+        )
+
+    wait_for(
+        gone, timeout=60, message="the Deployment and the Service to be deleted", describe=left
+    )
     wait_for(
         lambda: serving(k8s, namespace, "iris-v1") is None,
         timeout=30,

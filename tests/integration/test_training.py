@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import watch
 
 from cairn.storage.digest import directory_digest
 from tests.support.kube import Kube, read_or_none
@@ -253,6 +254,49 @@ def test_a_suspended_run_has_no_job_until_it_is_resumed_and_then_trains(
     run = wait_for_run(k8s, namespace, "later-1", "Succeeded", timeout=180, registered=True)
     assert run["status"]["jobName"] == "later-1"
     assert version_numbers(k8s, namespace, "later") == [1]
+
+
+def test_suspending_a_training_run_ends_its_code_with_sigterm_not_the_grace_periods_sigkill(
+    k8s: Kube, namespace: str, operator: RunningOperator, artifacts: Path
+) -> None:
+    """Training code that installs no SIGTERM handler (most do not) still ends when the kubelet
+    asks: its process is not PID 1 of its pod, whose signals the kernel would drop."""
+    script = "import time\nprint('training started', flush=True)\ntime.sleep(600)\n"
+    script_config_map(k8s, namespace, "forever", script)
+    create_run(k8s, namespace, "forever-1", model="forever", code="forever")
+    selector = "batch.kubernetes.io/job-name=forever-1"
+
+    def started() -> str | None:
+        for pod in k8s.core.list_namespaced_pod(namespace, label_selector=selector).items:
+            if pod.status.phase != "Running":
+                continue  # no log to read yet
+            log = read_or_none(k8s.core.read_namespaced_pod_log, pod.metadata.name, namespace)
+            if log and "training started" in log:
+                return str(pod.metadata.name)
+        return None
+
+    pod = wait_for(started, timeout=120, message="the training code to start")
+    since = k8s.core.list_namespaced_pod(namespace, label_selector=selector).metadata
+    k8s.custom.patch_namespaced_custom_object(
+        "cairn.dev", "v1alpha1", namespace, "trainingruns", "forever-1", {"spec": {"suspend": True}}
+    )
+    # The kubelet writes the container's end before the pod goes: 143 is SIGTERM's default
+    # action, 137 the SIGKILL that ends the grace period (30 s) of a process that ignored it.
+    exit_codes = []
+    for event in watch.Watch().stream(
+        k8s.core.list_namespaced_pod,
+        namespace,
+        label_selector=selector,
+        resource_version=since.resource_version,
+        timeout_seconds=90,
+    ):
+        found = event["object"]
+        for status in (found.status.container_statuses or []) if found.metadata.name == pod else []:
+            if status.state.terminated is not None:
+                exit_codes.append(status.state.terminated.exit_code)
+        if event["type"] == "DELETED" or exit_codes:
+            break
+    assert exit_codes[:1] == [143], f"the training container ended with {exit_codes}"
 
 
 def test_a_run_whose_job_vanished_fails_instead_of_training_again(

@@ -265,6 +265,7 @@ def test_the_operator_runs_hardened(tmp_path: Path) -> None:
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["shareProcessNamespace"] is True  # a SIGTERM during its imports ends it
     assert operator["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,

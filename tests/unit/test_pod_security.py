@@ -1,7 +1,8 @@
 """Every pod the operator builds (a training Job's, a dataset probe's, a model server's) meets the
 restricted Pod Security Standard, checked rule by rule as the API server's PodSecurity admission
 does (https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted); the
-integration tests' namespaces enforce it on the real cluster."""
+integration tests' namespaces enforce it on the real cluster. Each also shares its process
+namespace, so that SIGTERM reaches a container's process (cairn.kube.podprocess)."""
 
 from typing import Any
 
@@ -107,6 +108,13 @@ def serving_pod() -> Body:
 @pytest.mark.parametrize("build", [training_pod, probe_pod, serving_pod])
 def test_the_operators_pods_meet_the_restricted_standard(build: Any) -> None:
     assert violations(build()) == []
+
+
+@pytest.mark.parametrize("build", [training_pod, probe_pod, serving_pod])
+def test_the_operators_pods_share_their_process_namespace(build: Any) -> None:
+    """The container's process is not PID 1: a SIGTERM it has no handler for still ends it
+    (tests/integration/test_training.py shows it on a real pod)."""
+    assert build()["shareProcessNamespace"] is True
 
 
 def test_the_check_refuses_what_the_standard_refuses() -> None:

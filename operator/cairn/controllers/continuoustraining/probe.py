@@ -10,7 +10,7 @@ from typing import Any
 from cairn.api import ContinuousTraining, contract
 from cairn.api.labels import PROBE_LABEL
 from cairn.controllers import defaults
-from cairn.kube import podsecurity
+from cairn.kube import podprocess, podsecurity
 from cairn.storage import InvalidArtifactURI, PodStorage, parse_artifact_uri
 from cairn.storage.credentials import credentials_env_from, uses_object_store
 
@@ -63,6 +63,7 @@ def build_pod(ct: ContinuousTraining, name: str) -> Body:
         "containers": [container],
         "volumes": storage.volumes,
         "securityContext": podsecurity.pod_context(),
+        **podprocess.process_namespace(),
     }
     if template.node_selector:
         spec["nodeSelector"] = template.node_selector

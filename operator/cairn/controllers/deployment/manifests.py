@@ -29,7 +29,7 @@ from cairn.api.modeldeployment import STABLE
 from cairn.api.trainingrun import DEFAULT_ARTIFACTS_CLAIM
 from cairn.controllers import defaults
 from cairn.controllers.deployment.target import Target
-from cairn.kube import podsecurity
+from cairn.kube import podprocess, podsecurity
 from cairn.storage import parse_artifact_uri, pvc_mount
 from cairn.storage.credentials import credentials_env_from, uses_object_store
 
@@ -249,6 +249,7 @@ def build_deployment(mdep: ModelDeployment, track: str, target: Target, replicas
         "terminationGracePeriodSeconds": SHUTDOWN_MAX_DELAY_SECONDS + 30,
         # fsGroup makes the prediction log's claim writable for the server.
         "securityContext": podsecurity.pod_context(),
+        **podprocess.process_namespace(),
     }
     if spec.service_account_name:
         pod_spec["serviceAccountName"] = spec.service_account_name

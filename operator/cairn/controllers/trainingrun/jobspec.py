@@ -16,7 +16,7 @@ from cairn.api.labels import CHAMPION_ANNOTATION, MODEL_LABEL, RUN_LABEL
 from cairn.api.trainingrun import DEFAULT_CODE_FILE, ChampionRef
 from cairn.controllers import defaults
 from cairn.controllers.trainingrun.output import output_uri
-from cairn.kube import podsecurity
+from cairn.kube import podprocess, podsecurity
 from cairn.storage import InvalidArtifactURI, PodStorage, parse_artifact_uri
 from cairn.storage.credentials import credentials_env_from, uses_object_store
 
@@ -180,6 +180,7 @@ def build_job(run: TrainingRun, champion: ChampionRef | None = None) -> Body:
         "volumes": [*storage.volumes, *upload_volumes, *code_volumes],
         # fsGroup makes the output claim (or the upload directory) writable for the trainer.
         "securityContext": podsecurity.pod_context(),
+        **podprocess.process_namespace(),
     }
     if spec.node_selector:
         pod_spec["nodeSelector"] = spec.node_selector
