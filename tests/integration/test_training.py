@@ -297,6 +297,9 @@ def test_suspending_a_training_run_ends_its_code_with_sigterm_not_the_grace_peri
         if event["type"] == "DELETED" or exit_codes:
             break
     assert exit_codes[:1] == [143], f"the training container ended with {exit_codes}"
+    # Stopped by its suspension, not failed by it.
+    run = wait_for_run(k8s, namespace, "forever-1", "Pending", timeout=60)
+    assert condition(run, "Running")["reason"] == "Suspended"
 
 
 def test_a_run_whose_job_vanished_fails_instead_of_training_again(

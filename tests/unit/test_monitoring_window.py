@@ -104,6 +104,40 @@ def test_a_pod_first_seen_mid_window_counts_from_then_on() -> None:
     assert rebase(seen, new, START) == seen
 
 
+def test_a_pod_not_ready_at_the_windows_start_counts_everything_it_answered() -> None:
+    """A pod still starting when the window began (its counters started before, while its model
+    loaded) was sent nothing by its Service until it was ready: all its rows are this window's,
+    not a baseline (CI: 178 rows and their labels, sent as the pod became ready, never counted)."""
+    answered = {"a": reading(TEST[:30], feedback=(30, 28, 0.0))}
+    starting = frozenset({"a"})
+    assert rebase({}, answered, START, starting) == {}
+    counted = totals({}, answered, START, starting)
+    assert counted is not None and counted.rows == 30 and counted.feedback[0] == 30
+    # Read at a window's start, it counts from that reading on like any other pod.
+    later = {"a": reading(TEST[:50])}
+    counted = totals(answered, later, START, starting)
+    assert counted is not None and counted.rows == 20
+
+
+def test_the_monitor_counts_a_pod_that_became_ready_within_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watched = mdep({"window": {"duration": "1m", "minRows": 10}})
+    ready = [False]
+    monkeypatch.setattr(readings, "serving_pods", lambda _: [("wine-1", "stable", ready[0])])
+    monkeypatch.setattr(workloads, "read_pod_path", lambda *_: json.dumps(answer(TEST[:30])))
+    try:
+        first = monitor.observe(watched, 1, START)
+        assert first is not None and first.verdict == MonitoringVerdict.COLLECTING
+        ready[0] = True
+        collecting = watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=first)})
+        judged = monitor.observe(collecting, 1, START + datetime.timedelta(seconds=61))
+        assert judged is not None and judged.verdict == MonitoringVerdict.NO_DRIFT
+        assert judged.rows == 30
+    finally:
+        monitor.forget("ml", "wine")
+
+
 def monitoring(**window: Any) -> Monitoring:
     return Monitoring.model_validate(
         {"window": {"duration": "1m", "minRows": 40, **window}, "performance": {"min": 0.9}}
@@ -232,5 +266,5 @@ def test_a_pod_that_answers_without_counters_is_not_read_again_within_the_window
 def one_pod_answering(monkeypatch: pytest.MonkeyPatch, answers: list[str | None]) -> None:
     """One ready stable pod, whose monitoring reads return `answers` in turn (None: the API
     server's pod proxy failed)."""
-    monkeypatch.setattr(readings, "ready_pods", lambda _: [("wine-1", "stable")])
+    monkeypatch.setattr(readings, "serving_pods", lambda _: [("wine-1", "stable", True)])
     monkeypatch.setattr(workloads, "read_pod_path", lambda *_: answers.pop(0))

@@ -3,9 +3,10 @@
 
 The pods' counters only grow, so a window is the difference between the reads at its start and
 at its end. A pod whose counters started again (a new `instance`: it restarted, or is a new pod)
-contributes everything it counted, if it started within the window; a pod first seen in the
-middle of a window (or seen restarted), started before it, counts from that first reading on
-(`rebase`): what it counted before cannot be told apart from earlier traffic.
+contributes everything it counted, if it started within the window or was not ready yet at
+its start (`starting`: no Service sent it anything before); a pod first seen in the middle of a
+window (or seen restarted), started before it, counts from that first reading on (`rebase`):
+what it counted before cannot be told apart from earlier traffic.
 """
 
 import dataclasses
@@ -112,31 +113,39 @@ def _minus(now: Reading, before: Reading | None) -> Totals:
 
 
 def rebase(
-    at_start: Mapping[str, Reading], now: Mapping[str, Reading], start: datetime.datetime
+    at_start: Mapping[str, Reading],
+    now: Mapping[str, Reading],
+    start: datetime.datetime,
+    starting: frozenset[str] = frozenset(),
 ) -> dict[str, Reading]:
     """The window's starting readings, with pods that `now` shows for the first time (or with new
-    counters) but that started before the window: they count from this reading on. Without it a
-    window whose first read found no pod (a proxy error, a pod not yet ready) would wait forever
-    for a pod that started within it."""
+    counters) but that started before the window, unless they were `starting` (not ready) at its
+    start: they count from this reading on. Without it a window whose first read missed a pod (a
+    proxy error) would wait forever for a pod that started within it."""
     fresh = {
         pod: reading
         for pod, reading in now.items()
         if reading.started < start
         and (pod not in at_start or at_start[pod].instance != reading.instance)
+        and not (pod not in at_start and pod in starting)
     }
     return {**at_start, **fresh}
 
 
 def totals(
-    at_start: Mapping[str, Reading], now: Mapping[str, Reading], start: datetime.datetime
+    at_start: Mapping[str, Reading],
+    now: Mapping[str, Reading],
+    start: datetime.datetime,
+    starting: frozenset[str] = frozenset(),
 ) -> Totals | None:
-    """What every pod counted since the window's start; None when no pod counted anything."""
+    """What every pod counted since the window's start (all of it for a pod that started within
+    the window, or was `starting` at its start); None when no pod counted anything."""
     parts: list[Totals] = []
     for pod, reading in now.items():
         before = at_start.get(pod)
         if before is not None and before.instance == reading.instance:
             parts.append(_minus(reading, before))
-        elif reading.started >= start:
+        elif reading.started >= start or (before is None and pod in starting):
             parts.append(_minus(reading, None))
     if not parts:
         return None

@@ -44,6 +44,9 @@ class Window:
     # Ready stable pods that the start's read did not reach (a proxy error): each reconcile
     # reads them again until they answer, so they count from then, not from the next window.
     unread: frozenset[str] = frozenset()
+    # Stable pods not yet ready at the start: no Service sent them anything before, so all
+    # they count is this window's.
+    starting: frozenset[str] = frozenset()
 
 
 _windows: dict[tuple[str, str], Window] = {}
@@ -58,13 +61,16 @@ def forget(namespace: str, name: str) -> None:
 
 def read(
     mdep: ModelDeployment, only: frozenset[str] | None = None
-) -> tuple[dict[str, Reading], frozenset[str]]:
-    """Every ready stable pod's counters (or those of the pods `only` names), and the ready
-    pods that did not answer."""
+) -> tuple[dict[str, Reading], frozenset[str], frozenset[str]]:
+    """Every ready stable pod's counters (or those of the pods `only` names), the ready pods
+    that did not answer, and the stable pods not ready yet."""
     path = f"v2/models/{mdep.spec.model}/monitoring"
-    found, missed = {}, set()
-    for pod, track in readings.ready_pods(mdep):
+    found, missed, starting = {}, set(), set()
+    for pod, track, ready in readings.serving_pods(mdep):
         if track != STABLE or (only is not None and pod not in only):
+            continue
+        if not ready:
+            starting.add(pod)
             continue
         text = workloads.read_pod_path(mdep.namespace, pod, mdep.spec.port, path)
         if text is None:
@@ -76,7 +82,7 @@ def read(
             # It answered, but not with counters: asking again within the window changes
             # nothing, so it waits for the next window like a pod not yet seen.
             logger.warning("%s/%s: pod %s: %s", mdep.namespace, mdep.name, pod, error)
-    return found, frozenset(missed)
+    return found, frozenset(missed), frozenset(starting)
 
 
 def observe(
@@ -106,22 +112,24 @@ def observe(
     elapsed = (now - window.start).total_seconds() / duration_seconds(settings.window.duration)
     if elapsed < 1:
         if window.unread:
-            late, still_unread = read(mdep, only=window.unread)
-            started_with = rebase(window.at_start, late, window.start)
+            late, still_unread, _ = read(mdep, only=window.unread)
+            started_with = rebase(window.at_start, late, window.start, window.starting)
             with _lock:
-                _windows[key] = Window(version, window.start, started_with, still_unread)
+                _windows[key] = dataclasses.replace(
+                    window, at_start=started_with, unread=still_unread
+                )
         return current
-    now_read, missed = read(mdep)
-    started_with = rebase(window.at_start, now_read, window.start)
+    now_read, missed, starting = read(mdep)
+    started_with = rebase(window.at_start, now_read, window.start, window.starting)
     if started_with != window.at_start:
-        window = Window(version, window.start, started_with)
+        window = dataclasses.replace(window, at_start=started_with, unread=frozenset())
         with _lock:
             _windows[key] = window
     judged = _judge(mdep, window, now_read, version, now, elapsed)
     if judged is None:
         return current  # waiting for rows
     with _lock:
-        _windows[key] = Window(version, now, now_read, missed)
+        _windows[key] = Window(version, now, now_read, missed, starting)
     judged = judged.model_copy(update={"windows": ((current.windows or 0) if current else 0) + 1})
     _export(mdep, judged)
     return judged
@@ -153,7 +161,7 @@ def _judge(
             update={"verdict": MonitoringVerdict.NO_BASELINE, "message": any_reading.reason}
         )
     try:
-        counted = totals(window.at_start, now_read, window.start)
+        counted = totals(window.at_start, now_read, window.start, window.starting)
         if counted is None:
             return None
         return verdict(settings, any_reading.baseline, counted, version, window.start, now, elapsed)

@@ -23,6 +23,11 @@ QUERY_TIMEOUT_S = 5.0
 
 def ready_pods(mdep: ModelDeployment) -> list[tuple[str, str]]:
     """The ModelDeployment's serving pods that are ready and not leaving: (pod, track)."""
+    return [(pod, track) for pod, track, ready in serving_pods(mdep) if ready]
+
+
+def serving_pods(mdep: ModelDeployment) -> list[tuple[str, str, bool]]:
+    """The ModelDeployment's serving pods that are not leaving: (pod, track, ready)."""
     found = []
     for pod in workloads.list_pods(mdep.namespace, manifests.pod_labels(mdep.name)):
         pod_meta, status = pod["metadata"], pod.get("status") or {}
@@ -31,8 +36,8 @@ def ready_pods(mdep: ModelDeployment) -> list[tuple[str, str]]:
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions") or []
         )
-        if ready and not pod_meta.get("deletionTimestamp") and track is not None:
-            found.append((pod_meta["name"], track))
+        if not pod_meta.get("deletionTimestamp") and track is not None:
+            found.append((pod_meta["name"], track, ready))
     return found
 
 
