@@ -138,6 +138,33 @@ def test_the_monitor_counts_a_pod_that_became_ready_within_the_window(
         monitor.forget("ml", "wine")
 
 
+def test_a_pod_unready_at_a_windows_end_is_counted_from_its_last_reading_not_from_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ready, then unready at a window's end (an overloaded probe), then ready again: the next
+    window counts what it answered since the last reading, never again what earlier windows
+    counted, nor loses what it answered while unread."""
+    watched = mdep({"window": {"duration": "1m", "minRows": 10}})
+    ready, answered = [True], [TEST[:20]]
+    monkeypatch.setattr(readings, "serving_pods", lambda _: [("wine-1", "stable", ready[0])])
+    monkeypatch.setattr(workloads, "read_pod_path", lambda *_: json.dumps(answer(answered[0])))
+    try:
+        status = monitor.observe(watched, 1, START)  # read at 20 rows
+        answered[0], ready[0] = TEST[:35], False
+        for seconds in (61, 122):  # ends without it (no rows: waits), then one more window
+            current = watched.model_copy(
+                update={"status": ModelDeploymentStatus(monitoring=status)}
+            )
+            status = monitor.observe(current, 1, START + datetime.timedelta(seconds=seconds))
+        ready[0] = True
+        answered[0] = TEST[:50]
+        current = watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=status)})
+        judged = monitor.observe(current, 1, START + datetime.timedelta(seconds=700))
+        assert judged is not None and judged.rows == 30  # 20 to 50: each row once
+    finally:
+        monitor.forget("ml", "wine")
+
+
 def monitoring(**window: Any) -> Monitoring:
     return Monitoring.model_validate(
         {"window": {"duration": "1m", "minRows": 40, **window}, "performance": {"min": 0.9}}

@@ -128,8 +128,11 @@ def observe(
     judged = _judge(mdep, window, now_read, version, now, elapsed)
     if judged is None:
         return current  # waiting for rows
+    # A pod that went unready (an overloaded probe) keeps the reading of this window's start:
+    # the next window counts what it answered since, and none of what earlier windows counted.
+    kept = {pod: window.at_start[pod] for pod in starting if pod in window.at_start}
     with _lock:
-        _windows[key] = Window(version, now, now_read, missed, starting)
+        _windows[key] = Window(version, now, {**now_read, **kept}, missed, starting)
     judged = judged.model_copy(update={"windows": ((current.windows or 0) if current else 0) + 1})
     _export(mdep, judged)
     return judged
