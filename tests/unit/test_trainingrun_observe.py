@@ -104,6 +104,20 @@ def test_missing_image_fails_and_stops_the_job() -> None:
     assert "img:1" in seen.message
 
 
+def test_a_missing_secret_fails_the_run_but_a_kubelet_cache_not_yet_synced_does_not() -> None:
+    missing = {"reason": "CreateContainerConfigError", "message": 'secret "s3" not found'}
+    seen = observe(job(active=1), [pod("p", "Pending", {"waiting": missing})])
+    assert (seen.phase, seen.reason) == (Phase.FAILED, Reason.CONFIG_ERROR)
+    assert seen.stop_job and 'secret "s3" not found' in seen.message
+    lagging = {
+        "reason": "CreateContainerConfigError",
+        "message": "failed to sync secret cache: timed out waiting for the condition",
+    }
+    seen = observe(job(active=1), [pod("p", "Pending", {"waiting": lagging})])
+    assert (seen.phase, seen.reason) == (Phase.PENDING, Reason.POD_PENDING)
+    assert not seen.stop_job and "CreateContainerConfigError" in seen.message
+
+
 def test_suspended_job_is_pending() -> None:
     seen = observe(job(suspend=True), [])
     assert (seen.phase, seen.reason) == (Phase.PENDING, Reason.SUSPENDED)

@@ -20,6 +20,10 @@ IMAGE_MISSING_REASONS = frozenset(
 )
 # Waiting reasons that mean the pod spec itself cannot start, not a transient state.
 CONFIG_ERROR_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
+# A config error the kubelet clears by itself: its watch of a Secret or ConfigMap the pod uses
+# has not synced yet ("failed to sync secret cache: timed out waiting for the condition", seen
+# on a busy node). A missing Secret, ConfigMap or key says "not found" and fails the run.
+PASSING_CONFIG_ERRORS = ("failed to sync ",)
 SUSPENDED_MESSAGE = "the run is suspended"
 
 
@@ -267,7 +271,7 @@ def observe(job: Body | None, pods: list[Body]) -> Observation:
             **times,
         )
     config_problem = _waiting_problem(pods, CONFIG_ERROR_REASONS)
-    if config_problem:
+    if config_problem and not config_problem[1].startswith(PASSING_CONFIG_ERRORS):
         return Observation(
             Phase.FAILED,
             Reason.CONFIG_ERROR,
