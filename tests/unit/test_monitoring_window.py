@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split  # type: ignore[import-unty
 
 from cairn.api import ModelDeployment
 from cairn.api.modeldeployment import ModelDeploymentStatus
-from cairn.api.monitoring import Monitoring, MonitoringVerdict
+from cairn.api.monitoring import Monitoring, MonitoringStatus, MonitoringVerdict
 from cairn.controllers.deployment import monitor, readings
 from cairn.kube import workloads
 from cairn.monitoring.profile import Profile, build
@@ -124,13 +124,12 @@ def test_the_monitor_counts_a_pod_that_became_ready_within_the_window(
 ) -> None:
     watched = mdep({"window": {"duration": "1m", "minRows": 10}})
     ready = [False]
-    monkeypatch.setattr(readings, "serving_pods", lambda _: [("wine-1", "stable", ready[0])])
-    monkeypatch.setattr(workloads, "read_pod_path", lambda *_: json.dumps(answer(TEST[:30])))
+    one_pod_answering(monkeypatch, [json.dumps(answer(TEST[:30]))], ready)
     try:
         first = monitor.observe(watched, 1, START)
         assert first is not None and first.verdict == MonitoringVerdict.COLLECTING
         ready[0] = True
-        collecting = watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=first)})
+        collecting = with_status(watched, first)
         judged = monitor.observe(collecting, 1, START + datetime.timedelta(seconds=61))
         assert judged is not None and judged.verdict == MonitoringVerdict.NO_DRIFT
         assert judged.rows == 30
@@ -145,21 +144,20 @@ def test_a_pod_unready_at_a_windows_end_is_counted_from_its_last_reading_not_fro
     window counts what it answered since the last reading, never again what earlier windows
     counted, nor loses what it answered while unread."""
     watched = mdep({"window": {"duration": "1m", "minRows": 10}})
-    ready, answered = [True], [TEST[:20]]
-    monkeypatch.setattr(readings, "serving_pods", lambda _: [("wine-1", "stable", ready[0])])
-    monkeypatch.setattr(workloads, "read_pod_path", lambda *_: json.dumps(answer(answered[0])))
+    ready = [True]
+    # Read at 20 rows; unread at 35; read again at 50.
+    one_pod_answering(monkeypatch, [json.dumps(answer(TEST[:n])) for n in (20, 50)], ready)
     try:
-        status = monitor.observe(watched, 1, START)  # read at 20 rows
-        answered[0], ready[0] = TEST[:35], False
+        status = monitor.observe(watched, 1, START)
+        ready[0] = False
         for seconds in (61, 122):  # ends without it (no rows: waits), then one more window
-            current = watched.model_copy(
-                update={"status": ModelDeploymentStatus(monitoring=status)}
+            status = monitor.observe(
+                with_status(watched, status), 1, START + datetime.timedelta(seconds=seconds)
             )
-            status = monitor.observe(current, 1, START + datetime.timedelta(seconds=seconds))
         ready[0] = True
-        answered[0] = TEST[:50]
-        current = watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=status)})
-        judged = monitor.observe(current, 1, START + datetime.timedelta(seconds=700))
+        judged = monitor.observe(
+            with_status(watched, status), 1, START + datetime.timedelta(seconds=700)
+        )
         assert judged is not None and judged.rows == 30  # 20 to 50: each row once
     finally:
         monitor.forget("ml", "wine")
@@ -257,7 +255,7 @@ def test_a_pod_the_windows_first_read_missed_is_read_again_until_it_answers(
     try:
         first = monitor.observe(watched, 1, START)
         assert first is not None and first.verdict == MonitoringVerdict.COLLECTING
-        collecting = watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=first)})
+        collecting = with_status(watched, first)
         assert monitor.observe(collecting, 1, START + datetime.timedelta(seconds=10)) == first
         assert len(answers) == 1  # read again at the next visit, and no more until the end
         monitor.observe(collecting, 1, START + datetime.timedelta(seconds=20))
@@ -280,7 +278,7 @@ def test_a_pod_that_answers_without_counters_is_not_read_again_within_the_window
     try:
         first = monitor.observe(watched, 1, START)
         assert first is not None
-        collecting = watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=first)})
+        collecting = with_status(watched, first)
         monitor.observe(collecting, 1, START + datetime.timedelta(seconds=10))
         assert len(answers) == 1
         # Its counters count from the next window: this one has no rows to judge.
@@ -290,8 +288,16 @@ def test_a_pod_that_answers_without_counters_is_not_read_again_within_the_window
         monitor.forget("ml", "wine")
 
 
-def one_pod_answering(monkeypatch: pytest.MonkeyPatch, answers: list[str | None]) -> None:
-    """One ready stable pod, whose monitoring reads return `answers` in turn (None: the API
-    server's pod proxy failed)."""
-    monkeypatch.setattr(readings, "serving_pods", lambda _: [("wine-1", "stable", True)])
+def one_pod_answering(
+    monkeypatch: pytest.MonkeyPatch, answers: list[str | None], ready: list[bool] | None = None
+) -> None:
+    """One stable pod, whose monitoring reads return `answers` in turn (None: the API server's
+    pod proxy failed); ready while `ready[0]` is (always, without it)."""
+    readiness = ready if ready is not None else [True]
+    monkeypatch.setattr(readings, "serving_pods", lambda _: [("wine-1", "stable", readiness[0])])
     monkeypatch.setattr(workloads, "read_pod_path", lambda *_: answers.pop(0))
+
+
+def with_status(watched: ModelDeployment, monitoring: MonitoringStatus | None) -> ModelDeployment:
+    """The ModelDeployment once its status holds `monitoring` (what the reconcile wrote)."""
+    return watched.model_copy(update={"status": ModelDeploymentStatus(monitoring=monitoring)})
